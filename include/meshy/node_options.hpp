@@ -1,0 +1,79 @@
+/// @file
+/// `meshy::NodeOptions`: everything a node is built from, as one aggregate with defaults.
+///
+/// @code
+/// meshy::Node node({.name = "talker", .domain_id = "lab"});
+/// @endcode
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "meshy/codec.hpp"
+#include "meshy/load_balancer.hpp"
+
+namespace meshy {
+
+/// How a node finds its peers.
+enum class DiscoveryMode {
+    automatic,  ///< Avahi when an avahi-daemon is reachable, else same-host discovery (with a notice)
+    avahi,      ///< mDNS/DNS-SD through the Avahi client; fails when no daemon is reachable
+    local,      ///< same host only, no daemon needed
+};
+
+/// Options of a node. Validated once, when the node is built (meshy::Error(errc::invalid_argument)).
+/// The environment variable `MESHY_DISCOVERY=avahi|local` overrides `discovery`.
+struct NodeOptions {
+    /// The node's name. Names need not be unique: nodes sharing a name share load.
+    std::string name = "meshy";
+    /// Only nodes of one domain form a mesh. Unset: `MESHY_DOMAIN_ID`, else "default".
+    std::optional<std::string> domain_id{};
+    /// Accept connections on a Unix socket (used by peers on the same host).
+    bool allow_unix = true;
+    /// Accept connections over TCP (used by peers on other hosts, and when Unix is off).
+    bool allow_tcp = true;
+    /// Address the TCP server binds to.
+    std::string listen_host = "0.0.0.0";
+    /// TCP port to bind; 0 picks a free one.
+    std::uint16_t listen_port = 0;
+    /// Address peers should dial. Empty: the address discovery resolves for this host.
+    std::string advertise_host{};
+    /// Directory for the Unix socket. Empty: $XDG_RUNTIME_DIR/meshy, else /tmp.
+    std::string unix_socket_dir{};
+    /// Codec of outgoing messages and replies (`send`, `call` and handlers without an explicit codec).
+    CodecId codec = CodecId::msgpack;
+    /// Chooses listeners per message. Null: round_robin_topic_balancer() (rosy's default).
+    std::shared_ptr<TopicLoadBalancer> topic_load_balancer{};
+    /// Chooses a provider per call. Null: round_robin_service_balancer().
+    std::shared_ptr<ServiceLoadBalancer> service_load_balancer{};
+    /// How to find peers.
+    DiscoveryMode discovery = DiscoveryMode::automatic;
+    /// Default timeout of `call` when a call gives none. Zero: wait until a reply or a lost connection.
+    std::chrono::milliseconds call_timeout{0};
+    /// Largest frame accepted or sent, in bytes. A peer announcing a larger one is disconnected.
+    std::size_t max_frame_size = 256u * 1024 * 1024;
+    /// Messages queued per peer while it is slow or unreachable; beyond it the oldest are dropped
+    /// with a warning.
+    std::size_t outbox_capacity = 1024;
+    /// Queued messages older than this are dropped (with a warning) instead of being sent late.
+    std::chrono::milliseconds outbox_ttl{5000};
+    /// Messages queued per listened topic while its callback is busy; beyond it the oldest are
+    /// dropped with a warning.
+    std::size_t inbox_capacity = 4096;
+    /// Idle connections send a heartbeat this often.
+    std::chrono::milliseconds heartbeat_interval{500};
+    /// A connection silent for this long is considered dead and its peer leaves the topology.
+    std::chrono::milliseconds peer_timeout{2500};
+};
+
+/// Options of one service call.
+struct CallOptions {
+    /// Deadline for the reply. Zero: the node's `call_timeout`.
+    std::chrono::milliseconds timeout{0};
+};
+
+}  // namespace meshy

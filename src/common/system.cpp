@@ -1,0 +1,74 @@
+#include "common/system.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "meshy/error.hpp"
+
+namespace meshy::detail {
+
+std::string make_uuid() {
+    std::random_device rd;
+    std::uint8_t b[16];
+    for (int i = 0; i < 16; i += 4) {
+        const std::uint32_t r = rd();
+        for (int j = 0; j < 4; ++j) {
+            b[i + j] = static_cast<std::uint8_t>(r >> (8 * j));
+        }
+    }
+    b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
+    b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    char text[37];
+    std::snprintf(text, sizeof text, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                  b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    return text;
+}
+
+std::string host_name() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') {
+        return "localhost";
+    }
+    return name;
+}
+
+std::uint64_t now_ns() noexcept {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+}
+
+namespace {
+void make_dirs(const std::string& path) {
+    std::string partial;
+    for (std::size_t i = 0; i <= path.size(); ++i) {
+        if (i == path.size() || (path[i] == '/' && i > 0)) {
+            partial = path.substr(0, i);
+            if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+                throw Error(errc::io_error, "cannot create directory " + partial);
+            }
+        }
+    }
+}
+}  // namespace
+
+std::string socket_dir(const std::string& preferred) {
+    std::string dir = preferred;
+    if (dir.empty()) {
+        if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) {
+            dir = std::string(xdg) + "/meshy";
+        } else {
+            dir = "/tmp/meshy-" + std::to_string(::getuid());
+        }
+    }
+    make_dirs(dir);
+    return dir;
+}
+
+}  // namespace meshy::detail

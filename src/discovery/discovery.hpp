@@ -1,0 +1,69 @@
+// Internal: how nodes find each other. Two backends implement this interface:
+// AvahiDiscovery (mDNS/DNS-SD through the Avahi client) and LocalDiscovery (same host, no daemon).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace meshy::detail {
+
+/// What one node advertises about itself: just enough to connect to it. Topics and services are
+/// not advertised; peers fetch them over the mesh connection (Info frames), so they scale.
+struct Advert {
+    std::string id;              ///< node UUID, 36-char canonical text form
+    std::string name;            ///< node name (not unique)
+    std::string host;            ///< host name of the machine the node runs on
+    std::string domain;          ///< domain ID
+    std::uint32_t protocol = 0;  ///< wire protocol version
+    std::string tcp_address;     ///< address to dial for TCP; empty when TCP is disabled
+    std::uint16_t tcp_port = 0;  ///< 0 when TCP is disabled
+    std::string unix_path;       ///< Unix socket path; empty when Unix is disabled
+    std::int64_t pid = 0;        ///< process id (used by the local backend for liveness)
+
+    friend bool operator==(const Advert&, const Advert&) = default;
+};
+
+/// Events a backend reports. They may be called from any thread (the backend's own thread);
+/// the receiver must be thread-safe and must not call back into the backend synchronously.
+struct DiscoveryEvents {
+    /// A peer appeared, or its advert changed. Never reported for the node's own id.
+    std::function<void(const Advert&)> on_peer_up;
+    /// A peer withdrew its advert (clean exit / goodbye, or the local backend saw its process die).
+    std::function<void(const std::string& id)> on_peer_down;
+};
+
+/// Which backend to use.
+enum class DiscoveryBackend { automatic, avahi, local };
+
+/// A discovery backend. start() publishes `self` and begins browsing for peers of the same
+/// domain; stop() withdraws the advert (peers see it leave within about 1 s) and stops browsing.
+/// Both are idempotent. The destructor calls stop().
+class Discovery {
+public:
+    virtual ~Discovery() = default;
+    virtual void start(const Advert& self, DiscoveryEvents events) = 0;
+    virtual void stop() = 0;
+    /// Short backend name for logs and `meshy node info`: "avahi" or "local".
+    virtual const char* backend_name() const = 0;
+};
+
+/// The DNS-SD service type for a domain: "_meshy-XXXXXXXX._tcp", XXXXXXXX being 8 hex digits of
+/// a 32-bit FNV-1a hash of the domain ID (the service name part stays within DNS-SD's 15 chars).
+std::string dns_sd_service_type(const std::string& domain);
+
+/// Avahi backend. Throws meshy::Error(errc::discovery_unavailable) from start() when no
+/// avahi-daemon is reachable over D-Bus. Survives an avahi-daemon restart (reconnects by itself).
+std::unique_ptr<Discovery> make_avahi_discovery();
+
+/// Same-host backend with no daemon: one file per node in a per-domain directory
+/// ($MESHY_LOCAL_DISCOVERY_DIR, else $XDG_RUNTIME_DIR/meshy, else /tmp/meshy-<uid>), polled.
+std::unique_ptr<Discovery> make_local_discovery();
+
+/// Picks the backend: `MESHY_DISCOVERY=avahi|local` forces one; automatic tries Avahi and falls
+/// back to local with a one-line notice when no avahi-daemon is reachable.
+std::unique_ptr<Discovery> make_discovery(DiscoveryBackend requested);
+
+}  // namespace meshy::detail

@@ -1,0 +1,150 @@
+// meshy::Node: the public face of NodeImpl. Templates in node.hpp encode and decode; everything
+// here is type-erased.
+#include "meshy/node.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/use_future.hpp>
+
+#include "node/node_impl.hpp"
+
+namespace meshy {
+
+namespace detail {
+asio::awaitable<void> ready() {
+    co_return;
+}
+}  // namespace detail
+
+namespace {
+
+template <class T>
+T run_blocking(detail::NodeImpl& impl, const char* what, asio::awaitable<T> op) {
+    if (impl.on_own_thread()) {
+        throw Error(errc::would_deadlock, std::string(what) + " on the node's own thread; use the coroutine form");
+    }
+    return asio::co_spawn(impl.executor(), std::move(op), asio::use_future).get();
+}
+
+}  // namespace
+
+Node::Node(NodeOptions options) : impl_(std::make_shared<detail::NodeImpl>(std::nullopt, std::move(options))) {
+    impl_->start();
+}
+
+Node::Node(asio::any_io_executor executor, NodeOptions options)
+    : impl_(std::make_shared<detail::NodeImpl>(std::move(executor), std::move(options))) {
+    impl_->start();
+}
+
+Node::~Node() {
+    if (impl_) {
+        impl_->stop();
+    }
+}
+
+void Node::stop() {
+    impl_->stop();
+}
+bool Node::running() const noexcept {
+    return impl_->running();
+}
+const std::string& Node::id() const noexcept {
+    return impl_->id();
+}
+const std::string& Node::name() const noexcept {
+    return impl_->name();
+}
+const std::string& Node::domain_id() const noexcept {
+    return impl_->domain();
+}
+const std::string& Node::host() const noexcept {
+    return impl_->host();
+}
+asio::any_io_executor Node::get_executor() const noexcept {
+    return impl_->executor();
+}
+std::string Node::discovery_backend() const {
+    return impl_->backend_name();
+}
+CodecId Node::default_codec() const noexcept {
+    return impl_->codec();
+}
+
+bool Node::begin_message(std::string_view topic, CodecId codec, Buffer& frame) {
+    return impl_->begin_message(topic, codec, frame);
+}
+void Node::finish_message(std::string_view topic, Buffer&& frame) {
+    impl_->finish_message(topic, std::move(frame));
+}
+void Node::send_raw(std::string_view topic,
+                    CodecId codec,
+                    std::span<const std::byte> payload,
+                    std::uint64_t sent_at_ns) {
+    impl_->send_raw(topic, codec, payload, sent_at_ns);
+}
+
+void Node::listen_erased(std::string topic, detail::ListenerFn fn) {
+    impl_->listen(std::move(topic), std::move(fn));
+}
+void Node::listen_raw(std::string topic, std::function<void(const RawMessage&)> callback) {
+    detail::ListenerFn fn;
+    fn.plain = std::move(callback);
+    impl_->listen(std::move(topic), std::move(fn));
+}
+bool Node::stop_listening(std::string_view topic) {
+    return impl_->stop_listening(topic);
+}
+std::vector<std::string> Node::listened_topics() const {
+    return impl_->listened_topics();
+}
+bool Node::topic_has_listeners(std::string_view topic) const {
+    return impl_->topic_has_listeners(topic);
+}
+
+asio::awaitable<void> Node::wait_for_listener(std::string topic, std::chrono::milliseconds timeout) {
+    auto impl = impl_;
+    return impl->wait_until([impl, topic] { return impl->topic_has_listeners(topic); }, timeout,
+                            "no listener for topic '" + topic + "'");
+}
+void Node::wait_for_listener_blocking(std::string topic, std::chrono::milliseconds timeout) {
+    run_blocking(*impl_, "wait_for_listener_blocking", wait_for_listener(std::move(topic), timeout));
+}
+void Node::depends_on_listener_erased(std::string downstream, std::string upstream, detail::ListenerFn fn) {
+    impl_->depends_on_listener(std::move(downstream), std::move(upstream), std::move(fn));
+}
+
+asio::awaitable<RawPayload> Node::call_raw(std::string service, CodecId codec, Buffer request, CallOptions options) {
+    return impl_->call(std::move(service), codec, std::move(request), options);
+}
+RawPayload Node::call_raw_blocking(std::string_view service, CodecId codec, Buffer request, CallOptions options) {
+    return run_blocking(*impl_, "call_blocking", call_raw(std::string(service), codec, std::move(request), options));
+}
+void Node::add_service_erased(std::string service, detail::ServiceFn fn) {
+    impl_->add_service(std::move(service), std::move(fn));
+}
+void Node::add_service_raw(std::string service, detail::ServiceFn handler) {
+    impl_->add_service(std::move(service), std::move(handler));
+}
+bool Node::remove_service(std::string_view service) {
+    return impl_->remove_service(service);
+}
+std::vector<std::string> Node::provided_services() const {
+    return impl_->provided_services();
+}
+bool Node::service_has_providers(std::string_view service) const {
+    return impl_->service_has_providers(service);
+}
+asio::awaitable<void> Node::wait_for_service_provider(std::string service, std::chrono::milliseconds timeout) {
+    auto impl = impl_;
+    return impl->wait_until([impl, service] { return impl->service_has_providers(service); }, timeout,
+                            "no provider for service '" + service + "'");
+}
+void Node::wait_for_service_provider_blocking(std::string service, std::chrono::milliseconds timeout) {
+    run_blocking(*impl_, "wait_for_service_provider_blocking", wait_for_service_provider(std::move(service), timeout));
+}
+
+std::vector<NodeInfo> Node::nodes() const {
+    return impl_->nodes();
+}
+
+}  // namespace meshy

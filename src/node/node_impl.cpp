@@ -1,0 +1,1339 @@
+#include "node/node_impl.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/system.hpp"
+#include "meshy/log.hpp"
+
+namespace meshy::detail {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+
+constexpr auto connect_timeout = std::chrono::seconds(2);
+constexpr int max_redial_ms = 2000;
+
+std::string resolve_domain(const std::optional<std::string>& configured) {
+    if (configured) {
+        return *configured;
+    }
+    if (const char* env = std::getenv("MESHY_DOMAIN_ID"); env && *env) {
+        return env;
+    }
+    return "default";
+}
+
+bool is_wildcard(const std::string& host) {
+    return host.empty() || host == "0.0.0.0" || host == "::";
+}
+
+DiscoveryBackend backend_of(DiscoveryMode mode) {
+    switch (mode) {
+        case DiscoveryMode::avahi:
+            return DiscoveryBackend::avahi;
+        case DiscoveryMode::local:
+            return DiscoveryBackend::local;
+        case DiscoveryMode::automatic:
+            break;
+    }
+    return DiscoveryBackend::automatic;
+}
+
+void validate(const NodeOptions& o, const std::string& domain) {
+    auto bad = [](const std::string& what) {
+        throw Error(errc::invalid_argument, what);
+    };
+    if (o.name.empty() || o.name.size() > 200) {
+        bad("node name must have 1 to 200 characters");
+    }
+    if (domain.empty() || domain.size() > 200) {
+        bad("domain ID must have 1 to 200 characters");
+    }
+    if (!o.allow_tcp && !o.allow_unix) {
+        bad("a node needs TCP or Unix sockets (both are disabled)");
+    }
+    if (o.max_frame_size < 1024 || o.max_frame_size > 0xffffffffu) {
+        bad("max_frame_size must be between 1 KiB and 4 GiB");
+    }
+    if (o.outbox_capacity == 0 || o.inbox_capacity == 0) {
+        bad("outbox_capacity and inbox_capacity must be at least 1");
+    }
+    if (o.heartbeat_interval.count() <= 0 || o.peer_timeout <= o.heartbeat_interval) {
+        bad("peer_timeout must be longer than a positive heartbeat_interval");
+    }
+}
+
+std::uint16_t port_of(const asio::generic::stream_protocol::endpoint& ep) {
+    const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+    if (sa->sa_family == AF_INET) {
+        return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+    }
+    if (sa->sa_family == AF_INET6) {
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    }
+    return 0;
+}
+
+void sorted_unique(std::vector<std::string>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+}  // namespace
+
+NodeImpl::NodeImpl(std::optional<asio::any_io_executor> executor, NodeOptions options)
+    : options_(std::move(options)),
+      id_(make_uuid()),
+      name_(options_.name),
+      domain_(resolve_domain(options_.domain_id)),
+      host_(host_name()),
+      id_shared_(std::make_shared<const std::string>(id_)),
+      own_io_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
+      exec_(executor ? *executor : asio::any_io_executor(own_io_->get_executor())),
+      strand_(asio::make_strand(exec_)),
+      topic_balancer_(options_.topic_load_balancer ? options_.topic_load_balancer : round_robin_topic_balancer()),
+      service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
+                                                       : round_robin_service_balancer()) {
+    validate(options_, domain_);
+    if (own_io_) {
+        own_work_.emplace(own_io_->get_executor());
+    }
+}
+
+NodeImpl::~NodeImpl() {
+    if (own_thread_.joinable()) {
+        if (own_thread_.get_id() == std::this_thread::get_id()) {
+            own_thread_.detach();
+        } else {
+            own_io_->stop();
+            own_thread_.join();
+        }
+    }
+}
+
+std::string NodeImpl::backend_name() const {
+    return discovery_ ? discovery_->backend_name() : "none";
+}
+
+bool NodeImpl::on_own_thread() const {
+    if (own_io_) {
+        return own_thread_.get_id() == std::this_thread::get_id();
+    }
+    if (auto* io = exec_.target<asio::io_context::executor_type>()) {
+        return io->running_in_this_thread();
+    }
+    return false;
+}
+
+// ------------------------------------------------------------------------------------------------
+// start / stop
+
+void NodeImpl::start() {
+    running_ = true;
+    try {
+        open_servers();
+        Advert self;
+        self.id = id_;
+        self.name = name_;
+        self.host = host_;
+        self.domain = domain_;
+        self.protocol = wire::protocol_version;
+        self.tcp_port = tcp_port_;
+        if (options_.allow_tcp) {
+            self.tcp_address = !options_.advertise_host.empty()     ? options_.advertise_host
+                               : !is_wildcard(options_.listen_host) ? options_.listen_host
+                                                                    : std::string();
+        }
+        self.unix_path = unix_path_;
+        self.pid = ::getpid();
+        discovery_ = make_discovery(backend_of(options_.discovery));
+        std::weak_ptr<NodeImpl> weak = shared_from_this();
+        DiscoveryEvents events;
+        events.on_peer_up = [weak, this](const Advert& a) {
+            if (auto self = weak.lock()) {
+                asio::post(strand_, [self, a] { self->on_peer_up(a); });
+            }
+        };
+        events.on_peer_down = [weak, this](const std::string& peer_id) {
+            if (auto self = weak.lock()) {
+                asio::post(strand_, [self, peer_id] { self->on_peer_down(peer_id); });
+            }
+        };
+        discovery_->start(self, std::move(events));
+    } catch (...) {
+        stop();
+        throw;
+    }
+    if (own_io_) {
+        own_thread_ = std::thread([io = own_io_.get()] {
+            for (;;) {
+                try {
+                    io->run();
+                    return;
+                } catch (const std::exception& e) {
+                    log(LogLevel::error, std::string("uncaught exception on the node thread: ") + e.what());
+                }
+            }
+        });
+    }
+    log(LogLevel::debug,
+        "node " + name_ + " (" + id_ + ") started in domain '" + domain_ + "' with " + backend_name() + " discovery");
+}
+
+void NodeImpl::open_servers() {
+    auto self = shared_from_this();
+    if (options_.allow_unix) {
+        unix_path_ = socket_dir(options_.unix_socket_dir) + "/" + id_ + ".sock";
+        if (unix_path_.size() >= sizeof(sockaddr_un::sun_path)) {
+            throw Error(errc::invalid_argument, "Unix socket path too long: " + unix_path_);
+        }
+        ::unlink(unix_path_.c_str());
+        asio::generic::stream_protocol::endpoint ep{asio::local::stream_protocol::endpoint(unix_path_)};
+        std::error_code ec;
+        unix_acceptor_.emplace(strand_);
+        unix_acceptor_->open(ep.protocol(), ec);
+        if (!ec) {
+            unix_acceptor_->bind(ep, ec);
+        }
+        if (!ec) {
+            unix_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            throw Error(errc::io_error, "cannot listen on Unix socket " + unix_path_ + ": " + ec.message());
+        }
+        asio::co_spawn(
+            strand_, [self] { return self->accept_loop(*self->unix_acceptor_, true); }, asio::detached);
+    }
+    if (options_.allow_tcp) {
+        std::error_code ec;
+        const auto address = asio::ip::make_address(options_.listen_host, ec);
+        if (ec) {
+            throw Error(errc::invalid_argument, "listen_host '" + options_.listen_host + "' is not an IP address");
+        }
+        asio::generic::stream_protocol::endpoint ep{asio::ip::tcp::endpoint(address, options_.listen_port)};
+        tcp_acceptor_.emplace(strand_);
+        tcp_acceptor_->open(ep.protocol(), ec);
+        if (!ec) {
+            tcp_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+            tcp_acceptor_->bind(ep, ec);
+        }
+        if (!ec) {
+            tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            throw Error(errc::io_error, "cannot listen on TCP " + options_.listen_host + ":" +
+                                            std::to_string(options_.listen_port) + ": " + ec.message());
+        }
+        tcp_port_ = port_of(tcp_acceptor_->local_endpoint());
+        asio::co_spawn(
+            strand_, [self] { return self->accept_loop(*self->tcp_acceptor_, false); }, asio::detached);
+    }
+}
+
+void NodeImpl::stop() {
+    if (!running_.exchange(false)) {
+        return;
+    }
+    if (discovery_) {
+        try {
+            discovery_->stop();
+        } catch (const std::exception& e) {
+            log(LogLevel::warn, std::string("discovery stop: ") + e.what());
+        }
+    }
+    std::vector<std::shared_ptr<Connection>> conns;
+    std::vector<std::shared_ptr<CallChannel>> failed;
+    {
+        Lock lock(mutex_);
+        for (auto& [pid, peer] : peers_) {
+            if (peer->outbound) {
+                conns.push_back(peer->outbound);
+            }
+            conns.insert(conns.end(), peer->inbound.begin(), peer->inbound.end());
+        }
+        peers_.clear();
+        topic_index_.clear();
+        service_index_.clear();
+        for (auto& [cid, call] : pending_) {
+            call.channel->try_send(make_error_code(errc::not_running), RawPayload{});
+        }
+        pending_.clear();
+        for (auto& [topic, sub] : subs_) {
+            std::lock_guard sl(sub->mutex);
+            sub->stopped = true;
+            sub->inbox.clear();
+            sub->bell.close();
+        }
+        subs_.clear();
+        dependencies_.clear();
+    }
+    auto bye = std::make_shared<Buffer>();
+    wire::encode_empty(*bye, wire::FrameType::bye);
+    for (auto& c : conns) {
+        c->close_after(bye, "node stopping");
+    }
+    asio::post(strand_, [self = shared_from_this()] {
+        std::error_code ignored;
+        if (self->tcp_acceptor_) {
+            self->tcp_acceptor_->close(ignored);
+        }
+        if (self->unix_acceptor_) {
+            self->unix_acceptor_->close(ignored);
+        }
+    });
+    if (!unix_path_.empty()) {
+        ::unlink(unix_path_.c_str());
+    }
+    if (own_io_ && own_thread_.joinable() && own_thread_.get_id() != std::this_thread::get_id()) {
+        // Let the goodbyes go out (bounded), then end the loop: timers of redials may still wait.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        while (std::chrono::steady_clock::now() < deadline &&
+               std::any_of(conns.begin(), conns.end(), [](const auto& c) { return c->open(); })) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+        own_work_.reset();
+        own_io_->stop();
+        own_thread_.join();
+    } else if (own_io_) {
+        own_work_.reset();
+        own_io_->stop();
+    }
+    log(LogLevel::debug, "node " + name_ + " stopped");
+}
+
+// ------------------------------------------------------------------------------------------------
+// connections
+
+ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
+    ConnectionConfig c;
+    c.self.id = id_;
+    c.self.domain = domain_;
+    c.self.name = name_;
+    c.self.host = host_;
+    c.expected_peer_id = std::move(expected_id);
+    c.max_frame_size = options_.max_frame_size;
+    c.outbox_capacity = options_.outbox_capacity;
+    c.outbox_ttl = options_.outbox_ttl;
+    c.heartbeat_interval = options_.heartbeat_interval;
+    c.peer_timeout = options_.peer_timeout;
+    return c;
+}
+
+asio::awaitable<void> NodeImpl::accept_loop(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor,
+                                            bool is_unix) {
+    auto self = shared_from_this();
+    while (running()) {
+        auto [ec, socket] = co_await acceptor.async_accept(exec_, use_tuple);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !running()) {
+                co_return;
+            }
+            // Out of descriptors and the like: log, breathe, go on serving.
+            log(LogLevel::warn, "accept failed: " + ec.message());
+            asio::steady_timer pause(strand_, std::chrono::milliseconds(50));
+            co_await pause.async_wait(use_tuple);
+            continue;
+        }
+        adopt(std::move(socket), false, is_unix, {});
+    }
+}
+
+std::shared_ptr<Connection> NodeImpl::adopt(Connection::Socket socket,
+                                            bool outbound,
+                                            bool is_unix,
+                                            std::string expected_id) {
+    auto conn = std::make_shared<Connection>(std::move(socket), outbound, is_unix,
+                                             connection_config(std::move(expected_id)), shared_from_this());
+    conn->start();
+    return conn;
+}
+
+// ------------------------------------------------------------------------------------------------
+// discovery and dialing
+
+void NodeImpl::on_peer_up(const Advert& advert) {
+    if (!running() || advert.id == id_) {
+        return;
+    }
+    Lock lock(mutex_);
+    auto& slot = peers_[advert.id];
+    if (!slot) {
+        slot = std::make_shared<Peer>();
+        slot->id = advert.id;
+        log(LogLevel::debug, "discovered " + advert.name + "@" + advert.host + " (" + advert.id + ")");
+    }
+    slot->name = advert.name;
+    slot->host = advert.host;
+    slot->advert = advert;
+    slot->redial_ms = 0;
+    if (!slot->outbound && !slot->dialing) {
+        dial_locked(*slot);
+    }
+}
+
+void NodeImpl::on_peer_down(const std::string& peer_id) {
+    Lock lock(mutex_);
+    auto it = peers_.find(peer_id);
+    if (it == peers_.end()) {
+        return;
+    }
+    auto& peer = *it->second;
+    peer.advert.reset();
+    // A withdrawn advert is a goodbye only when no connection says otherwise.
+    if (!peer.outbound && peer.inbound.empty()) {
+        drop_peer_state_locked(peer, "withdrew its advertisement");
+        peers_.erase(it);
+    }
+}
+
+void NodeImpl::dial_locked(Peer& peer) {
+    if (!peer.advert || peer.dialing || peer.outbound || !running()) {
+        return;
+    }
+    peer.dialing = true;
+    asio::co_spawn(strand_, dial(peer.id, *peer.advert), asio::detached);
+}
+
+asio::awaitable<void> NodeImpl::dial(std::string peer_id, Advert advert) {
+    auto self = shared_from_this();
+    std::optional<Connection::Socket> connected;
+    bool is_unix = false;
+    std::string last_error;
+
+    auto attempt = [&](asio::generic::stream_protocol::endpoint ep) -> asio::awaitable<bool> {
+        Connection::Socket socket(exec_);
+        asio::steady_timer timer(strand_, connect_timeout);
+        auto result = co_await (socket.async_connect(ep, use_tuple) || timer.async_wait(use_tuple));
+        if (result.index() == 0 && !std::get<0>(std::get<0>(result))) {
+            connected.emplace(std::move(socket));
+            co_return true;
+        }
+        last_error = result.index() == 0 ? std::get<0>(std::get<0>(result)).message() : "connect timed out";
+        co_return false;
+    };
+
+    const bool same_host = advert.host == host_;
+    if (same_host && !advert.unix_path.empty() && ::access(advert.unix_path.c_str(), F_OK) == 0) {
+        is_unix = co_await attempt(asio::local::stream_protocol::endpoint(advert.unix_path));
+    }
+    if (!connected && advert.tcp_port != 0) {
+        std::error_code ec;
+        auto address = asio::ip::make_address(advert.tcp_address.empty() ? "127.0.0.1" : advert.tcp_address, ec);
+        if (!ec) {
+            co_await attempt(asio::ip::tcp::endpoint(address, advert.tcp_port));
+        } else {
+            last_error = "bad address '" + advert.tcp_address + "'";
+        }
+    }
+
+    Lock lock(mutex_);
+    auto it = peers_.find(peer_id);
+    if (it == peers_.end() || !running()) {
+        co_return;
+    }
+    auto& peer = *it->second;
+    peer.dialing = false;
+    if (!connected) {
+        log(LogLevel::debug, "cannot reach " + advert.name + " (" + peer_id + "): " + last_error);
+        schedule_redial_locked(peer);
+        co_return;
+    }
+    peer.outbound = adopt(std::move(*connected), true, is_unix, peer_id);
+}
+
+void NodeImpl::schedule_redial_locked(Peer& peer) {
+    if (!peer.advert || !running()) {
+        return;
+    }
+    peer.redial_ms = peer.redial_ms == 0 ? 100 : std::min(peer.redial_ms * 2, max_redial_ms);
+    const auto delay = std::chrono::milliseconds(peer.redial_ms);
+    asio::co_spawn(
+        strand_,
+        [self = shared_from_this(), peer_id = peer.id, delay]() -> asio::awaitable<void> {
+            asio::steady_timer timer(self->strand_, delay);
+            co_await timer.async_wait(use_tuple);
+            Lock lock(self->mutex_);
+            auto it = self->peers_.find(peer_id);
+            if (it != self->peers_.end()) {
+                self->dial_locked(*it->second);
+            }
+        },
+        asio::detached);
+}
+
+void NodeImpl::schedule_grace_check_locked(Peer& peer) {
+    asio::co_spawn(
+        strand_,
+        [self = shared_from_this(), peer_id = peer.id, generation = peer.generation,
+         grace = options_.peer_timeout]() -> asio::awaitable<void> {
+            asio::steady_timer timer(self->strand_, grace);
+            co_await timer.async_wait(use_tuple);
+            Lock lock(self->mutex_);
+            auto it = self->peers_.find(peer_id);
+            if (it == self->peers_.end() || it->second->generation != generation || it->second->connected()) {
+                co_return;
+            }
+            self->drop_peer_state_locked(*it->second, "unreachable for " + std::to_string(grace.count()) + " ms");
+            if (!it->second->advert) {
+                self->peers_.erase(it);
+            }
+        },
+        asio::detached);
+}
+
+void NodeImpl::drop_peer_state_locked(Peer& peer, const std::string& why) {
+    if (peer.info) {
+        log(LogLevel::debug, "peer " + peer.name + "@" + peer.host + " (" + peer.id.substr(0, 8) + ") left: " + why);
+    }
+    peer.info.reset();
+    peer.parked.clear();
+    peer.send_conn.reset();
+    fail_calls_locked([&](const PendingCall& c) { return c.peer_id == peer.id; }, errc::connection_lost,
+                      "provider " + peer.name + " left: " + why);
+    topology_changed_locked();
+}
+
+// ------------------------------------------------------------------------------------------------
+// connection events
+
+bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire::Handshake& hs, std::string& reason) {
+    if (hs.id == id_) {
+        reason = "refusing a connection from this node to itself";
+        return false;
+    }
+    Lock lock(mutex_);
+    if (!running()) {
+        reason = "node stopping";
+        return false;
+    }
+    auto& slot = peers_[hs.id];
+    if (!slot) {
+        slot = std::make_shared<Peer>();
+        slot->id = hs.id;
+    }
+    Peer& peer = *slot;
+    peer.name = hs.name;
+    peer.host = hs.host;
+    if (!conn->outbound()) {
+        peer.inbound.push_back(conn);
+    }
+    ++peer.generation;  // cancels a pending grace check
+    peer.redial_ms = 0;
+    if (!peer.connected()) {
+        peer.send_conn = conn;
+        const auto oldest_allowed = std::chrono::steady_clock::now() - options_.outbox_ttl;
+        for (auto& p : peer.parked) {
+            if (p.at >= oldest_allowed) {
+                conn->send_message(std::move(p.frame));
+            }
+        }
+        peer.parked.clear();
+    }
+    conn->send_control(info_frame_locked());
+    log(LogLevel::debug, std::string(conn->outbound() ? "connected to " : "accepted ") + hs.name + "@" + hs.host +
+                             " over " + (conn->is_unix() ? "unix" : "tcp"));
+    return true;
+}
+
+void NodeImpl::on_frame(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame) {
+    switch (frame.type) {
+        case wire::FrameType::message:
+            handle_message(conn, frame.body);
+            break;
+        case wire::FrameType::request:
+            handle_request(conn, frame.body);
+            break;
+        case wire::FrameType::reply:
+            handle_reply(conn, frame.body);
+            break;
+        case wire::FrameType::info:
+            handle_info(conn, frame.body);
+            break;
+        case wire::FrameType::bye: {
+            Lock lock(mutex_);
+            if (auto it = peers_.find(conn->peer().id); it != peers_.end()) {
+                it->second->advert.reset();  // it is leaving: do not redial
+                drop_peer_state_locked(*it->second, "said goodbye");
+            }
+            break;
+        }
+        case wire::FrameType::ping:
+            break;
+    }
+}
+
+void NodeImpl::on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) {
+    Lock lock(mutex_);
+    fail_calls_locked([&](const PendingCall& c) { return c.conn == conn.get(); }, errc::connection_lost,
+                      "connection to the provider lost: " + reason);
+    std::shared_ptr<Peer> peer;
+    if (auto it = peers_.find(conn->peer().id); it != peers_.end()) {
+        peer = it->second;
+    } else if (conn->outbound()) {
+        for (auto& [pid, p] : peers_) {
+            if (p->outbound == conn) {
+                peer = p;
+                break;
+            }
+        }
+    }
+    if (!peer) {
+        return;
+    }
+    const bool was_outbound = peer->outbound == conn;
+    if (was_outbound) {
+        peer->outbound.reset();
+    }
+    std::erase(peer->inbound, conn);
+    if (peer->send_conn == conn) {
+        peer->send_conn.reset();
+        // Another open connection to the same peer takes over.
+        if (peer->outbound && peer->outbound->open() && !peer->outbound->peer().id.empty()) {
+            peer->send_conn = peer->outbound;
+        } else if (!peer->inbound.empty()) {
+            peer->send_conn = peer->inbound.front();
+        }
+    }
+    if (!running()) {
+        return;
+    }
+    if (!peer->outbound && peer->inbound.empty()) {
+        if (!peer->advert && !peer->info) {
+            peers_.erase(peer->id);
+            return;
+        }
+        peer->lost_since = std::chrono::steady_clock::now();
+        ++peer->generation;
+        schedule_grace_check_locked(*peer);
+    }
+    if (was_outbound && peer->advert) {
+        schedule_redial_locked(*peer);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// topics
+
+bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& frame) {
+    if (topic.size() > 0xffff) {
+        throw Error(errc::invalid_argument, "topic name longer than 65535 bytes");
+    }
+    {
+        Lock lock(mutex_);
+        if (!subs_.contains(topic) && !topic_index_.contains(topic)) {
+            return false;
+        }
+    }
+    frame.clear();
+    wire::begin_message(frame, codec, now_ns(), topic);
+    return true;
+}
+
+void NodeImpl::send_raw(std::string_view topic,
+                        CodecId codec,
+                        std::span<const std::byte> payload,
+                        std::uint64_t sent_at_ns) {
+    Buffer frame;
+    if (!begin_message(topic, codec, frame)) {
+        return;
+    }
+    if (sent_at_ns != 0) {
+        // Replayed messages keep their original time (bytes 9..16 of the frame).
+        for (int i = 0; i < 8; ++i) {
+            frame.data()[wire::frame_prefix + 4 + i] = static_cast<std::byte>(sent_at_ns >> (8 * i));
+        }
+    }
+    frame.append(payload.data(), payload.size());
+    finish_message(topic, std::move(frame));
+}
+
+void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
+    if (frame.size() > options_.max_frame_size) {
+        throw Error(errc::frame_too_large,
+                    "message on '" + std::string(topic) + "' is " + std::to_string(frame.size()) + " bytes");
+    }
+    wire::finish_frame(frame);
+    auto shared = std::make_shared<const Buffer>(std::move(frame));
+
+    Lock lock(mutex_);
+    refs_scratch_.clear();
+    chosen_scratch_.clear();
+    std::shared_ptr<Subscription> self_sub;
+    if (auto s = subs_.find(topic); s != subs_.end()) {
+        self_sub = s->second;
+    }
+    const std::vector<std::shared_ptr<Peer>>* listeners = nullptr;
+    if (auto it = topic_index_.find(topic); it != topic_index_.end()) {
+        listeners = &it->second;
+    }
+    // Within a name group, connected nodes are preferred over ones being reconnected.
+    auto group_has_connected = [&](std::string_view group) {
+        if (self_sub && group == name_) {
+            return true;
+        }
+        if (listeners) {
+            for (const auto& p : *listeners) {
+                if (p->name == group && p->connected()) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    };
+    std::vector<Peer*>& targets = targets_scratch_;
+    targets.clear();
+    if (self_sub) {
+        refs_scratch_.push_back(PeerRef{id_, name_, host_, true});
+        targets.push_back(nullptr);
+    }
+    if (listeners) {
+        for (const auto& p : *listeners) {
+            if (!p->connected() && listeners->size() + (self_sub ? 1 : 0) > 1 && group_has_connected(p->name)) {
+                continue;
+            }
+            refs_scratch_.push_back(PeerRef{p->id, p->name, p->host, false});
+            targets.push_back(p.get());
+        }
+    }
+    if (refs_scratch_.empty()) {
+        return;
+    }
+    topic_balancer_->choose(topic, refs_scratch_, chosen_scratch_);
+    for (std::size_t index : chosen_scratch_) {
+        if (index >= targets.size()) {
+            continue;
+        }
+        if (Peer* peer = targets[index]) {
+            deliver_locked(*peer, shared);
+        } else {
+            wire::Message header;
+            wire::decode_message(shared->bytes().subspan(wire::frame_prefix), header);
+            deliver_local(self_sub,
+                          InboxItem{shared, wire::message_layout(topic), header.codec, header.sent_at_ns, id_shared_});
+        }
+    }
+}
+
+void NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used) {
+    if (peer.connected()) {
+        peer.send_conn->send_message(frame);
+        if (used) {
+            *used = peer.send_conn.get();
+        }
+        return;
+    }
+    if (peer.parked.size() >= options_.outbox_capacity) {
+        peer.parked.pop_front();
+    }
+    peer.parked.push_back({frame, std::chrono::steady_clock::now()});
+    dial_locked(peer);
+}
+
+void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item) {
+    bool wake = false;
+    std::uint64_t warn = 0;
+    {
+        std::lock_guard lock(sub->mutex);
+        if (sub->stopped) {
+            return;
+        }
+        if (sub->inbox.size() >= sub->capacity) {
+            sub->inbox.pop_front();
+            ++sub->dropped_since_warning;
+            const auto now = std::chrono::steady_clock::now();
+            if (now - sub->last_warning > std::chrono::seconds(1)) {
+                warn = std::exchange(sub->dropped_since_warning, 0);
+                sub->last_warning = now;
+            }
+        }
+        sub->inbox.push_back(std::move(item));
+        wake = std::exchange(sub->idle, false);
+    }
+    if (warn) {
+        log(LogLevel::warn,
+            "listener of '" + sub->topic + "' is slow: dropped " + std::to_string(warn) + " oldest message(s)");
+    }
+    if (wake) {
+        sub->bell.try_send(std::error_code{}, 0);
+    }
+}
+
+void NodeImpl::start_worker(const std::shared_ptr<Subscription>& sub) {
+    asio::co_spawn(sub->strand, worker(sub), asio::detached);
+}
+
+asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
+    for (;;) {
+        std::optional<InboxItem> item;
+        std::shared_ptr<ListenerFn> fn;
+        {
+            std::lock_guard lock(sub->mutex);
+            if (sub->stopped) {
+                co_return;
+            }
+            if (sub->inbox.empty()) {
+                sub->idle = true;
+            } else {
+                item.emplace(std::move(sub->inbox.front()));
+                sub->inbox.pop_front();
+                fn = sub->fn;
+            }
+        }
+        if (!item) {
+            auto [ec, unused] = co_await sub->bell.async_receive(use_tuple);
+            (void)unused;
+            if (ec) {
+                co_return;
+            }
+            continue;
+        }
+        const Buffer& bytes = *item->frame;
+        const auto* base = bytes.data();
+        RawMessage m;
+        m.topic =
+            std::string_view(reinterpret_cast<const char*>(base + item->layout.topic_offset), item->layout.topic_size);
+        m.payload =
+            std::span<const std::byte>(base + item->layout.payload_offset, bytes.size() - item->layout.payload_offset);
+        m.sender_id = *item->sender;
+        m.codec = item->codec;
+        m.sent_at_ns = item->sent_at_ns;
+        try {
+            if (fn->plain) {
+                fn->plain(m);
+            } else {
+                co_await fn->coroutine(m);
+            }
+        } catch (const Error& e) {
+            log(LogLevel::warn, "dropped a message on '" + sub->topic + "': " + e.what());
+        } catch (const std::exception& e) {
+            log(LogLevel::warn, "listener of '" + sub->topic + "' threw: " + e.what());
+        } catch (...) {
+            log(LogLevel::warn, "listener of '" + sub->topic + "' threw a non-standard exception");
+        }
+    }
+}
+
+void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body) {
+    wire::Message m;
+    if (!wire::decode_message(body, m)) {
+        conn->close("malformed message frame from " + conn->peer().name);
+        return;
+    }
+    std::shared_ptr<Subscription> sub;
+    {
+        Lock lock(mutex_);
+        auto it = subs_.find(m.topic);
+        if (it == subs_.end()) {
+            return;  // the sender's view of our topics is a moment old
+        }
+        sub = it->second;
+    }
+    auto copy = std::make_shared<Buffer>();
+    copy->append(body.data(), body.size());
+    InboxItem item;
+    item.frame = std::move(copy);
+    item.layout.topic_offset = wire::message_header;
+    item.layout.topic_size = m.topic.size();
+    item.layout.payload_offset = wire::message_header + m.topic.size();
+    item.codec = m.codec;
+    item.sent_at_ns = m.sent_at_ns;
+    item.sender = conn->peer_id();
+    deliver_local(sub, std::move(item));
+}
+
+void NodeImpl::listen(std::string topic, ListenerFn fn) {
+    if (topic.empty() || topic.size() > 0xffff) {
+        throw Error(errc::invalid_argument, "topic name must have 1 to 65535 bytes");
+    }
+    auto shared_fn = std::make_shared<ListenerFn>(std::move(fn));
+    Lock lock(mutex_);
+    if (!running()) {
+        throw Error(errc::not_running, "listen('" + topic + "')");
+    }
+    if (auto it = subs_.find(topic); it != subs_.end()) {
+        std::lock_guard sl(it->second->mutex);
+        it->second->fn = std::move(shared_fn);
+        return;
+    }
+    auto sub = std::make_shared<Subscription>(exec_, topic, std::move(shared_fn), options_.inbox_capacity);
+    subs_.emplace(std::move(topic), sub);
+    start_worker(sub);
+    info_changed_locked();
+}
+
+bool NodeImpl::stop_listening(std::string_view topic) {
+    Lock lock(mutex_);
+    auto it = subs_.find(topic);
+    if (it == subs_.end()) {
+        return false;
+    }
+    {
+        std::lock_guard sl(it->second->mutex);
+        it->second->stopped = true;
+        it->second->inbox.clear();
+        it->second->bell.close();
+    }
+    subs_.erase(it);
+    info_changed_locked();
+    return true;
+}
+
+std::vector<std::string> NodeImpl::listened_topics() const {
+    Lock lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [t, s] : subs_) {
+        out.push_back(t);
+    }
+    return out;
+}
+
+bool NodeImpl::topic_has_listeners(std::string_view topic) const {
+    Lock lock(mutex_);
+    return subs_.contains(topic) || topic_index_.contains(topic);
+}
+
+void NodeImpl::depends_on_listener(std::string downstream, std::string upstream, ListenerFn fn) {
+    {
+        Lock lock(mutex_);
+        dependencies_.push_back(
+            {std::move(downstream), std::move(upstream), std::make_shared<ListenerFn>(std::move(fn)), false});
+    }
+    evaluate_dependencies();
+}
+
+void NodeImpl::evaluate_dependencies() {
+    std::vector<std::pair<std::string, std::shared_ptr<ListenerFn>>> start;
+    std::vector<std::string> stop;
+    {
+        Lock lock(mutex_);
+        for (auto& d : dependencies_) {
+            const bool needed = subs_.contains(d.downstream) || topic_index_.contains(d.downstream);
+            if (needed && !d.active) {
+                d.active = true;
+                start.emplace_back(d.upstream, d.fn);
+            } else if (!needed && d.active) {
+                d.active = false;
+                stop.push_back(d.upstream);
+            }
+        }
+    }
+    for (auto& [topic, fn] : start) {
+        log(LogLevel::debug, "'" + topic + "' has a downstream listener again: listening");
+        listen(topic, *fn);
+    }
+    for (auto& topic : stop) {
+        log(LogLevel::debug, "nobody listens downstream of '" + topic + "': stopped listening");
+        stop_listening(topic);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// services
+
+void NodeImpl::add_service(std::string service, ServiceFn fn) {
+    if (service.empty() || service.size() > 0xffff) {
+        throw Error(errc::invalid_argument, "service name must have 1 to 65535 bytes");
+    }
+    Lock lock(mutex_);
+    if (!running()) {
+        throw Error(errc::not_running, "add_service('" + service + "')");
+    }
+    const bool is_new = !services_.contains(service);
+    services_[std::move(service)] = std::make_shared<ServiceFn>(std::move(fn));
+    if (is_new) {
+        info_changed_locked();
+    }
+}
+
+bool NodeImpl::remove_service(std::string_view service) {
+    Lock lock(mutex_);
+    auto it = services_.find(service);
+    if (it == services_.end()) {
+        return false;
+    }
+    services_.erase(it);
+    info_changed_locked();
+    return true;
+}
+
+std::vector<std::string> NodeImpl::provided_services() const {
+    Lock lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [s, f] : services_) {
+        out.push_back(s);
+    }
+    return out;
+}
+
+bool NodeImpl::service_has_providers(std::string_view service) const {
+    Lock lock(mutex_);
+    return services_.contains(service) || service_index_.contains(service);
+}
+
+void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body) {
+    wire::Request r;
+    if (!wire::decode_request(body, r)) {
+        conn->close("malformed request frame from " + conn->peer().name);
+        return;
+    }
+    std::shared_ptr<ServiceFn> fn;
+    {
+        Lock lock(mutex_);
+        if (auto it = services_.find(r.service); it != services_.end()) {
+            fn = it->second;
+        }
+    }
+    if (!fn) {
+        auto reply = std::make_shared<Buffer>();
+        const std::string text = "service '" + std::string(r.service) + "' is not provided by " + name_;
+        wire::encode_reply(*reply, r.call_id, wire::ReplyStatus::no_such_service, CodecId::raw,
+                           std::as_bytes(std::span(text.data(), text.size())));
+        conn->send_control(std::move(reply));
+        return;
+    }
+    Buffer payload;
+    payload.append(r.payload.data(), r.payload.size());
+    asio::co_spawn(
+        exec_,
+        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service),
+         payload = std::move(payload)]() -> asio::awaitable<void> {
+            RawMessage m;
+            m.topic = service;
+            m.codec = codec;
+            m.payload = payload.bytes();
+            m.sender_id = conn->peer().id;
+            auto reply = std::make_shared<Buffer>();
+            std::string failure;
+            try {
+                RawPayload result = co_await (*fn)(m);
+                wire::encode_reply(*reply, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.bytes());
+            } catch (const std::exception& e) {
+                failure = e.what();
+            } catch (...) {
+                failure = "unknown exception";
+            }
+            if (!failure.empty()) {
+                reply->clear();
+                wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
+                                   std::as_bytes(std::span(failure.data(), failure.size())));
+            }
+            conn->send_control(std::move(reply));
+        },
+        asio::detached);
+}
+
+void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body) {
+    wire::Reply r;
+    if (!wire::decode_reply(body, r)) {
+        conn->close("malformed reply frame from " + conn->peer().name);
+        return;
+    }
+    std::shared_ptr<CallChannel> channel;
+    {
+        Lock lock(mutex_);
+        auto it = pending_.find(r.call_id);
+        // Only the peer a call went to may answer it; anything else is late or foreign.
+        if (it == pending_.end() || it->second.peer_id != conn->peer().id) {
+            log(LogLevel::debug, "ignoring a reply to unknown or expired call " + std::to_string(r.call_id));
+            return;
+        }
+        channel = std::move(it->second.channel);
+        pending_.erase(it);
+    }
+    RawPayload payload;
+    payload.codec = r.codec;
+    payload.bytes.append(r.payload.data(), r.payload.size());
+    std::error_code ec;
+    switch (r.status) {
+        case wire::ReplyStatus::ok:
+            break;
+        case wire::ReplyStatus::remote_error:
+        case wire::ReplyStatus::bad_request:
+            ec = make_error_code(errc::remote_error);
+            break;
+        case wire::ReplyStatus::no_such_service:
+            ec = make_error_code(errc::no_provider);
+            break;
+    }
+    channel->try_send(ec, std::move(payload));
+}
+
+asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, Buffer request, CallOptions options) {
+    if (!running()) {
+        throw Error(errc::not_running, "call('" + service + "')");
+    }
+    auto executor = co_await asio::this_coro::executor;
+    std::shared_ptr<ServiceFn> local;
+    std::shared_ptr<CallChannel> channel;
+    std::uint64_t call_id = 0;
+    {
+        Lock lock(mutex_);
+        refs_scratch_.clear();
+        std::vector<Peer*>& targets = targets_scratch_;
+        targets.clear();
+        if (services_.contains(service)) {
+            refs_scratch_.push_back(PeerRef{id_, name_, host_, true});
+            targets.push_back(nullptr);
+        }
+        if (auto it = service_index_.find(service); it != service_index_.end()) {
+            const bool any_connected = !targets.empty() || std::any_of(it->second.begin(), it->second.end(),
+                                                                       [](const auto& p) { return p->connected(); });
+            for (const auto& p : it->second) {
+                if (any_connected && !p->connected()) {
+                    continue;
+                }
+                refs_scratch_.push_back(PeerRef{p->id, p->name, p->host, false});
+                targets.push_back(p.get());
+            }
+        }
+        if (refs_scratch_.empty()) {
+            throw Error(errc::no_provider, "no node provides service '" + service + "'");
+        }
+        const std::size_t index = service_balancer_->choose(service, refs_scratch_);
+        Peer* peer = targets[index < targets.size() ? index : 0];
+        if (!peer) {
+            local = services_[service];
+        } else {
+            call_id = next_call_id_++;
+            channel = std::make_shared<CallChannel>(executor, 1);
+            auto frame = std::make_shared<Buffer>();
+            wire::encode_request(*frame, call_id, codec, service, request.bytes());
+            PendingCall pending{channel, peer->id, nullptr};
+            deliver_locked(*peer, frame, &pending.conn);
+            pending_.emplace(call_id, std::move(pending));
+        }
+    }
+
+    if (local) {
+        RawMessage m;
+        m.topic = service;
+        m.codec = codec;
+        m.payload = request.bytes();
+        m.sender_id = id_;
+        m.sent_at_ns = now_ns();
+        try {
+            co_return co_await (*local)(m);
+        } catch (const std::exception& e) {
+            throw Error(errc::remote_error, e.what());
+        }
+    }
+
+    const auto timeout = options.timeout.count() > 0 ? options.timeout : options_.call_timeout;
+    std::error_code ec;
+    RawPayload reply;
+    if (timeout.count() > 0) {
+        asio::steady_timer timer(executor, timeout);
+        auto result = co_await (channel->async_receive(use_tuple) || timer.async_wait(use_tuple));
+        if (result.index() == 1) {
+            {
+                Lock lock(mutex_);
+                pending_.erase(call_id);  // a late reply finds nothing and is ignored
+            }
+            throw Error(errc::timeout,
+                        "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms");
+        }
+        std::tie(ec, reply) = std::move(std::get<0>(result));
+    } else {
+        std::tie(ec, reply) = co_await channel->async_receive(use_tuple);
+    }
+    if (ec) {
+        const std::string text(reinterpret_cast<const char*>(reply.bytes.data()), reply.bytes.size());
+        if (ec.category() == error_category()) {
+            throw Error(static_cast<errc>(ec.value()), text.empty() ? "service '" + service + "'" : text);
+        }
+        throw Error(errc::not_running, "call to '" + service + "' abandoned: " + ec.message());
+    }
+    co_return reply;
+}
+
+void NodeImpl::fail_calls_locked(const std::function<bool(const PendingCall&)>& which,
+                                 errc code,
+                                 const std::string& why) {
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (which(it->second)) {
+            RawPayload text;
+            text.bytes.append(why.data(), why.size());
+            it->second.channel->try_send(make_error_code(code), std::move(text));
+            it = pending_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// topology
+
+void NodeImpl::handle_info(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body) {
+    wire::Info info;
+    if (!wire::decode_info(body, info)) {
+        conn->close("malformed info frame from " + conn->peer().name);
+        return;
+    }
+    sorted_unique(info.topics);
+    sorted_unique(info.services);
+    Lock lock(mutex_);
+    auto it = peers_.find(conn->peer().id);
+    if (it == peers_.end()) {
+        return;
+    }
+    auto& peer = *it->second;
+    if (peer.info && info.revision < peer.info->revision) {
+        return;  // an older view that crossed a newer one
+    }
+    const bool joined = !peer.info;
+    peer.info = std::move(info);
+    if (joined) {
+        log(LogLevel::debug, "peer " + peer.name + "@" + peer.host + " joined");
+    }
+    topology_changed_locked();
+}
+
+SharedFrame NodeImpl::info_frame_locked() const {
+    wire::Info info;
+    info.revision = info_revision_;
+    for (const auto& [t, s] : subs_) {
+        info.topics.push_back(t);
+    }
+    for (const auto& [s, f] : services_) {
+        info.services.push_back(s);
+    }
+    auto frame = std::make_shared<Buffer>();
+    wire::encode_info(*frame, info);
+    return frame;
+}
+
+void NodeImpl::info_changed_locked() {
+    ++info_revision_;
+    auto frame = info_frame_locked();
+    for (auto& [pid, peer] : peers_) {
+        if (peer->outbound && !peer->outbound->peer().id.empty()) {
+            peer->outbound->send_control(frame);
+        }
+        for (auto& c : peer->inbound) {
+            c->send_control(frame);
+        }
+    }
+    topology_changed_locked();
+}
+
+void NodeImpl::topology_changed_locked() {
+    topic_index_.clear();
+    service_index_.clear();
+    for (auto& [pid, peer] : peers_) {
+        if (!peer->info) {
+            continue;
+        }
+        for (const auto& t : peer->info->topics) {
+            topic_index_[t].push_back(peer);
+        }
+        for (const auto& s : peer->info->services) {
+            service_index_[s].push_back(peer);
+        }
+    }
+    auto by_id = [](const auto& a, const auto& b) {
+        return a->id < b->id;
+    };
+    for (auto& [t, v] : topic_index_) {
+        std::sort(v.begin(), v.end(), by_id);
+    }
+    for (auto& [s, v] : service_index_) {
+        std::sort(v.begin(), v.end(), by_id);
+    }
+    if (!dependencies_.empty()) {
+        asio::post(strand_, [self = shared_from_this()] { self->evaluate_dependencies(); });
+    }
+}
+
+asio::awaitable<void> NodeImpl::wait_until(std::function<bool()> ready,
+                                           std::chrono::milliseconds timeout,
+                                           std::string what) {
+    auto executor = co_await asio::this_coro::executor;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    asio::steady_timer timer(executor);
+    while (!ready()) {
+        if (!running()) {
+            throw Error(errc::not_running, what);
+        }
+        if (timeout.count() > 0 && std::chrono::steady_clock::now() >= deadline) {
+            throw Error(errc::timeout, what);
+        }
+        timer.expires_after(std::chrono::milliseconds(10));
+        co_await timer.async_wait(use_tuple);
+    }
+}
+
+std::vector<NodeInfo> NodeImpl::nodes() const {
+    std::vector<NodeInfo> out;
+    Lock lock(mutex_);
+    NodeInfo self;
+    self.id = id_;
+    self.name = name_;
+    self.host = host_;
+    self.domain = domain_;
+    for (const auto& [t, s] : subs_) {
+        self.topics.push_back(t);
+    }
+    for (const auto& [s, f] : services_) {
+        self.services.push_back(s);
+    }
+    if (options_.allow_tcp) {
+        self.tcp_endpoint = (is_wildcard(options_.listen_host) ? std::string("*") : options_.listen_host) + ":" +
+                            std::to_string(tcp_port_);
+    }
+    self.unix_endpoint = unix_path_;
+    self.transport = "self";
+    self.is_self = true;
+    out.push_back(std::move(self));
+    for (const auto& [pid, peer] : peers_) {
+        if (!peer->info && !peer->connected()) {
+            continue;
+        }
+        NodeInfo n;
+        n.id = peer->id;
+        n.name = peer->name;
+        n.host = peer->host;
+        n.domain = domain_;
+        if (peer->info) {
+            n.topics = peer->info->topics;
+            n.services = peer->info->services;
+        }
+        if (peer->advert) {
+            if (peer->advert->tcp_port) {
+                n.tcp_endpoint =
+                    (peer->advert->tcp_address.empty() ? std::string("127.0.0.1") : peer->advert->tcp_address) + ":" +
+                    std::to_string(peer->advert->tcp_port);
+            }
+            n.unix_endpoint = peer->advert->unix_path;
+        }
+        if (peer->connected()) {
+            n.transport = peer->send_conn->is_unix() ? "unix" : "tcp";
+        }
+        out.push_back(std::move(n));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const NodeInfo& a, const NodeInfo& b) { return std::tie(a.name, a.id) < std::tie(b.name, b.id); });
+    return out;
+}
+
+}  // namespace meshy::detail

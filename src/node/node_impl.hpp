@@ -1,0 +1,208 @@
+// Internal: the state and machinery behind meshy::Node.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/basic_socket_acceptor.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/generic/stream_protocol.hpp>
+#include <asio/io_context.hpp>
+#include <asio/strand.hpp>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "discovery/discovery.hpp"
+#include "meshy/node.hpp"
+#include "transport/connection.hpp"
+#include "wire/frame.hpp"
+
+namespace meshy::detail {
+
+/// A received (or self-delivered) message waiting for its listener. It shares the frame's bytes.
+struct InboxItem {
+    SharedFrame frame;
+    wire::MessageLayout layout;
+    CodecId codec{};
+    std::uint64_t sent_at_ns = 0;
+    std::shared_ptr<const std::string> sender;
+};
+
+/// One listened topic: a bounded inbox and the worker coroutine that feeds the callback.
+struct Subscription {
+    Subscription(asio::any_io_executor ex, std::string t, std::shared_ptr<ListenerFn> f, std::size_t cap)
+        : topic(std::move(t)), fn(std::move(f)), capacity(cap), strand(asio::make_strand(ex)), bell(strand, 1) {}
+    std::string topic;
+    std::mutex mutex;  // guards everything below except bell
+    std::shared_ptr<ListenerFn> fn;
+    std::deque<InboxItem> inbox;
+    std::size_t capacity;
+    bool idle = false;
+    bool stopped = false;
+    std::uint64_t dropped_since_warning = 0;
+    std::chrono::steady_clock::time_point last_warning{};
+    asio::strand<asio::any_io_executor> strand;
+    asio::experimental::concurrent_channel<void(std::error_code, int)> bell;
+};
+
+using CallChannel = asio::experimental::concurrent_channel<void(std::error_code, RawPayload)>;
+
+struct PendingCall {
+    std::shared_ptr<CallChannel> channel;
+    std::string peer_id;
+    const Connection* conn = nullptr;  // the connection carrying the request, when known
+};
+
+/// A queued frame for a peer with no connection yet.
+struct Parked {
+    SharedFrame frame;
+    std::chrono::steady_clock::time_point at;
+};
+
+/// Another node, as this node knows it.
+struct Peer {
+    std::string id;
+    std::string name;
+    std::string host;
+    std::optional<Advert> advert;          // from discovery; absent once it withdrew
+    std::optional<wire::Info> info;        // its topics and services, from Info frames
+    std::shared_ptr<Connection> outbound;  // dialed by us (connecting or open)
+    std::vector<std::shared_ptr<Connection>> inbound;
+    std::shared_ptr<Connection> send_conn;  // sticky: keeps per-sender order
+    std::deque<Parked> parked;              // frames waiting for a connection
+    bool dialing = false;
+    int redial_ms = 0;
+    std::chrono::steady_clock::time_point lost_since{};
+    std::uint64_t generation = 0;  // bumps on every loss, so stale grace timers do nothing
+
+    bool connected() const { return send_conn && send_conn->open(); }
+};
+
+class NodeImpl final : public ConnectionHandler, public std::enable_shared_from_this<NodeImpl> {
+public:
+    NodeImpl(std::optional<asio::any_io_executor> executor, NodeOptions options);
+    ~NodeImpl() override;
+
+    void start();
+    void stop();
+    bool running() const noexcept { return running_.load(std::memory_order_acquire); }
+
+    const std::string& id() const noexcept { return id_; }
+    const std::string& name() const noexcept { return name_; }
+    const std::string& domain() const noexcept { return domain_; }
+    const std::string& host() const noexcept { return host_; }
+    asio::any_io_executor executor() const noexcept { return exec_; }
+    CodecId codec() const noexcept { return options_.codec; }
+    std::string backend_name() const;
+    bool on_own_thread() const;
+
+    // topics
+    bool begin_message(std::string_view topic, CodecId codec, Buffer& frame);
+    void finish_message(std::string_view topic, Buffer&& frame);
+    void send_raw(std::string_view topic, CodecId codec, std::span<const std::byte> payload, std::uint64_t sent_at_ns);
+    void listen(std::string topic, ListenerFn fn);
+    bool stop_listening(std::string_view topic);
+    std::vector<std::string> listened_topics() const;
+    bool topic_has_listeners(std::string_view topic) const;
+    void depends_on_listener(std::string downstream, std::string upstream, ListenerFn fn);
+
+    // services
+    void add_service(std::string service, ServiceFn fn);
+    bool remove_service(std::string_view service);
+    std::vector<std::string> provided_services() const;
+    bool service_has_providers(std::string_view service) const;
+    asio::awaitable<RawPayload> call(std::string service, CodecId codec, Buffer request, CallOptions options);
+
+    /// Waits until `ready()` holds, polling on topology changes. @throws Error(errc::timeout).
+    asio::awaitable<void> wait_until(std::function<bool()> ready, std::chrono::milliseconds timeout, std::string what);
+
+    std::vector<NodeInfo> nodes() const;
+
+    // ConnectionHandler
+    bool on_handshake(const std::shared_ptr<Connection>& conn, const wire::Handshake& hs, std::string& reason) override;
+    void on_frame(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame) override;
+    void on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) override;
+
+private:
+    using Lock = std::unique_lock<std::mutex>;
+
+    void open_servers();
+    asio::awaitable<void> accept_loop(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor,
+                                      bool is_unix);
+    std::shared_ptr<Connection> adopt(Connection::Socket socket, bool outbound, bool is_unix, std::string expected_id);
+    ConnectionConfig connection_config(std::string expected_id) const;
+
+    void on_peer_up(const Advert& advert);
+    void on_peer_down(const std::string& id);
+    void dial_locked(Peer& peer);
+    asio::awaitable<void> dial(std::string id, Advert advert);
+    void schedule_redial_locked(Peer& peer);
+    void schedule_grace_check_locked(Peer& peer);
+    void drop_peer_state_locked(Peer& peer, const std::string& why);
+
+    void deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used = nullptr);
+    void deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item);
+    void start_worker(const std::shared_ptr<Subscription>& sub);
+    asio::awaitable<void> worker(std::shared_ptr<Subscription> sub);
+
+    void handle_message(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
+    void handle_request(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
+    void handle_reply(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
+    void handle_info(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
+
+    void info_changed_locked();
+    SharedFrame info_frame_locked() const;
+    void topology_changed_locked();
+    void evaluate_dependencies();
+    void fail_calls_locked(const std::function<bool(const PendingCall&)>& which, errc code, const std::string& why);
+
+    NodeOptions options_;
+    std::string id_, name_, domain_, host_;
+    std::shared_ptr<const std::string> id_shared_;
+
+    std::unique_ptr<asio::io_context> own_io_;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> own_work_;
+    std::thread own_thread_;
+    asio::any_io_executor exec_;
+    asio::strand<asio::any_io_executor> strand_;
+
+    std::optional<asio::basic_socket_acceptor<asio::generic::stream_protocol>> tcp_acceptor_;
+    std::optional<asio::basic_socket_acceptor<asio::generic::stream_protocol>> unix_acceptor_;
+    std::string unix_path_;
+    std::uint16_t tcp_port_ = 0;
+    std::unique_ptr<Discovery> discovery_;
+
+    mutable std::mutex mutex_;  // guards everything below
+    std::atomic<bool> running_{false};
+    std::unordered_map<std::string, std::shared_ptr<Peer>> peers_;
+    std::map<std::string, std::shared_ptr<Subscription>, std::less<>> subs_;
+    std::map<std::string, std::shared_ptr<ServiceFn>, std::less<>> services_;
+    // topic / service -> peers that listen / provide, sorted by id; rebuilt on info changes
+    std::map<std::string, std::vector<std::shared_ptr<Peer>>, std::less<>> topic_index_;
+    std::map<std::string, std::vector<std::shared_ptr<Peer>>, std::less<>> service_index_;
+    std::unordered_map<std::uint64_t, PendingCall> pending_;
+    std::uint64_t next_call_id_ = 1;
+    std::uint32_t info_revision_ = 0;
+    struct Dependency {
+        std::string downstream, upstream;
+        std::shared_ptr<ListenerFn> fn;
+        bool active = false;
+    };
+    std::vector<Dependency> dependencies_;
+    std::vector<PeerRef> refs_scratch_;
+    std::vector<Peer*> targets_scratch_;
+    std::vector<std::size_t> chosen_scratch_;
+    std::shared_ptr<TopicLoadBalancer> topic_balancer_;
+    std::shared_ptr<ServiceLoadBalancer> service_balancer_;
+};
+
+}  // namespace meshy::detail

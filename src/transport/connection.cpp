@@ -1,0 +1,401 @@
+#include "transport/connection.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "meshy/log.hpp"
+
+namespace meshy::detail {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// Bounds of one coalesced write: enough to amortise the syscall, small enough to stay fair.
+constexpr std::size_t max_batch_frames = 256;
+constexpr std::size_t max_batch_bytes = 4u * 1024 * 1024;
+constexpr std::size_t read_chunk = 256u * 1024;
+constexpr auto handshake_timeout = std::chrono::seconds(5);
+
+std::string describe(const Connection::Socket& s, bool is_unix) {
+    std::error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    if (ec) {
+        return is_unix ? "unix" : "tcp";
+    }
+    if (is_unix) {
+        return "unix";
+    }
+    char host[64] = {};
+    const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+    if (sa->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        const auto a = ntohl(in->sin_addr.s_addr);
+        std::snprintf(host, sizeof host, "%u.%u.%u.%u:%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff,
+                      ntohs(in->sin_port));
+        return std::string("tcp:") + host;
+    }
+    return "tcp";
+}
+
+}  // namespace
+
+Connection::Connection(
+    Socket socket, bool outbound, bool is_unix, ConnectionConfig config, std::shared_ptr<ConnectionHandler> handler)
+    : socket_(std::move(socket)),
+      strand_(asio::make_strand(socket_.get_executor())),
+      outbound_(outbound),
+      is_unix_(is_unix),
+      config_(std::move(config)),
+      handler_(std::move(handler)),
+      bell_(strand_, 1) {
+    remote_ = describe(socket_, is_unix_);
+    if (!is_unix_) {
+        const int one = 1;
+        ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    // Large socket buffers let 1 MB messages move in few syscalls.
+    const int size = 4 * 1024 * 1024;
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    last_read_ns_ = steady_ns();
+    last_write_ns_ = steady_ns();
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+    auto self = shared_from_this();
+    auto handshake = std::make_shared<Buffer>();
+    wire::encode_handshake(*handshake, config_.self);
+    send_control(std::move(handshake));
+    asio::co_spawn(
+        strand_, [self]() { return self->read_loop(); }, asio::detached);
+    asio::co_spawn(
+        strand_, [self]() { return self->write_loop(); }, asio::detached);
+    asio::co_spawn(
+        strand_, [self]() { return self->watchdog(); }, asio::detached);
+}
+
+void Connection::ring() {
+    bell_.try_send(std::error_code{}, 0);
+}
+
+void Connection::send_control(SharedFrame frame) {
+    if (!open()) {
+        return;
+    }
+    bool wake = false;
+    {
+        std::lock_guard lock(mutex_);
+        control_.push_back(std::move(frame));
+        wake = std::exchange(writer_idle_, false);
+    }
+    if (wake) {
+        ring();
+    }
+}
+
+void Connection::send_message(SharedFrame frame) {
+    if (!open()) {
+        return;
+    }
+    bool wake = false;
+    std::uint64_t warn_count = 0;
+    const auto now = std::chrono::steady_clock::now();
+    {
+        std::lock_guard lock(mutex_);
+        if (messages_.size() >= config_.outbox_capacity) {
+            messages_.pop_front();
+            dropped_.fetch_add(1, std::memory_order_relaxed);
+            ++dropped_since_warning_;
+            if (now - last_drop_warning_ > std::chrono::seconds(1)) {
+                warn_count = std::exchange(dropped_since_warning_, 0);
+                last_drop_warning_ = now;
+            }
+        }
+        messages_.push_back({std::move(frame), now});
+        wake = std::exchange(writer_idle_, false);
+    }
+    if (warn_count) {
+        log(LogLevel::warn, "outbox to " + peer_.name + " (" + remote_ + ") full: dropped " +
+                                std::to_string(warn_count) + " oldest message(s)");
+    }
+    if (wake) {
+        ring();
+    }
+}
+
+void Connection::close(const std::string& reason) {
+    if (closed_.load(std::memory_order_acquire)) {
+        return;
+    }
+    asio::post(strand_, [self = shared_from_this(), reason] { self->do_close(reason); });
+}
+
+void Connection::close_after(SharedFrame last, const std::string& reason) {
+    if (!open()) {
+        return;
+    }
+    asio::post(strand_, [self = shared_from_this(), last = std::move(last), reason]() mutable {
+        {
+            std::lock_guard lock(self->mutex_);
+            self->control_.push_back(std::move(last));
+            self->close_reason_after_flush_ = reason;
+        }
+        self->ring();
+    });
+}
+
+void Connection::do_close(const std::string& reason, bool abnormal) {
+    if (closed_.exchange(true, std::memory_order_acq_rel)) {
+        return;
+    }
+    log(abnormal ? LogLevel::warn : LogLevel::debug, "closing connection: " + reason);
+    std::error_code ignored;
+    socket_.shutdown(Socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    bell_.close();
+    {
+        std::lock_guard lock(mutex_);
+        control_.clear();
+        messages_.clear();
+    }
+    handler_->on_closed(shared_from_this(), reason);
+}
+
+asio::awaitable<void> Connection::read_loop() {
+    auto self = shared_from_this();
+    Buffer buf;
+    buf.reserve(read_chunk);
+    std::size_t begin = 0;  // start of unparsed bytes
+    std::size_t end = 0;    // end of received bytes
+    std::string reason;
+    bool handshaken = false;
+
+    for (;;) {
+        // Parse what has arrived.
+        for (;;) {
+            std::span<const std::byte> pending(buf.data() + begin, end - begin);
+            if (!handshaken) {
+                std::size_t used = 0;
+                wire::Handshake hs;
+                const auto r = wire::decode_handshake(pending, hs, used, reason);
+                if (r == wire::Parse::need_more) {
+                    break;
+                }
+                if (r == wire::Parse::error) {
+                    do_close("malformed handshake from " + remote_ + ": " + reason, true);
+                    co_return;
+                }
+                if (hs.version != wire::protocol_version) {
+                    do_close("refusing peer " + hs.name + " (" + remote_ + "): protocol version " +
+                                 std::to_string(hs.version) + ", this node speaks " +
+                                 std::to_string(wire::protocol_version),
+                             true);
+                    co_return;
+                }
+                if (hs.domain != config_.self.domain) {
+                    do_close("refusing peer " + hs.name + " (" + remote_ + "): domain '" + hs.domain +
+                                 "', this node is in '" + config_.self.domain + "'",
+                             true);
+                    co_return;
+                }
+                if (!config_.expected_peer_id.empty() && hs.id != config_.expected_peer_id) {
+                    do_close("refusing peer at " + remote_ + ": expected node " + config_.expected_peer_id +
+                                 ", found " + hs.id,
+                             true);
+                    co_return;
+                }
+                peer_ = std::move(hs);
+                peer_id_ = std::make_shared<const std::string>(peer_.id);
+                begin += used;
+                handshaken = true;
+                handshaken_.store(true, std::memory_order_release);
+                if (!handler_->on_handshake(self, peer_, reason)) {
+                    do_close(reason);
+                    co_return;
+                }
+                continue;
+            }
+            wire::FrameView frame;
+            std::size_t used = 0, needed = 0;
+            const auto r = wire::next_frame(pending, config_.max_frame_size, frame, used, needed, reason);
+            if (r == wire::Parse::error) {
+                do_close("malformed frame from " + peer_.name + " (" + remote_ + "): " + reason, true);
+                co_return;
+            }
+            if (r == wire::Parse::need_more) {
+                if (needed > buf.capacity() - begin) {
+                    // Make room for the whole frame; its size was checked against the maximum.
+                    Buffer bigger;
+                    bigger.reserve(needed > read_chunk ? needed + read_chunk : read_chunk);
+                    bigger.append(buf.data() + begin, end - begin);
+                    buf = std::move(bigger);
+                    end -= begin;
+                    begin = 0;
+                }
+                break;
+            }
+            begin += used;
+            if (frame.type == wire::FrameType::bye) {
+                handler_->on_frame(self, frame);
+                do_close("peer " + peer_.name + " said goodbye");
+                co_return;
+            }
+            if (frame.type != wire::FrameType::ping) {
+                handler_->on_frame(self, frame);
+                if (!open()) {
+                    co_return;
+                }
+            }
+        }
+        if (begin == end) {
+            begin = end = 0;
+        } else if (buf.capacity() - end < read_chunk / 4 && begin > 0) {
+            std::memmove(buf.data(), buf.data() + begin, end - begin);
+            end -= begin;
+            begin = 0;
+        }
+        if (buf.capacity() == end) {
+            buf.resize(end);
+            buf.reserve(end + read_chunk);
+        }
+        buf.resize(buf.capacity());
+        auto [ec, n] =
+            co_await socket_.async_read_some(asio::buffer(buf.data() + end, buf.capacity() - end), use_tuple);
+        if (ec) {
+            do_close(ec == asio::error::eof
+                         ? "peer " + (peer_.name.empty() ? remote_ : peer_.name) + " closed the connection"
+                         : "read from " + remote_ + " failed: " + ec.message());
+            co_return;
+        }
+        end += n;
+        last_read_ns_.store(steady_ns(), std::memory_order_relaxed);
+    }
+}
+
+asio::awaitable<void> Connection::write_loop() {
+    auto self = shared_from_this();
+    std::vector<SharedFrame> batch;
+    std::vector<asio::const_buffer> buffers;
+    batch.reserve(max_batch_frames);
+    buffers.reserve(max_batch_frames);
+    std::uint64_t expired = 0;
+
+    while (open()) {
+        batch.clear();
+        buffers.clear();
+        std::size_t bytes = 0;
+        {
+            std::lock_guard lock(mutex_);
+            while (!control_.empty() && batch.size() < max_batch_frames) {
+                bytes += control_.front()->size();
+                batch.push_back(std::move(control_.front()));
+                control_.pop_front();
+            }
+            // Messages wait until the peer's handshake is in: before it we do not know it is a peer.
+            if (handshaken_.load(std::memory_order_acquire)) {
+                const auto oldest_allowed = std::chrono::steady_clock::now() - config_.outbox_ttl;
+                while (!messages_.empty() && batch.size() < max_batch_frames && bytes < max_batch_bytes) {
+                    auto& q = messages_.front();
+                    if (q.queued_at < oldest_allowed) {
+                        ++expired;
+                    } else {
+                        bytes += q.frame->size();
+                        batch.push_back(std::move(q.frame));
+                    }
+                    messages_.pop_front();
+                }
+            }
+            if (batch.empty()) {
+                if (!close_reason_after_flush_.empty()) {
+                    batch.clear();
+                } else {
+                    writer_idle_ = true;
+                }
+            }
+        }
+        if (batch.empty() && !close_reason_after_flush_.empty()) {
+            do_close(close_reason_after_flush_);
+            co_return;
+        }
+        if (expired) {
+            dropped_.fetch_add(expired, std::memory_order_relaxed);
+            log(LogLevel::warn,
+                "dropped " + std::to_string(expired) + " message(s) to " + peer_.name + " older than the outbox TTL");
+            expired = 0;
+        }
+        if (batch.empty()) {
+            auto [ec, unused] = co_await bell_.async_receive(use_tuple);
+            (void)unused;
+            if (ec) {
+                co_return;  // closed
+            }
+            continue;
+        }
+        for (const auto& f : batch) {
+            buffers.emplace_back(f->data(), f->size());
+        }
+        auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
+        (void)n;
+        if (ec) {
+            do_close("write to " + remote_ + " failed: " + ec.message());
+            co_return;
+        }
+        last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+    }
+}
+
+asio::awaitable<void> Connection::watchdog() {
+    auto self = shared_from_this();
+    asio::steady_timer timer(strand_);
+    const auto started = std::chrono::steady_clock::now();
+    auto ping = std::make_shared<Buffer>();
+    wire::encode_empty(*ping, wire::FrameType::ping);
+    const auto tick = config_.heartbeat_interval / 2;
+    while (open()) {
+        timer.expires_after(tick);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec || !open()) {
+            co_return;
+        }
+        const auto now = steady_ns();
+        if (!handshaken_.load(std::memory_order_acquire)) {
+            if (std::chrono::steady_clock::now() - started > handshake_timeout) {
+                do_close("no handshake from " + remote_ + " within 5 s", true);
+                co_return;
+            }
+            continue;
+        }
+        const auto silent = std::chrono::nanoseconds(now - last_read_ns_.load(std::memory_order_relaxed));
+        if (silent > config_.peer_timeout) {
+            do_close("peer " + peer_.name + " (" + remote_ + ") silent for " +
+                     std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) + " ms");
+            co_return;
+        }
+        const auto idle = std::chrono::nanoseconds(now - last_write_ns_.load(std::memory_order_relaxed));
+        if (idle >= config_.heartbeat_interval) {
+            last_write_ns_.store(now, std::memory_order_relaxed);
+            send_control(ping);
+        }
+    }
+}
+
+}  // namespace meshy::detail

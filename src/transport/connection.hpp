@@ -1,0 +1,126 @@
+// Internal: one connection to a peer, over TCP or a Unix socket. It runs a handshake, then a
+// reader (frames to the handler), a writer (coalescing queued frames into few writes) and a
+// watchdog (heartbeats out, silence in). It never allocates for a frame above the maximum.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/generic/stream_protocol.hpp>
+#include <asio/strand.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "meshy/buffer.hpp"
+#include "wire/frame.hpp"
+
+namespace meshy::detail {
+
+class Connection;
+using SharedFrame = std::shared_ptr<const Buffer>;
+
+/// What a connection reports to its owner. Called on the connection's strand, never with the
+/// connection's own lock held.
+class ConnectionHandler {
+public:
+    virtual ~ConnectionHandler() = default;
+    /// The peer's handshake arrived and passed the domain and version checks.
+    /// @returns false to refuse the peer (the connection then closes with `reason`).
+    virtual bool on_handshake(const std::shared_ptr<Connection>& conn,
+                              const wire::Handshake& hs,
+                              std::string& reason) = 0;
+    /// A well-formed frame (bodies are checked by the handler, which closes on a bad one).
+    virtual void on_frame(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame) = 0;
+    /// The connection closed (once).
+    virtual void on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) = 0;
+};
+
+struct ConnectionConfig {
+    wire::Handshake self;          ///< our handshake
+    std::string expected_peer_id;  ///< for outbound connections: who we dialed
+    std::size_t max_frame_size = 0;
+    std::size_t outbox_capacity = 1024;
+    std::chrono::milliseconds outbox_ttl{5000};
+    std::chrono::milliseconds heartbeat_interval{500};
+    std::chrono::milliseconds peer_timeout{2500};
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    using Socket = asio::generic::stream_protocol::socket;
+
+    Connection(Socket socket,
+               bool outbound,
+               bool is_unix,
+               ConnectionConfig config,
+               std::shared_ptr<ConnectionHandler> handler);
+    ~Connection();
+
+    /// Starts the handshake, reader, writer and watchdog.
+    void start();
+    /// Queues a frame that must not be dropped (handshake replies, info, requests' replies, pings).
+    void send_control(SharedFrame frame);
+    /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
+    void send_message(SharedFrame frame);
+    /// Closes the connection (thread-safe, idempotent); `reason` is logged once.
+    void close(const std::string& reason);
+    /// Sends `last` after what is queued (a goodbye), then closes.
+    void close_after(SharedFrame last, const std::string& reason);
+
+    bool outbound() const noexcept { return outbound_; }
+    bool is_unix() const noexcept { return is_unix_; }
+    bool open() const noexcept { return !closed_.load(std::memory_order_acquire); }
+    /// The peer's handshake; valid once on_handshake was called.
+    const wire::Handshake& peer() const noexcept { return peer_; }
+    /// The peer's id, shareable with queued messages; null before the handshake.
+    const std::shared_ptr<const std::string>& peer_id() const noexcept { return peer_id_; }
+    /// "unix:<path>" or "tcp:<addr>:<port>", for logs.
+    const std::string& remote() const noexcept { return remote_; }
+    /// Messages dropped by the outbox policy so far.
+    std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+
+private:
+    asio::awaitable<void> read_loop();
+    asio::awaitable<void> write_loop();
+    asio::awaitable<void> watchdog();
+    void do_close(const std::string& reason, bool abnormal = false);
+    void ring();
+
+    struct Queued {
+        SharedFrame frame;
+        std::chrono::steady_clock::time_point queued_at;
+    };
+
+    Socket socket_;
+    asio::strand<asio::any_io_executor> strand_;
+    bool outbound_;
+    bool is_unix_;
+    ConnectionConfig config_;
+    std::shared_ptr<ConnectionHandler> handler_;
+    wire::Handshake peer_;
+    std::shared_ptr<const std::string> peer_id_;
+    std::string remote_;
+    std::string close_reason_after_flush_;  // set by close_after(); the writer closes once drained
+
+    std::mutex mutex_;  // guards the queues and writer_idle_
+    std::deque<SharedFrame> control_;
+    std::deque<Queued> messages_;
+    bool writer_idle_ = false;
+    std::uint64_t dropped_since_warning_ = 0;
+    std::chrono::steady_clock::time_point last_drop_warning_{};
+    asio::experimental::concurrent_channel<void(std::error_code, int)> bell_;
+
+    std::atomic<bool> closed_{false};
+    std::atomic<bool> handshaken_{false};
+    std::atomic<std::int64_t> last_read_ns_{0};
+    std::atomic<std::int64_t> last_write_ns_{0};
+    std::atomic<std::uint64_t> dropped_{0};
+};
+
+}  // namespace meshy::detail

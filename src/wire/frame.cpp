@@ -1,0 +1,349 @@
+#include "wire/frame.hpp"
+
+#include <cstring>
+
+namespace meshy::detail::wire {
+namespace {
+
+// Little-endian stores and loads; memcpy keeps them free of alignment assumptions.
+void put_u8(Buffer& out, std::uint8_t v) {
+    out.append(&v, 1);
+}
+void put_u16(Buffer& out, std::uint16_t v) {
+    const std::uint8_t b[2] = {static_cast<std::uint8_t>(v), static_cast<std::uint8_t>(v >> 8)};
+    out.append(b, 2);
+}
+void put_u32(Buffer& out, std::uint32_t v) {
+    std::uint8_t b[4];
+    for (int i = 0; i < 4; ++i) {
+        b[i] = static_cast<std::uint8_t>(v >> (8 * i));
+    }
+    out.append(b, 4);
+}
+void put_u64(Buffer& out, std::uint64_t v) {
+    std::uint8_t b[8];
+    for (int i = 0; i < 8; ++i) {
+        b[i] = static_cast<std::uint8_t>(v >> (8 * i));
+    }
+    out.append(b, 8);
+}
+void put_str8(Buffer& out, std::string_view s) {
+    const std::size_t n = s.size() > 255 ? 255 : s.size();
+    put_u8(out, static_cast<std::uint8_t>(n));
+    out.append(s.data(), n);
+}
+void put_str16(Buffer& out, std::string_view s) {
+    const std::size_t n = s.size() > 0xffff ? 0xffff : s.size();
+    put_u16(out, static_cast<std::uint16_t>(n));
+    out.append(s.data(), n);
+}
+
+std::uint64_t load_le(const std::byte* p, int n) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i) {
+        v |= static_cast<std::uint64_t>(std::to_integer<std::uint8_t>(p[i])) << (8 * i);
+    }
+    return v;
+}
+
+void store_u32(std::byte* p, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) {
+        p[i] = static_cast<std::byte>(v >> (8 * i));
+    }
+}
+
+/// Bounds-checked reader over a body.
+class Reader {
+public:
+    explicit Reader(std::span<const std::byte> in) : in_(in) {}
+    bool u8(std::uint8_t& v) { return fixed(v, 1); }
+    bool u16(std::uint16_t& v) { return fixed(v, 2); }
+    bool u32(std::uint32_t& v) { return fixed(v, 4); }
+    bool u64(std::uint64_t& v) { return fixed(v, 8); }
+    bool bytes(std::size_t n, std::span<const std::byte>& out) {
+        if (in_.size() - pos_ < n) {
+            return false;
+        }
+        out = in_.subspan(pos_, n);
+        pos_ += n;
+        return true;
+    }
+    bool str(std::size_t n, std::string_view& out) {
+        std::span<const std::byte> b;
+        if (!bytes(n, b)) {
+            return false;
+        }
+        out = {reinterpret_cast<const char*>(b.data()), b.size()};
+        return true;
+    }
+    bool str8(std::string& out) {
+        std::uint8_t n = 0;
+        std::string_view s;
+        if (!u8(n) || !str(n, s)) {
+            return false;
+        }
+        out.assign(s);
+        return true;
+    }
+    bool str16(std::string& out) {
+        std::uint16_t n = 0;
+        std::string_view s;
+        if (!u16(n) || !str(n, s)) {
+            return false;
+        }
+        out.assign(s);
+        return true;
+    }
+    std::span<const std::byte> rest() {
+        auto r = in_.subspan(pos_);
+        pos_ = in_.size();
+        return r;
+    }
+    bool done() const { return pos_ == in_.size(); }
+
+private:
+    template <class T>
+    bool fixed(T& v, int n) {
+        if (in_.size() - pos_ < static_cast<std::size_t>(n)) {
+            return false;
+        }
+        v = static_cast<T>(load_le(in_.data() + pos_, n));
+        pos_ += static_cast<std::size_t>(n);
+        return true;
+    }
+    std::span<const std::byte> in_;
+    std::size_t pos_ = 0;
+};
+
+std::size_t begin_frame(Buffer& out, FrameType type) {
+    const std::size_t start = out.size();
+    put_u32(out, 0);
+    put_u8(out, static_cast<std::uint8_t>(type));
+    return start;
+}
+
+void end_frame(Buffer& out, std::size_t start) {
+    store_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4));
+}
+
+}  // namespace
+
+void encode_handshake(Buffer& out, const Handshake& hs) {
+    out.append(magic, 4);
+    put_u16(out, hs.version);
+    const std::size_t len_at = out.size();
+    put_u16(out, 0);
+    const std::size_t body_start = out.size();
+    put_str8(out, hs.id);
+    put_str8(out, hs.domain);
+    put_str8(out, hs.name);
+    put_str8(out, hs.host);
+    const auto body = static_cast<std::uint16_t>(out.size() - body_start);
+    out.data()[len_at] = static_cast<std::byte>(body & 0xff);
+    out.data()[len_at + 1] = static_cast<std::byte>(body >> 8);
+}
+
+Parse decode_handshake(std::span<const std::byte> in, Handshake& out, std::size_t& consumed, std::string& reason) {
+    // Judge the magic on as few bytes as have arrived, so garbage is refused at once.
+    const std::size_t have_magic = in.size() < 4 ? in.size() : 4;
+    if (std::memcmp(in.data(), magic, have_magic) != 0) {
+        reason = "wrong magic (not a meshy peer)";
+        return Parse::error;
+    }
+    if (in.size() < handshake_prefix) {
+        return Parse::need_more;
+    }
+    const auto version = static_cast<std::uint16_t>(load_le(in.data() + 4, 2));
+    const auto body_len = static_cast<std::size_t>(load_le(in.data() + 6, 2));
+    if (body_len > max_handshake_body) {
+        reason = "handshake too long (" + std::to_string(body_len) + " bytes)";
+        return Parse::error;
+    }
+    if (in.size() < handshake_prefix + body_len) {
+        return Parse::need_more;
+    }
+    Reader r(in.subspan(handshake_prefix, body_len));
+    Handshake hs;
+    hs.version = version;
+    if (!r.str8(hs.id) || !r.str8(hs.domain) || !r.str8(hs.name) || !r.str8(hs.host) || !r.done()) {
+        reason = "malformed handshake body";
+        return Parse::error;
+    }
+    if (hs.id.empty()) {
+        reason = "handshake without a node id";
+        return Parse::error;
+    }
+    out = std::move(hs);
+    consumed = handshake_prefix + body_len;
+    return Parse::ok;
+}
+
+Parse next_frame(std::span<const std::byte> in,
+                 std::size_t max_frame,
+                 FrameView& out,
+                 std::size_t& consumed,
+                 std::size_t& needed,
+                 std::string& reason) {
+    needed = 0;
+    if (in.size() < 4) {
+        return Parse::need_more;
+    }
+    const std::size_t length = static_cast<std::size_t>(load_le(in.data(), 4));
+    if (length == 0) {
+        reason = "zero-length frame";
+        return Parse::error;
+    }
+    if (length > max_frame) {
+        reason = "frame of " + std::to_string(length) + " bytes exceeds the maximum of " + std::to_string(max_frame);
+        return Parse::error;
+    }
+    const auto type = std::to_integer<std::uint8_t>(in.size() > 4 ? in[4] : std::byte{0});
+    if (in.size() > 4 &&
+        (type < static_cast<std::uint8_t>(FrameType::info) || type > static_cast<std::uint8_t>(FrameType::bye))) {
+        reason = "unknown frame type " + std::to_string(type);
+        return Parse::error;
+    }
+    if (in.size() < 4 + length) {
+        needed = 4 + length;
+        return Parse::need_more;
+    }
+    out.type = static_cast<FrameType>(type);
+    out.body = in.subspan(frame_prefix, length - 1);
+    consumed = 4 + length;
+    return Parse::ok;
+}
+
+void encode_info(Buffer& out, const Info& info) {
+    const std::size_t start = begin_frame(out, FrameType::info);
+    put_u32(out, info.revision);
+    put_u32(out, static_cast<std::uint32_t>(info.topics.size()));
+    for (const auto& t : info.topics) {
+        put_str16(out, t);
+    }
+    put_u32(out, static_cast<std::uint32_t>(info.services.size()));
+    for (const auto& s : info.services) {
+        put_str16(out, s);
+    }
+    end_frame(out, start);
+}
+
+void encode_request(
+    Buffer& out, std::uint64_t call_id, CodecId codec, std::string_view service, std::span<const std::byte> payload) {
+    const std::size_t start = begin_frame(out, FrameType::request);
+    put_u64(out, call_id);
+    put_u8(out, static_cast<std::uint8_t>(codec));
+    put_str16(out, service);
+    out.append(payload.data(), payload.size());
+    end_frame(out, start);
+}
+
+void encode_reply(
+    Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::span<const std::byte> payload) {
+    const std::size_t start = begin_frame(out, FrameType::reply);
+    put_u64(out, call_id);
+    put_u8(out, static_cast<std::uint8_t>(status));
+    put_u8(out, static_cast<std::uint8_t>(codec));
+    out.append(payload.data(), payload.size());
+    end_frame(out, start);
+}
+
+void encode_empty(Buffer& out, FrameType type) {
+    const std::size_t start = begin_frame(out, type);
+    end_frame(out, start);
+}
+
+void begin_message(Buffer& out, CodecId codec, std::uint64_t sent_at_ns, std::string_view topic) {
+    out.reserve(frame_prefix + message_header + topic.size() + 64);
+    begin_frame(out, FrameType::message);
+    put_u8(out, static_cast<std::uint8_t>(codec));
+    put_u8(out, 0);  // flags, reserved
+    put_u16(out, static_cast<std::uint16_t>(topic.size()));
+    put_u64(out, sent_at_ns);
+    out.append(topic.data(), topic.size());
+}
+
+void finish_frame(Buffer& out) {
+    store_u32(out.data(), static_cast<std::uint32_t>(out.size() - 4));
+}
+
+MessageLayout message_layout(std::string_view topic) {
+    MessageLayout l;
+    l.topic_offset = frame_prefix + message_header;
+    l.topic_size = topic.size();
+    l.payload_offset = l.topic_offset + topic.size();
+    return l;
+}
+
+bool decode_info(std::span<const std::byte> body, Info& out) {
+    Reader r(body);
+    Info info;
+    std::uint32_t n = 0;
+    if (!r.u32(info.revision) || !r.u32(n)) {
+        return false;
+    }
+    // Each entry takes at least 2 bytes, which bounds what a hostile count can make us reserve.
+    if (n > body.size() / 2) {
+        return false;
+    }
+    info.topics.resize(n);
+    for (auto& t : info.topics) {
+        if (!r.str16(t)) {
+            return false;
+        }
+    }
+    if (!r.u32(n) || n > body.size() / 2) {
+        return false;
+    }
+    info.services.resize(n);
+    for (auto& s : info.services) {
+        if (!r.str16(s)) {
+            return false;
+        }
+    }
+    if (!r.done()) {
+        return false;
+    }
+    out = std::move(info);
+    return true;
+}
+
+bool decode_message(std::span<const std::byte> body, Message& out) {
+    Reader r(body);
+    std::uint8_t codec = 0, flags = 0;
+    std::uint16_t topic_len = 0;
+    if (!r.u8(codec) || !r.u8(flags) || !r.u16(topic_len) || !r.u64(out.sent_at_ns) || !r.str(topic_len, out.topic)) {
+        return false;
+    }
+    out.codec = static_cast<CodecId>(codec);
+    out.payload = r.rest();
+    return true;
+}
+
+bool decode_request(std::span<const std::byte> body, Request& out) {
+    Reader r(body);
+    std::uint8_t codec = 0;
+    std::uint16_t len = 0;
+    if (!r.u64(out.call_id) || !r.u8(codec) || !r.u16(len) || !r.str(len, out.service)) {
+        return false;
+    }
+    out.codec = static_cast<CodecId>(codec);
+    out.payload = r.rest();
+    return true;
+}
+
+bool decode_reply(std::span<const std::byte> body, Reply& out) {
+    Reader r(body);
+    std::uint8_t status = 0, codec = 0;
+    if (!r.u64(out.call_id) || !r.u8(status) || !r.u8(codec)) {
+        return false;
+    }
+    if (status > static_cast<std::uint8_t>(ReplyStatus::bad_request)) {
+        return false;
+    }
+    out.status = static_cast<ReplyStatus>(status);
+    out.codec = static_cast<CodecId>(codec);
+    out.payload = r.rest();
+    return true;
+}
+
+}  // namespace meshy::detail::wire
