@@ -1,0 +1,132 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <meshy/meshy.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace meshy;
+
+namespace {
+
+struct Pose {
+    double x = 0, y = 0;
+    std::string frame;
+    MSGPACK_DEFINE(x, y, frame)
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(x, y, frame);
+    }
+    friend bool operator==(const Pose&, const Pose&) = default;
+};
+
+struct NotSerializable {
+    int value = 0;
+};
+
+template <class C, class... T>
+std::tuple<T...> round_trip(const T&... values) {
+    Buffer out;
+    C::encode(out, values...);
+    return C::template decode<T...>(out.bytes());
+}
+
+}  // namespace
+
+static_assert(CodecFor<MsgpackCodec, int, std::string, std::vector<double>, std::map<std::string, int>, Pose>);
+static_assert(CodecFor<CerealCodec, int, std::string, Pose>);
+static_assert(CodecFor<RawCodec, std::string>);
+static_assert(!CodecFor<MsgpackCodec, NotSerializable>);
+static_assert(!CodecFor<CerealCodec, NotSerializable>);
+static_assert(!CodecFor<RawCodec, int>);
+
+TEST(MsgpackCodec, RoundTripsArgumentsAndStructs) {
+    const Pose pose{1.5, -2, "map"};
+    auto [i, s, v, p] = round_trip<MsgpackCodec>(42, std::string("hi"), std::vector<int>{1, 2}, pose);
+    EXPECT_EQ(i, 42);
+    EXPECT_EQ(s, "hi");
+    EXPECT_EQ(v, (std::vector<int>{1, 2}));
+    EXPECT_EQ(p, pose);
+}
+
+TEST(MsgpackCodec, WireFormIsAnArrayOfArguments) {
+    Buffer out;
+    MsgpackCodec::encode(out, std::string("hello world"));
+    ASSERT_GE(out.size(), 1u);
+    EXPECT_EQ(std::to_integer<int>(out.data()[0]), 0x91);  // fixarray of one element
+}
+
+TEST(MsgpackCodec, WrongArityOrTypeIsADecodeError) {
+    Buffer out;
+    MsgpackCodec::encode(out, std::string("text"));
+    try {
+        MsgpackCodec::decode<int, int>(out.bytes());
+        FAIL() << "decoded two ints from one string";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::decode_error);
+    }
+    EXPECT_THROW(MsgpackCodec::decode<int>(out.bytes()), Error);
+    const std::byte junk[] = {std::byte{0xc1}};
+    EXPECT_THROW(MsgpackCodec::decode<int>(junk), Error);
+}
+
+TEST(CerealCodec, RoundTrips) {
+    const Pose pose{3, 4, "odom"};
+    auto [p, n] = round_trip<CerealCodec>(pose, std::int64_t{-9});
+    EXPECT_EQ(p, pose);
+    EXPECT_EQ(n, -9);
+}
+
+TEST(CerealCodec, TruncatedInputIsADecodeError) {
+    Buffer out;
+    CerealCodec::encode(out, std::string("a long enough string"));
+    EXPECT_THROW(CerealCodec::decode<std::string>(out.bytes().first(4)), Error);
+}
+
+TEST(RawCodec, PassesBytesThrough) {
+    const std::vector<std::uint8_t> bytes{0, 1, 2, 255};
+    auto [b] = round_trip<RawCodec>(bytes);
+    EXPECT_EQ(b, bytes);
+    auto [s] = round_trip<RawCodec>(std::string("abc"));
+    EXPECT_EQ(s, "abc");
+}
+
+TEST(CodecDispatch, PicksTheCodecByIdAndRefusesMismatches) {
+    Buffer out;
+    detail::encode_args<detail::NoCodec>(CodecId::cereal, out, 7, std::string("x"));
+    auto [n, s] = detail::decode_args<detail::NoCodec, int, std::string>(CodecId::cereal, out.bytes());
+    EXPECT_EQ(n, 7);
+    EXPECT_EQ(s, "x");
+    try {
+        detail::decode_args<detail::NoCodec, int>(CodecId::raw, out.bytes());
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::codec_mismatch);
+    }
+    try {
+        detail::decode_args<detail::NoCodec, int>(static_cast<CodecId>(200), out.bytes());
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::codec_mismatch);
+    }
+}
+
+TEST(Buffer, GrowsWithoutLosingContents) {
+    Buffer sut;
+    for (int i = 0; i < 10000; ++i) {
+        const auto byte = static_cast<std::uint8_t>(i);
+        sut.append(&byte, 1);
+    }
+    ASSERT_EQ(sut.size(), 10000u);
+    EXPECT_EQ(std::to_integer<int>(sut.data()[9999]), 9999 % 256);
+    Buffer copy = sut;
+    EXPECT_EQ(copy.size(), sut.size());
+}
+
+TEST(Error, CarriesCategoryAndMessage) {
+    const Error e(errc::timeout, "service 'x'");
+    EXPECT_EQ(e.code(), errc::timeout);
+    EXPECT_STREQ(e.code().category().name(), "meshy");
+    EXPECT_NE(std::string(e.what()).find("service 'x'"), std::string::npos);
+}

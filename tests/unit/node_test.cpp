@@ -1,0 +1,329 @@
+// In-process tests of Node: real sockets on loopback, same-host discovery in a private directory.
+// The multi-process behaviour (Avahi, kill -9, restarts) is covered by tests/integration.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <meshy/meshy.hpp>
+#include <mutex>
+#include <thread>
+
+using namespace std::chrono_literals;
+using meshy::CallOptions;
+using meshy::errc;
+using meshy::Error;
+using meshy::Node;
+using meshy::NodeOptions;
+
+namespace {
+
+/// Polls `condition` until it holds or `deadline` passes.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds deadline = 5s) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+        if (condition()) {
+            return true;
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return condition();
+}
+
+template <class T>
+T await(Node& node, asio::awaitable<T> op) {
+    return asio::co_spawn(node.get_executor(), std::move(op), asio::use_future).get();
+}
+
+struct Pose {
+    double x = 0, y = 0;
+    MSGPACK_DEFINE(x, y)
+    template <class A>
+    void serialize(A& ar) {
+        ar(x, y);
+    }
+};
+
+class NodeTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() / ("meshy-unit-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir_);
+        ::setenv("MESHY_LOCAL_DISCOVERY_DIR", dir_.c_str(), 1);
+        ::setenv("MESHY_DISCOVERY", "local", 1);
+        domain_ = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "-" +
+                  std::to_string(::getpid());
+    }
+    void TearDown() override {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+    NodeOptions options(std::string name, meshy::CodecId codec = meshy::CodecId::msgpack) {
+        NodeOptions o{.name = std::move(name), .domain_id = domain_, .listen_host = "127.0.0.1", .codec = codec};
+        o.unix_socket_dir = dir_.string();
+        return o;
+    }
+    std::filesystem::path dir_;
+    std::string domain_;
+};
+
+}  // namespace
+
+TEST_F(NodeTest, TopicRoundTripBetweenTwoNodes) {
+    Node listener(options("listener"));
+    Node sender(options("sender"));
+    std::mutex mutex;
+    std::vector<std::string> got;
+    await(listener, listener.listen("chatter", [&](const std::string& text, int n) {
+        std::lock_guard lock(mutex);
+        got.push_back(text + std::to_string(n));
+    }));
+    sender.wait_for_listener_blocking("chatter", 5s);
+    sender.send_blocking("chatter", "hello", 1);
+    await(sender, sender.send("chatter", std::string("hello"), 2));
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return got.size() == 2;
+    }));
+    EXPECT_EQ(got, (std::vector<std::string>{"hello1", "hello2"}));
+}
+
+TEST_F(NodeTest, DeliversToItself) {
+    Node sut(options("solo"));
+    std::atomic<int> sum{0};
+    sut.listen_blocking("numbers", [&](int n) { sum += n; });
+    EXPECT_TRUE(sut.topic_has_listeners("numbers"));
+    sut.send_blocking("numbers", 40);
+    sut.send_blocking("numbers", 2);
+    EXPECT_TRUE(eventually([&] { return sum == 42; }));
+}
+
+TEST_F(NodeTest, SendingWithoutListenersDoesNothing) {
+    Node sut(options("quiet"));
+    EXPECT_FALSE(sut.topic_has_listeners("nobody"));
+    EXPECT_NO_THROW(sut.send_blocking("nobody", 1));
+}
+
+TEST_F(NodeTest, ServiceCallsAndErrors) {
+    Node provider(options("provider"));
+    Node caller(options("caller"));
+    provider.add_service_blocking("multiply", [](int a, int b) { return a * b; });
+    provider.add_service_blocking("fail", []() -> int { throw std::runtime_error("boom"); });
+    std::atomic<int> slow_done{0};
+    provider.add_service_blocking("slow", [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
+        co_await t.async_wait(asio::use_awaitable);
+        ++slow_done;
+        co_return 1;
+    });
+    caller.wait_for_service_provider_blocking("multiply", 5s);
+    caller.wait_for_service_provider_blocking("slow", 5s);
+
+    EXPECT_EQ(caller.call_blocking<int>("multiply", 6, 7), 42);
+    EXPECT_EQ(await(caller, caller.call<int>("multiply", 2, 2)), 4);
+
+    try {
+        caller.call_blocking<int>("fail");
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::remote_error);
+        EXPECT_NE(std::string(e.what()).find("boom"), std::string::npos);
+    }
+    try {
+        caller.call_blocking<int>(CallOptions{.timeout = 50ms}, "slow");
+        FAIL() << "no timeout";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::timeout);
+    }
+    // The late reply of the timed-out call must not answer this one.
+    EXPECT_EQ(caller.call_blocking<int>("multiply", 3, 3), 9);
+    ASSERT_TRUE(eventually([&] { return slow_done == 1; }));  // the late reply is on its way
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(caller.call_blocking<int>("multiply", i, 5), i * 5);
+    }
+
+    try {
+        caller.call_blocking<int>("missing");
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::no_provider);
+    }
+}
+
+TEST_F(NodeTest, StructsWithEachCodec) {
+    for (auto codec : {meshy::CodecId::msgpack, meshy::CodecId::cereal}) {
+        Node listener(options("l", codec));
+        Node sender(options("s", codec));
+        std::atomic<double> seen{0};
+        listener.listen_blocking("pose", [&](const Pose& p) { seen = p.x + p.y; });
+        sender.wait_for_listener_blocking("pose", 5s);
+        sender.send_blocking("pose", Pose{1, 2});
+        EXPECT_TRUE(eventually([&] { return seen == 3; })) << static_cast<int>(codec);
+    }
+}
+
+TEST_F(NodeTest, RawCodecAndRawListener) {
+    Node listener(options("l"));
+    Node sender(options("s", meshy::CodecId::raw));
+    std::mutex mutex;
+    std::string body;
+    meshy::CodecId codec{};
+    listener.listen_raw("blob", [&](const meshy::RawMessage& m) {
+        std::lock_guard lock(mutex);
+        body.assign(reinterpret_cast<const char*>(m.payload.data()), m.payload.size());
+        codec = m.codec;
+    });
+    sender.wait_for_listener_blocking("blob", 5s);
+    sender.send_blocking("blob", std::string("\x01\x02 bytes"));
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return !body.empty();
+    }));
+    EXPECT_EQ(body, "\x01\x02 bytes");
+    EXPECT_EQ(codec, meshy::CodecId::raw);
+}
+
+TEST_F(NodeTest, UndecodableMessagesAreDroppedWithAWarning) {
+    std::mutex mutex;
+    std::vector<std::string> warnings;
+    meshy::set_log_sink([&](meshy::LogLevel level, std::string_view text) {
+        if (level == meshy::LogLevel::warn) {
+            std::lock_guard lock(mutex);
+            warnings.emplace_back(text);
+        }
+    });
+    {
+        Node sut(options("typed"));
+        std::atomic<int> ints{0};
+        sut.listen_blocking("numbers", [&](int) { ++ints; });
+        sut.send_blocking("numbers", "not a number");
+        sut.send_blocking("numbers", 1);
+        EXPECT_TRUE(eventually([&] { return ints == 1; }));
+        EXPECT_TRUE(eventually([&] {
+            std::lock_guard lock(mutex);
+            return !warnings.empty();
+        }));
+    }
+    meshy::set_log_sink({});
+}
+
+TEST_F(NodeTest, SlowCoroutineCallbackDoesNotStallOtherTopics) {
+    asio::io_context io;
+    Node listener(io.get_executor(), options("listener"));
+    std::thread runner([&] { io.run(); });
+    Node sender(options("sender"));
+    std::atomic<int> slow_done{0}, fast{0};
+    listener.listen_blocking("slow", [&](int) -> asio::awaitable<void> {
+        asio::steady_timer t(co_await asio::this_coro::executor, 2s);
+        co_await t.async_wait(asio::use_awaitable);
+        ++slow_done;
+    });
+    listener.listen_blocking("fast", [&](int) { ++fast; });
+    sender.wait_for_listener_blocking("slow", 5s);
+    sender.wait_for_listener_blocking("fast", 5s);
+    sender.send_blocking("slow", 1);
+    for (int i = 0; i < 50; ++i) {
+        sender.send_blocking("fast", i);
+    }
+    EXPECT_TRUE(eventually([&] { return fast == 50; }, 1500ms));
+    EXPECT_EQ(slow_done, 0);
+    listener.stop();
+    io.stop();
+    runner.join();
+}
+
+TEST_F(NodeTest, BlockingCallOnTheNodeThreadIsRefused) {
+    Node sut(options("self"));
+    sut.add_service_blocking("answer", [] { return 42; });
+    std::promise<errc> outcome;
+    sut.listen_blocking("go", [&](int) {
+        try {
+            sut.call_blocking<int>("answer");
+            outcome.set_value(errc{});
+        } catch (const Error& e) {
+            outcome.set_value(static_cast<errc>(e.code().value()));
+        }
+    });
+    sut.send_blocking("go", 1);
+    auto f = outcome.get_future();
+    ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(f.get(), errc::would_deadlock);
+    EXPECT_EQ(sut.call_blocking<int>("answer"), 42);  // from another thread it works
+}
+
+TEST_F(NodeTest, StopWithdrawsFromPeers) {
+    Node watcher(options("watcher"));
+    auto leaving = std::make_unique<Node>(options("leaving"));
+    leaving->listen_blocking("t", [](int) {});
+    leaving->add_service_blocking("s", [] { return 1; });
+    ASSERT_TRUE(eventually([&] { return watcher.topic_has_listeners("t") && watcher.service_has_providers("s"); }));
+    const auto before = std::chrono::steady_clock::now();
+    leaving->stop();
+    ASSERT_TRUE(eventually([&] { return !watcher.topic_has_listeners("t"); }, 3s));
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 1500ms);
+    EXPECT_FALSE(watcher.service_has_providers("s"));
+    leaving.reset();
+}
+
+TEST_F(NodeTest, StopListeningUpdatesPeers) {
+    Node listener(options("listener"));
+    Node sender(options("sender"));
+    listener.listen_blocking("t", [](int) {});
+    ASSERT_TRUE(eventually([&] { return sender.topic_has_listeners("t"); }));
+    EXPECT_TRUE(listener.stop_listening("t"));
+    EXPECT_FALSE(listener.stop_listening("t"));
+    EXPECT_TRUE(eventually([&] { return !sender.topic_has_listeners("t"); }));
+}
+
+TEST_F(NodeTest, DependsOnListenerFollowsTheDownstreamTopic) {
+    Node relay(options("relay"));
+    Node consumer(options("consumer"));
+    relay.add_service_blocking("noop", [] {});
+    await(relay, relay.depends_on_listener("processed", "raw", [](int) {}));
+    EXPECT_FALSE(relay.topic_has_listeners("raw"));
+    consumer.listen_blocking("processed", [](int) {});
+    EXPECT_TRUE(eventually([&] { return relay.topic_has_listeners("raw"); }));
+    consumer.stop_listening("processed");
+    EXPECT_TRUE(eventually([&] { return !relay.topic_has_listeners("raw"); }));
+}
+
+TEST_F(NodeTest, TopologyListsNodesTopicsAndServices) {
+    Node a(options("alpha"));
+    Node b(options("beta"));
+    a.listen_blocking("t1", [](int) {});
+    b.add_service_blocking("s1", [] { return 0; });
+    ASSERT_TRUE(eventually([&] { return a.service_has_providers("s1") && b.topic_has_listeners("t1"); }));
+    const auto nodes = a.nodes();
+    ASSERT_EQ(nodes.size(), 2u);
+    EXPECT_EQ(nodes[0].name, "alpha");
+    EXPECT_TRUE(nodes[0].is_self);
+    EXPECT_EQ(nodes[0].topics, std::vector<std::string>{"t1"});
+    EXPECT_EQ(nodes[1].name, "beta");
+    EXPECT_EQ(nodes[1].services, std::vector<std::string>{"s1"});
+    EXPECT_EQ(nodes[1].transport, "unix");
+}
+
+TEST_F(NodeTest, BadOptionsAreRefused) {
+    auto o = options("x");
+    o.allow_tcp = false;
+    o.allow_unix = false;
+    EXPECT_THROW(Node{o}, Error);
+    EXPECT_THROW(Node{options("")}, Error);
+}
+
+TEST_F(NodeTest, DomainComesFromTheEnvironment) {
+    ::setenv("MESHY_DOMAIN_ID", "from-env", 1);
+    NodeOptions o{.name = "env", .listen_host = "127.0.0.1"};
+    Node sut(o);
+    EXPECT_EQ(sut.domain_id(), "from-env");
+    ::unsetenv("MESHY_DOMAIN_ID");
+    Node other(NodeOptions{.name = "default", .listen_host = "127.0.0.1"});
+    EXPECT_EQ(other.domain_id(), "default");
+}
