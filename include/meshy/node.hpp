@@ -56,6 +56,7 @@ class Service;
 
 namespace detail {
 class NodeImpl;
+struct OwnLoop;
 
 /// An awaitable that completes at once (for operations done eagerly).
 asio::awaitable<void> ready();
@@ -92,7 +93,8 @@ public:
     /// node.send_blocking("chatter", std::string{"hello"});
     /// @endcode
     explicit Node(NodeOptions options = {});
-    /// Builds a node that runs on `executor`; run its io_context yourself.
+    /// Builds a node that runs on `executor`; run its io_context yourself. The io_context must
+    /// outlive the node.
     /// @code
     /// asio::io_context io;
     /// meshy::Node node(io.get_executor(), {.name = "listener"});
@@ -389,6 +391,7 @@ private:
     void depends_on_listener_erased(std::string downstream, std::string upstream, detail::ListenerFn fn);
     void add_service_erased(std::string service, detail::ServiceFn fn);
 
+    std::unique_ptr<detail::OwnLoop> loop_;  // the node's own thread, when it has one; outlives impl_
     std::shared_ptr<detail::NodeImpl> impl_;
 };
 

@@ -33,11 +33,6 @@
 
 namespace meshy::detail {
 
-// Defined in dns_sd_type.cpp (see the note there).
-using AdvertFields = std::vector<std::pair<std::string, std::string>>;
-AdvertFields advert_to_fields(const Advert& advert);
-bool advert_from_fields(const AdvertFields& fields, Advert& out);
-
 namespace {
 
 constexpr std::size_t kMaxTxtItem = 255;   // one TXT character-string

@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace meshy::detail {
 
@@ -31,22 +33,33 @@ struct Advert {
 struct DiscoveryEvents {
     /// A peer appeared, or its advert changed. Never reported for the node's own id.
     std::function<void(const Advert&)> on_peer_up;
-    /// A peer withdrew its advert (clean exit / goodbye, or the local backend saw its process die).
+    /// A peer withdrew its advert (clean exit / goodbye), the local backend saw its process die,
+    /// or, after an avahi-daemon restart, it was not seen again within 5 s.
     std::function<void(const std::string& id)> on_peer_down;
 };
+
+/// An advert as key=value pairs: the TXT record strings of the Avahi backend and the lines of a
+/// local .node file carry exactly these (v, id, name, host, domain, tcp, unix, addr, pid).
+using AdvertFields = std::vector<std::pair<std::string, std::string>>;
+AdvertFields advert_to_fields(const Advert& advert);
+/// @returns false when a required field is missing or malformed.
+bool advert_from_fields(const AdvertFields& fields, Advert& out);
 
 /// Which backend to use.
 enum class DiscoveryBackend { automatic, avahi, local };
 
 /// A discovery backend. start() publishes `self` and begins browsing for peers of the same
 /// domain; stop() withdraws the advert (peers see it leave within about 1 s) and stops browsing.
-/// Both are idempotent. The destructor calls stop().
+/// Both are idempotent. The destructor calls stop(). stop() waits for a callback that is running
+/// (none runs after it returns), so never call it from a callback or while holding what one waits on.
+/// Advert conventions: tcp_address is empty when tcp_port is 0; wildcard addresses are not
+/// advertised (readers use the resolved address, or 127.0.0.1 for the local backend).
 class Discovery {
 public:
     virtual ~Discovery() = default;
     virtual void start(const Advert& self, DiscoveryEvents events) = 0;
     virtual void stop() = 0;
-    /// Short backend name for logs and `meshy node info`: "avahi" or "local".
+    /// Short backend name for logs and `meshy node info`: "avahi" or "local" ("automatic" before start()).
     virtual const char* backend_name() const = 0;
 };
 

@@ -12,12 +12,6 @@
 
 namespace meshy::detail {
 
-// Declared here rather than in discovery.hpp, which this file's owner may not change; the two
-// backends repeat these declarations. Keep the three in sync.
-using AdvertFields = std::vector<std::pair<std::string, std::string>>;
-AdvertFields advert_to_fields(const Advert& advert);
-bool advert_from_fields(const AdvertFields& fields, Advert& out);
-
 namespace {
 
 template <typename Int>

@@ -3,16 +3,51 @@
 #include "meshy/node.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <asio/use_future.hpp>
+#include <thread>
 
+#include "meshy/log.hpp"
 #include "node/node_impl.hpp"
 
 namespace meshy {
 
 namespace detail {
+
 asio::awaitable<void> ready() {
     co_return;
 }
+
+/// The event loop of a node built without an executor: an io_context and the thread running it.
+/// Destroying it destroys the coroutine frames still pending, which releases what they hold.
+struct OwnLoop {
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::thread thread;
+
+    void start() {
+        thread = std::thread([this] {
+            for (;;) {
+                try {
+                    io.run();
+                    return;
+                } catch (const std::exception& e) {
+                    log(LogLevel::error, std::string("uncaught exception on the node thread: ") + e.what());
+                }
+            }
+        });
+    }
+    /// Ends the loop, and joins it unless called from the loop itself.
+    void stop() {
+        work.reset();
+        io.stop();
+        if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) {
+            thread.join();
+        }
+    }
+};
+
 }  // namespace detail
 
 namespace {
@@ -27,24 +62,35 @@ T run_blocking(detail::NodeImpl& impl, const char* what, asio::awaitable<T> op) 
 
 }  // namespace
 
-Node::Node(NodeOptions options) : impl_(std::make_shared<detail::NodeImpl>(std::nullopt, std::move(options))) {
+Node::Node(NodeOptions options) : loop_(std::make_unique<detail::OwnLoop>()) {
+    impl_ = std::make_shared<detail::NodeImpl>(loop_->io.get_executor(), std::move(options), true);
     impl_->start();
+    loop_->start();
 }
 
 Node::Node(asio::any_io_executor executor, NodeOptions options)
-    : impl_(std::make_shared<detail::NodeImpl>(std::move(executor), std::move(options))) {
+    : impl_(std::make_shared<detail::NodeImpl>(std::move(executor), std::move(options), false)) {
     impl_->start();
 }
 
 Node::~Node() {
-    if (impl_) {
-        impl_->stop();
+    stop();
+    impl_.reset();
+    if (loop_ && loop_->thread.joinable()) {
+        // Destroyed from one of its own callbacks: the loop can be neither joined nor destroyed here.
+        loop_->thread.detach();
+        (void)loop_.release();
     }
+    loop_.reset();  // destroys pending coroutine frames, and with them the last references to impl
 }
 
 void Node::stop() {
     impl_->stop();
+    if (loop_) {
+        loop_->stop();
+    }
 }
+
 bool Node::running() const noexcept {
     return impl_->running();
 }

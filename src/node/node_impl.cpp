@@ -101,44 +101,29 @@ void sorted_unique(std::vector<std::string>& v) {
 
 }  // namespace
 
-NodeImpl::NodeImpl(std::optional<asio::any_io_executor> executor, NodeOptions options)
+NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own_loop)
     : options_(std::move(options)),
       id_(make_uuid()),
       name_(options_.name),
       domain_(resolve_domain(options_.domain_id)),
       host_(host_name()),
       id_shared_(std::make_shared<const std::string>(id_)),
-      own_io_(executor ? nullptr : std::make_unique<asio::io_context>(1)),
-      exec_(executor ? *executor : asio::any_io_executor(own_io_->get_executor())),
+      own_loop_(own_loop),
+      exec_(std::move(executor)),
       strand_(asio::make_strand(exec_)),
       topic_balancer_(options_.topic_load_balancer ? options_.topic_load_balancer : round_robin_topic_balancer()),
       service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
                                                        : round_robin_service_balancer()) {
     validate(options_, domain_);
-    if (own_io_) {
-        own_work_.emplace(own_io_->get_executor());
-    }
 }
 
-NodeImpl::~NodeImpl() {
-    if (own_thread_.joinable()) {
-        if (own_thread_.get_id() == std::this_thread::get_id()) {
-            own_thread_.detach();
-        } else {
-            own_io_->stop();
-            own_thread_.join();
-        }
-    }
-}
+NodeImpl::~NodeImpl() = default;
 
 std::string NodeImpl::backend_name() const {
     return discovery_ ? discovery_->backend_name() : "none";
 }
 
 bool NodeImpl::on_own_thread() const {
-    if (own_io_) {
-        return own_thread_.get_id() == std::this_thread::get_id();
-    }
     if (auto* io = exec_.target<asio::io_context::executor_type>()) {
         return io->running_in_this_thread();
     }
@@ -183,18 +168,6 @@ void NodeImpl::start() {
     } catch (...) {
         stop();
         throw;
-    }
-    if (own_io_) {
-        own_thread_ = std::thread([io = own_io_.get()] {
-            for (;;) {
-                try {
-                    io->run();
-                    return;
-                } catch (const std::exception& e) {
-                    log(LogLevel::error, std::string("uncaught exception on the node thread: ") + e.what());
-                }
-            }
-        });
     }
     log(LogLevel::debug,
         "node " + name_ + " (" + id_ + ") started in domain '" + domain_ + "' with " + backend_name() + " discovery");
@@ -304,19 +277,13 @@ void NodeImpl::stop() {
     if (!unix_path_.empty()) {
         ::unlink(unix_path_.c_str());
     }
-    if (own_io_ && own_thread_.joinable() && own_thread_.get_id() != std::this_thread::get_id()) {
-        // Let the goodbyes go out (bounded), then end the loop: timers of redials may still wait.
+    if (own_loop_ && !on_own_thread()) {
+        // Let the goodbyes go out (bounded) before the owner ends the loop.
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
         while (std::chrono::steady_clock::now() < deadline &&
                std::any_of(conns.begin(), conns.end(), [](const auto& c) { return c->open(); })) {
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
-        own_work_.reset();
-        own_io_->stop();
-        own_thread_.join();
-    } else if (own_io_) {
-        own_work_.reset();
-        own_io_->stop();
     }
     log(LogLevel::debug, "node " + name_ + " stopped");
 }

@@ -4,7 +4,6 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/basic_socket_acceptor.hpp>
-#include <asio/executor_work_guard.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
@@ -89,7 +88,8 @@ struct Peer {
 
 class NodeImpl final : public ConnectionHandler, public std::enable_shared_from_this<NodeImpl> {
 public:
-    NodeImpl(std::optional<asio::any_io_executor> executor, NodeOptions options);
+    /// @param own_loop the executor belongs to the node's own thread (Node owns it)
+    NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own_loop);
     ~NodeImpl() override;
 
     void start();
@@ -103,6 +103,7 @@ public:
     asio::any_io_executor executor() const noexcept { return exec_; }
     CodecId codec() const noexcept { return options_.codec; }
     std::string backend_name() const;
+    /// True on a thread running the node's io_context (its own thread, or one of the user's).
     bool on_own_thread() const;
 
     // topics
@@ -169,9 +170,7 @@ private:
     std::string id_, name_, domain_, host_;
     std::shared_ptr<const std::string> id_shared_;
 
-    std::unique_ptr<asio::io_context> own_io_;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> own_work_;
-    std::thread own_thread_;
+    bool own_loop_ = false;
     asio::any_io_executor exec_;
     asio::strand<asio::any_io_executor> strand_;
 

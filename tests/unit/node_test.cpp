@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <meshy/meshy.hpp>
 #include <mutex>
 #include <thread>
@@ -37,9 +38,15 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     return condition();
 }
 
+/// Runs a coroutine on the node's executor and waits for it, under a deadline so a hang fails.
 template <class T>
-T await(Node& node, asio::awaitable<T> op) {
-    return asio::co_spawn(node.get_executor(), std::move(op), asio::use_future).get();
+T await(Node& node, asio::awaitable<T> op, std::chrono::milliseconds deadline = 10s) {
+    auto future = asio::co_spawn(node.get_executor(), std::move(op), asio::use_future);
+    if (future.wait_for(deadline) != std::future_status::ready) {
+        ADD_FAILURE() << "coroutine did not finish within " << deadline.count() << " ms";
+        std::abort();  // the coroutine still refers to this frame's objects
+    }
+    return future.get();
 }
 
 struct Pose {
