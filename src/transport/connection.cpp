@@ -156,8 +156,9 @@ void Connection::close_after(SharedFrame last, const std::string& reason) {
     asio::post(strand_, [self = shared_from_this(), last = std::move(last), reason]() mutable {
         {
             std::lock_guard lock(self->mutex_);
-            self->control_.push_back(std::move(last));
+            self->last_frame_ = std::move(last);
             self->close_reason_after_flush_ = reason;
+            self->writer_idle_ = false;
         }
         self->ring();
     });
@@ -298,6 +299,7 @@ asio::awaitable<void> Connection::write_loop() {
     batch.reserve(max_batch_frames);
     buffers.reserve(max_batch_frames);
     std::uint64_t expired = 0;
+    bool closing = false;
 
     while (open()) {
         batch.clear();
@@ -325,16 +327,14 @@ asio::awaitable<void> Connection::write_loop() {
                 }
             }
             if (batch.empty()) {
-                if (!close_reason_after_flush_.empty()) {
-                    batch.clear();
+                if (last_frame_) {
+                    // Everything queued is out: the goodbye goes last, then the connection closes.
+                    batch.push_back(std::move(last_frame_));
+                    closing = true;
                 } else {
                     writer_idle_ = true;
                 }
             }
-        }
-        if (batch.empty() && !close_reason_after_flush_.empty()) {
-            do_close(close_reason_after_flush_);
-            co_return;
         }
         if (expired) {
             dropped_.fetch_add(expired, std::memory_order_relaxed);
@@ -360,6 +360,10 @@ asio::awaitable<void> Connection::write_loop() {
             co_return;
         }
         last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+        if (closing) {
+            do_close(close_reason_after_flush_);
+            co_return;
+        }
     }
 }
 

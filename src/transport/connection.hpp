@@ -106,7 +106,8 @@ private:
     wire::Handshake peer_;
     std::shared_ptr<const std::string> peer_id_;
     std::string remote_;
-    std::string close_reason_after_flush_;  // set by close_after(); the writer closes once drained
+    SharedFrame last_frame_;                // set by close_after(): written once the queues are drained
+    std::string close_reason_after_flush_;  // then the connection closes with this reason
 
     std::mutex mutex_;  // guards the queues and writer_idle_
     std::deque<SharedFrame> control_;

@@ -1,0 +1,83 @@
+// Shared by the `meshy` CLI's subcommand files: global options, building the CLI's node, turning
+// command-line values into messages and messages into text, and Ctrl-C handling.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <meshy/buffer.hpp>
+#include <meshy/message.hpp>
+#include <meshy/node.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace meshy::cli {
+
+/// Options every subcommand shares.
+struct GlobalOptions {
+    std::string domain_id;        ///< --domain-id, default $MESHY_DOMAIN_ID, else "default"
+    std::string log_level;        ///< --log
+    double discovery_time = 1.5;  ///< --discovery-time, seconds (list commands)
+};
+
+/// A failure to report as one line "meshy: error: ..." with an exit code.
+struct CliError : std::runtime_error {
+    CliError(const std::string& what, int code) : std::runtime_error(what), exit_code(code) {}
+    int exit_code;
+};
+
+/// Exit codes: 0 success (and Ctrl-C where that is the normal end), 1 failure, 2 bad argument,
+/// 3 timeout.
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+inline constexpr int exit_timeout = 3;
+
+void setup_node(CLI::App& app, const GlobalOptions& globals);
+void setup_topic(CLI::App& app, const GlobalOptions& globals);
+void setup_service(CLI::App& app, const GlobalOptions& globals);
+
+/// Builds the CLI's own node (on its own thread), named "meshy-cli-<what>".
+std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what);
+
+// --- Ctrl-C -----------------------------------------------------------------------------------------
+
+/// Blocks SIGINT and SIGTERM in this thread and every thread started after (call first in main).
+void block_signals();
+/// Waits up to `timeout` for SIGINT/SIGTERM. @returns true when one arrived.
+bool wait_for_signal(std::chrono::milliseconds timeout);
+
+/// Waits until `ready()` holds, printing `notice` once if it does not hold at first.
+/// @returns false when Ctrl-C came first.
+bool wait_until(const std::function<bool()>& ready, const char* notice);
+
+// --- values -----------------------------------------------------------------------------------------
+
+/// A message built from command-line words: positional YAML/JSON values, then key=value pairs.
+/// Wire form (msgpack codec): an array of the positional values; when there are keyword
+/// arguments, one more element, a map of them, ends the array.
+struct ParsedArgs {
+    Buffer payload;
+    std::string display;  ///< "(3, 4, a=1)" for echoing what is sent
+};
+/// Prefix main() puts before words starting with '[' (see there); parse_args() removes it.
+inline constexpr char bracket_escape = '\x1f';
+
+/// @throws CliError(exit_usage) for a keyword before a positional argument, or bad YAML.
+ParsedArgs parse_args(const std::vector<std::string>& words);
+
+/// A msgpack payload as readable text: JSON-like (`json` = strict JSON), or, when it does not
+/// decode, "<N bytes: 0a1b2c...>".
+std::string payload_text(CodecId codec, std::span<const std::byte> payload, bool json);
+/// The arguments of a msgpack payload as a list of texts (one per argument); nullopt if not msgpack.
+std::optional<std::vector<std::string>> payload_args(CodecId codec, std::span<const std::byte> payload, bool json);
+/// Local time "YYYY-MM-DD HH:MM:SS.mmm" of a CLOCK_REALTIME ns value.
+std::string timestamp_text(std::uint64_t ns);
+/// JSON string literal.
+std::string json_quote(std::string_view text);
+
+}  // namespace meshy::cli

@@ -1,0 +1,80 @@
+// meshy node list | info
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "cli.hpp"
+
+namespace meshy::cli {
+namespace {
+
+struct NodeCommandOptions {
+    bool verbose = false;
+    std::string name;
+};
+
+/// The mesh after the discovery time, without the CLI's own node.
+std::vector<NodeInfo> discover(const GlobalOptions& globals, const std::string& what) {
+    auto node = make_node(globals, what);
+    std::this_thread::sleep_for(std::chrono::duration<double>(globals.discovery_time));
+    auto nodes = node->nodes();
+    std::erase_if(nodes, [](const NodeInfo& n) { return n.is_self; });
+    return nodes;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) {
+        out += (out.empty() ? "" : ", ") + item;
+    }
+    return out.empty() ? "none" : out;
+}
+
+void print_node(const NodeInfo& n, bool verbose) {
+    std::printf("%s@%s (%s)\n", n.name.c_str(), n.host.c_str(), n.id.substr(0, 8).c_str());
+    if (verbose) {
+        std::printf("    id: %s\n", n.id.c_str());
+        std::printf("    endpoints: %s%s%s\n", n.tcp_endpoint.empty() ? "" : ("tcp:" + n.tcp_endpoint).c_str(),
+                    !n.tcp_endpoint.empty() && !n.unix_endpoint.empty() ? ", " : "",
+                    n.unix_endpoint.empty() ? "" : ("unix:" + n.unix_endpoint).c_str());
+        std::printf("    reached over: %s\n", n.transport.empty() ? "not connected" : n.transport.c_str());
+    }
+    std::printf("    topics: %s\n", joined(n.topics).c_str());
+    std::printf("    services: %s\n", joined(n.services).c_str());
+}
+
+}  // namespace
+
+void setup_node(CLI::App& app, const GlobalOptions& globals) {
+    auto* node = app.add_subcommand("node", "Nodes of the mesh")->require_subcommand(1);
+    auto options = std::make_shared<NodeCommandOptions>();
+
+    auto* list = node->add_subcommand("list", "List the nodes, with their topics and services");
+    list->add_flag("-v,--verbose", options->verbose, "Add each node's UUID and endpoints");
+    list->callback([options, &globals] {
+        const auto nodes = discover(globals, "node-list");
+        std::printf("%zu node%s:\n", nodes.size(), nodes.size() == 1 ? "" : "s");
+        if (nodes.empty()) {
+            std::printf("none\n");
+        }
+        for (const auto& n : nodes) {
+            print_node(n, options->verbose);
+        }
+    });
+
+    auto* info = node->add_subcommand("info", "Show the node(s) of a name: topics, services, endpoints, transport");
+    info->add_option("name", options->name, "Node name")->required();
+    info->callback([options, &globals] {
+        auto nodes = discover(globals, "node-info");
+        std::erase_if(nodes, [&](const NodeInfo& n) { return n.name != options->name; });
+        if (nodes.empty()) {
+            throw CliError("no node named '" + options->name + "' in domain", exit_failure);
+        }
+        for (const auto& n : nodes) {
+            print_node(n, true);
+        }
+    });
+}
+
+}  // namespace meshy::cli

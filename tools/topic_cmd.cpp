@@ -1,0 +1,262 @@
+// meshy topic list | echo | send | hz | bw | info
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "cli.hpp"
+
+namespace meshy::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TopicCommandOptions {
+    bool verbose = false;
+    std::vector<std::string> topics;
+    std::string topic;
+    std::vector<std::string> args;
+    bool once = false;
+    int count = 0;
+    bool json = false;
+    double interval = 0;
+    bool no_wait = false;
+    int window = 0;
+};
+
+std::vector<NodeInfo> discover(const GlobalOptions& globals, const std::string& what) {
+    auto node = make_node(globals, what);
+    std::this_thread::sleep_for(std::chrono::duration<double>(globals.discovery_time));
+    auto nodes = node->nodes();
+    std::erase_if(nodes, [](const NodeInfo& n) { return n.is_self; });
+    return nodes;
+}
+
+std::string sender_name(const std::vector<NodeInfo>& nodes, std::string_view id) {
+    for (const auto& n : nodes) {
+        if (n.id == id) {
+            return n.name + "@" + n.host;
+        }
+    }
+    return std::string(id.substr(0, 8));
+}
+
+void run_echo(const GlobalOptions& globals, const TopicCommandOptions& o) {
+    auto node = make_node(globals, "echo");
+    const int limit = o.once ? 1 : o.count;
+    std::mutex mutex;  // one message printed at a time, whole
+    std::atomic<int> received{0};
+    std::atomic<bool> done{false};
+    std::vector<NodeInfo> known;
+    for (const auto& topic : o.topics) {
+        node->listen_raw(topic, [&, n = node.get()](const RawMessage& m) {
+            std::lock_guard lock(mutex);
+            if (done) {
+                return;
+            }
+            if (std::none_of(known.begin(), known.end(), [&](const NodeInfo& k) { return k.id == m.sender_id; })) {
+                known = n->nodes();
+            }
+            const std::string from = sender_name(known, m.sender_id);
+            if (o.json) {
+                std::printf(
+                    "{\"time\": %s, \"time_ns\": %llu, \"topic\": %s, \"sender\": %s, \"codec\": %s, "
+                    "\"args\": %s}\n",
+                    json_quote(timestamp_text(m.sent_at_ns)).c_str(), static_cast<unsigned long long>(m.sent_at_ns),
+                    json_quote(m.topic).c_str(), json_quote(from).c_str(), json_quote(codec_name(m.codec)).c_str(),
+                    payload_text(m.codec, m.payload, true).c_str());
+            } else {
+                std::printf("[%s] %.*s from %s\n", timestamp_text(m.sent_at_ns).c_str(),
+                            static_cast<int>(m.topic.size()), m.topic.data(), from.c_str());
+                if (auto args = payload_args(m.codec, m.payload, false)) {
+                    std::string line;
+                    for (const auto& a : *args) {
+                        line += (line.empty() ? "" : ", ") + a;
+                    }
+                    std::printf("  args: (%s)\n", line.c_str());
+                } else {
+                    std::printf("  %s\n", payload_text(m.codec, m.payload, false).c_str());
+                }
+            }
+            std::fflush(stdout);
+            if (limit > 0 && ++received >= limit) {
+                done = true;
+            }
+        });
+    }
+    std::string list;
+    for (const auto& t : o.topics) {
+        list += (list.empty() ? "" : ", ") + t;
+    }
+    std::printf("Listening to topics: %s\n", list.c_str());
+    std::fflush(stdout);
+    while (!done) {
+        if (wait_for_signal(std::chrono::milliseconds(20))) {
+            break;  // Ctrl-C ends echo quietly
+        }
+    }
+    node->stop();
+}
+
+void run_send(const GlobalOptions& globals, const TopicCommandOptions& o) {
+    const ParsedArgs args = parse_args(o.args);
+    auto node = make_node(globals, "send");
+    for (;;) {
+        if (!o.no_wait && !wait_until([&] { return node->topic_has_listeners(o.topic); }, "Waiting for listeners...")) {
+            return;
+        }
+        node->send_raw(o.topic, CodecId::msgpack, args.payload.bytes());
+        std::printf("Sent %s on topic=%s\n", args.display.c_str(), o.topic.c_str());
+        std::fflush(stdout);
+        if (o.interval <= 0) {
+            break;
+        }
+        if (wait_for_signal(std::chrono::milliseconds(static_cast<long>(o.interval * 1000)))) {
+            break;
+        }
+    }
+    // Let the frames go out before the node says goodbye.
+    node->stop();
+}
+
+/// Arrival statistics over a window of intervals, printed every second, like `ros2 topic hz`/`bw`.
+void run_rate(const GlobalOptions& globals, const TopicCommandOptions& o, bool bandwidth) {
+    auto node = make_node(globals, bandwidth ? "bw" : "hz");
+    std::mutex mutex;
+    std::deque<std::pair<Clock::time_point, std::size_t>> arrivals;
+    const std::size_t window = o.window > 0 ? static_cast<std::size_t>(o.window) : 10000;
+    node->listen_raw(o.topic, [&](const RawMessage& m) {
+        std::lock_guard lock(mutex);
+        arrivals.emplace_back(Clock::now(), m.payload.size());
+        while (arrivals.size() > window + 1) {
+            arrivals.pop_front();
+        }
+    });
+    std::printf("Subscribed to [%s]\n", o.topic.c_str());
+    std::fflush(stdout);
+    auto next = Clock::now() + std::chrono::seconds(1);
+    for (;;) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+        if (wait_for_signal(std::max(wait, std::chrono::milliseconds(0)))) {
+            break;
+        }
+        next += std::chrono::seconds(1);
+        std::lock_guard lock(mutex);
+        if (bandwidth) {
+            // Bytes in the last second (or the window, if shorter) and the mean message size.
+            const auto horizon = Clock::now() - std::chrono::seconds(1);
+            std::size_t bytes = 0, count = 0;
+            for (const auto& [t, size] : arrivals) {
+                if (t >= horizon) {
+                    bytes += size;
+                    ++count;
+                }
+            }
+            if (count == 0) {
+                std::printf("no new messages\n");
+            } else {
+                std::printf("%.2f B/s from %zu messages\n\tMessage size mean: %.2f B\n", static_cast<double>(bytes),
+                            count, static_cast<double>(bytes) / static_cast<double>(count));
+            }
+        } else {
+            if (arrivals.size() < 2) {
+                std::printf("no new messages\n");
+            } else {
+                std::vector<double> gaps;
+                for (std::size_t i = 1; i < arrivals.size(); ++i) {
+                    gaps.push_back(std::chrono::duration<double>(arrivals[i].first - arrivals[i - 1].first).count());
+                }
+                double sum = 0;
+                for (double g : gaps) {
+                    sum += g;
+                }
+                const double mean = sum / static_cast<double>(gaps.size());
+                double var = 0;
+                for (double g : gaps) {
+                    var += (g - mean) * (g - mean);
+                }
+                const double sd = std::sqrt(var / static_cast<double>(gaps.size()));
+                std::printf("average rate: %.3f\n\tmin: %.3fs max: %.3fs std dev: %.5fs window: %zu\n",
+                            mean > 0 ? 1.0 / mean : 0.0, *std::min_element(gaps.begin(), gaps.end()),
+                            *std::max_element(gaps.begin(), gaps.end()), sd, gaps.size() + 1);
+            }
+        }
+        std::fflush(stdout);
+    }
+    node->stop();
+}
+
+}  // namespace
+
+void setup_topic(CLI::App& app, const GlobalOptions& globals) {
+    auto* topic = app.add_subcommand("topic", "Topics: list, echo, send, hz, bw, info")->require_subcommand(1);
+    auto o = std::make_shared<TopicCommandOptions>();
+
+    auto* list = topic->add_subcommand("list", "List the topics listened to, one per line, sorted");
+    list->add_flag("-v,--verbose", o->verbose, "Add the number of listening nodes");
+    list->callback([o, &globals] {
+        std::map<std::string, int> topics;
+        for (const auto& n : discover(globals, "topic-list")) {
+            for (const auto& t : n.topics) {
+                ++topics[t];
+            }
+        }
+        for (const auto& [t, count] : topics) {
+            if (o->verbose) {
+                std::printf("%s (%d listener%s)\n", t.c_str(), count, count == 1 ? "" : "s");
+            } else {
+                std::printf("%s\n", t.c_str());
+            }
+        }
+    });
+
+    auto* echo = topic->add_subcommand("echo", "Print the messages sent to topics");
+    echo->add_option("topics", o->topics, "Topics to listen to")->required();
+    echo->add_flag("--once", o->once, "Exit after the first message");
+    echo->add_option("-n,--count", o->count, "Exit after COUNT messages")->check(CLI::PositiveNumber);
+    echo->add_flag("--json", o->json, "One JSON object per message and line");
+    echo->callback([o, &globals] { run_echo(globals, *o); });
+
+    auto* send = topic->add_subcommand("send", "Send a message: YAML/JSON arguments, then key=value keyword arguments");
+    send->add_option("topic", o->topic, "Topic")->required();
+    send->add_option("args", o->args,
+                     "YAML/JSON values (42, 3.14, hello, '\"text\"', '{a: 1}', '[1,2]'), then key=value")
+        ->expected(0, CLI::detail::expected_max_vector_size);
+    send->add_option("-i,--interval", o->interval, "Send again every S seconds until Ctrl-C")
+        ->check(CLI::PositiveNumber);
+    send->add_flag("--no-wait", o->no_wait, "Send even if no node listens yet");
+    send->callback([o, &globals] { run_send(globals, *o); });
+
+    auto* hz = topic->add_subcommand("hz", "Print the rate of a topic every second");
+    hz->add_option("topic", o->topic, "Topic")->required();
+    hz->add_option("-w,--window", o->window, "Number of intervals the statistics cover")->check(CLI::PositiveNumber);
+    hz->callback([o, &globals] { run_rate(globals, *o, false); });
+
+    auto* bw = topic->add_subcommand("bw", "Print the bandwidth of a topic every second");
+    bw->add_option("topic", o->topic, "Topic")->required();
+    bw->callback([o, &globals] { run_rate(globals, *o, true); });
+
+    auto* info = topic->add_subcommand("info", "Show the nodes listening to a topic");
+    info->add_option("topic", o->topic, "Topic")->required();
+    info->callback([o, &globals] {
+        const auto nodes = discover(globals, "topic-info");
+        std::vector<const NodeInfo*> listeners;
+        for (const auto& n : nodes) {
+            if (std::find(n.topics.begin(), n.topics.end(), o->topic) != n.topics.end()) {
+                listeners.push_back(&n);
+            }
+        }
+        std::printf("Topic: %s\nListeners: %zu\n", o->topic.c_str(), listeners.size());
+        for (const auto* n : listeners) {
+            std::printf("    %s@%s (%s)\n", n->name.c_str(), n->host.c_str(), n->id.substr(0, 8).c_str());
+        }
+    });
+}
+
+}  // namespace meshy::cli
