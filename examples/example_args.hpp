@@ -1,5 +1,5 @@
 // Shared by the examples: rosy's demo flags, `--name NAME` and `--domain-id ID` (launch appends
-// `--name`), plus `--log LEVEL`.
+// `--name`), plus `--listen-host ADDRESS` (the TCP server's address) and `--log LEVEL`.
 #pragma once
 
 #include <cstdio>
@@ -25,6 +25,8 @@ inline meshy::NodeOptions example_options(int argc, char** argv, std::string def
             options.name = value();
         } else if (arg == "--domain-id") {
             options.domain_id = value();
+        } else if (arg == "--listen-host") {
+            options.listen_host = value();
         } else if (arg == "--log") {
             meshy::LogLevel level{};
             const std::string text = value();
@@ -34,7 +36,7 @@ inline meshy::NodeOptions example_options(int argc, char** argv, std::string def
             }
             meshy::set_log_level(level);
         } else if (arg == "-h" || arg == "--help") {
-            std::printf("usage: %s [--name NAME] [--domain-id ID] [--log LEVEL]\n", argv[0]);
+            std::printf("usage: %s [--name NAME] [--domain-id ID] [--listen-host ADDRESS] [--log LEVEL]\n", argv[0]);
             std::exit(0);
         } else {
             std::fprintf(stderr, "error: unknown argument '%s'\n", argv[i]);

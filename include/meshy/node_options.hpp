@@ -36,7 +36,8 @@ struct NodeOptions {
     bool allow_unix = true;
     /// Accept connections over TCP (used by peers on other hosts, and when Unix is off).
     bool allow_tcp = true;
-    /// Address the TCP server binds to.
+    /// Address the TCP server binds to. When left at "0.0.0.0", the `MESHY_LISTEN_HOST` environment
+    /// variable, if set, replaces it (`MESHY_LISTEN_HOST=127.0.0.1` keeps a node on loopback).
     std::string listen_host = "0.0.0.0";
     /// TCP port to bind; 0 picks a free one.
     std::uint16_t listen_port = 0;

@@ -114,6 +114,9 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       topic_balancer_(options_.topic_load_balancer ? options_.topic_load_balancer : round_robin_topic_balancer()),
       service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
                                                        : round_robin_service_balancer()) {
+    if (const char* env = std::getenv("MESHY_LISTEN_HOST"); env && *env && is_wildcard(options_.listen_host)) {
+        options_.listen_host = env;  // e.g. 127.0.0.1 keeps every node of a test run on loopback
+    }
     validate(options_, domain_);
 }
 
@@ -473,6 +476,9 @@ void NodeImpl::drop_peer_state_locked(Peer& peer, const std::string& why) {
         log(LogLevel::debug, "peer " + peer.name + "@" + peer.host + " (" + peer.id.substr(0, 8) + ") left: " + why);
     }
     peer.info.reset();
+    if (const auto lost = peer.parked.size() + peer.parked_drops.take()) {
+        log(LogLevel::warn, "dropped " + std::to_string(lost) + " message(s) to " + peer.name + " (" + why + ")");
+    }
     peer.parked.clear();
     peer.send_conn.reset();
     fail_calls_locked([&](const PendingCall& c) { return c.peer_id == peer.id; }, errc::connection_lost,
@@ -515,6 +521,10 @@ bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire:
             }
         }
         peer.parked.clear();
+        if (const auto report = peer.parked_drops.take()) {
+            log(LogLevel::warn, "dropped " + std::to_string(report) + " message(s) to " + peer.name +
+                                    " while connecting: the outbox was full");
+        }
     }
     conn->send_control(info_frame_locked());
     log(LogLevel::debug, std::string(conn->outbound() ? "connected to " : "accepted ") + hs.name + "@" + hs.host +
@@ -711,6 +721,10 @@ void NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connec
     }
     if (peer.parked.size() >= options_.outbox_capacity) {
         peer.parked.pop_front();
+        if (const auto report = peer.parked_drops.drop()) {
+            log(LogLevel::warn, "dropped " + std::to_string(report) + " message(s) to " + peer.name +
+                                    " while connecting: the outbox was full");
+        }
     }
     peer.parked.push_back({frame, std::chrono::steady_clock::now()});
     dial_locked(peer);
@@ -718,7 +732,7 @@ void NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connec
 
 void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item) {
     bool wake = false;
-    std::uint64_t warn = 0;
+    std::uint64_t report = 0;
     {
         std::lock_guard lock(sub->mutex);
         if (sub->stopped) {
@@ -726,22 +740,21 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         }
         if (sub->inbox.size() >= sub->capacity) {
             sub->inbox.pop_front();
-            ++sub->dropped_since_warning;
-            const auto now = std::chrono::steady_clock::now();
-            if (now - sub->last_warning > std::chrono::seconds(1)) {
-                warn = std::exchange(sub->dropped_since_warning, 0);
-                sub->last_warning = now;
-            }
+            report = sub->drops.drop();
         }
         sub->inbox.push_back(std::move(item));
         wake = std::exchange(sub->idle, false);
     }
-    if (warn) {
-        log(LogLevel::warn,
-            "listener of '" + sub->topic + "' is slow: dropped " + std::to_string(warn) + " oldest message(s)");
-    }
+    warn_inbox_drops(*sub, report);
     if (wake) {
         sub->bell.try_send(std::error_code{}, 0);
+    }
+}
+
+void NodeImpl::warn_inbox_drops(const Subscription& sub, std::uint64_t count) {
+    if (count) {
+        log(LogLevel::warn, "listener of '" + sub.topic + "' is slow: dropped " + std::to_string(count) +
+                                " message(s) from its full inbox");
     }
 }
 
@@ -753,6 +766,7 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
     for (;;) {
         std::optional<InboxItem> item;
         std::shared_ptr<ListenerFn> fn;
+        std::uint64_t unreported = 0;
         {
             std::lock_guard lock(sub->mutex);
             if (sub->stopped) {
@@ -760,6 +774,7 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             }
             if (sub->inbox.empty()) {
                 sub->idle = true;
+                unreported = sub->drops.take();
             } else {
                 item.emplace(std::move(sub->inbox.front()));
                 sub->inbox.pop_front();
@@ -767,6 +782,7 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             }
         }
         if (!item) {
+            warn_inbox_drops(*sub, unreported);
             auto [ec, unused] = co_await sub->bell.async_receive(use_tuple);
             (void)unused;
             if (ec) {

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/drop_counter.hpp"
 #include "discovery/discovery.hpp"
 #include "meshy/node.hpp"
 #include "transport/connection.hpp"
@@ -47,8 +48,7 @@ struct Subscription {
     std::size_t capacity;
     bool idle = false;
     bool stopped = false;
-    std::uint64_t dropped_since_warning = 0;
-    std::chrono::steady_clock::time_point last_warning{};
+    DropCounter drops;  // inbox drops; reported when they happen (at most once a second) and when it drains
     asio::strand<asio::any_io_executor> strand;
     asio::experimental::concurrent_channel<void(std::error_code, int)> bell;
 };
@@ -78,6 +78,7 @@ struct Peer {
     std::vector<std::shared_ptr<Connection>> inbound;
     std::shared_ptr<Connection> send_conn;  // sticky: keeps per-sender order
     std::deque<Parked> parked;              // frames waiting for a connection
+    DropCounter parked_drops;               // frames dropped from parked
     bool dialing = false;
     int redial_ms = 0;
     std::chrono::steady_clock::time_point lost_since{};
@@ -152,6 +153,7 @@ private:
 
     void deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used = nullptr);
     void deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item);
+    static void warn_inbox_drops(const Subscription& sub, std::uint64_t count);
     void start_worker(const std::shared_ptr<Subscription>& sub);
     asio::awaitable<void> worker(std::shared_ptr<Subscription> sub);
 

@@ -117,29 +117,30 @@ void Connection::send_message(SharedFrame frame) {
         return;
     }
     bool wake = false;
-    std::uint64_t warn_count = 0;
+    std::uint64_t report = 0;
     const auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard lock(mutex_);
         if (messages_.size() >= config_.outbox_capacity) {
             messages_.pop_front();
             dropped_.fetch_add(1, std::memory_order_relaxed);
-            ++dropped_since_warning_;
-            if (now - last_drop_warning_ > std::chrono::seconds(1)) {
-                warn_count = std::exchange(dropped_since_warning_, 0);
-                last_drop_warning_ = now;
-            }
+            report = drops_.drop(now);
         }
         messages_.push_back({std::move(frame), now});
         wake = std::exchange(writer_idle_, false);
     }
-    if (warn_count) {
-        log(LogLevel::warn, "outbox to " + peer_.name + " (" + remote_ + ") full: dropped " +
-                                std::to_string(warn_count) + " oldest message(s)");
-    }
+    warn_drops(report, "the outbox was full");
     if (wake) {
         ring();
     }
+}
+
+void Connection::warn_drops(std::uint64_t count, const char* why) {
+    if (count == 0) {
+        return;
+    }
+    log(LogLevel::warn, "dropped " + std::to_string(count) + " message(s) to " +
+                            (peer_.name.empty() ? remote_ : peer_.name) + " (" + remote_ + "): " + why);
 }
 
 void Connection::close(const std::string& reason) {
@@ -173,10 +174,17 @@ void Connection::do_close(const std::string& reason, bool abnormal) {
     socket_.shutdown(Socket::shutdown_both, ignored);
     socket_.close(ignored);
     bell_.close();
+    std::uint64_t unreported = 0, unsent = 0;
     {
         std::lock_guard lock(mutex_);
+        unreported = drops_.take();
+        unsent = messages_.size();
         control_.clear();
         messages_.clear();
+    }
+    warn_drops(unreported, "the outbox was full");
+    if (unsent && handshaken_.load(std::memory_order_acquire)) {
+        warn_drops(unsent, "still queued when the connection closed");
     }
     handler_->on_closed(shared_from_this(), reason);
 }
@@ -393,6 +401,14 @@ asio::awaitable<void> Connection::watchdog() {
             do_close("peer " + peer_.name + " (" + remote_ + ") silent for " +
                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) + " ms");
             co_return;
+        }
+        {
+            std::uint64_t unreported = 0;
+            {
+                std::lock_guard lock(mutex_);
+                unreported = drops_.take();
+            }
+            warn_drops(unreported, "the outbox was full");
         }
         const auto idle = std::chrono::nanoseconds(now - last_write_ns_.load(std::memory_order_relaxed));
         if (idle >= config_.heartbeat_interval) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/drop_counter.hpp"
 #include "meshy/buffer.hpp"
 #include "wire/frame.hpp"
 
@@ -91,6 +92,8 @@ private:
     asio::awaitable<void> watchdog();
     void do_close(const std::string& reason, bool abnormal = false);
     void ring();
+    /// Logs `count` dropped messages (no-op for 0).
+    void warn_drops(std::uint64_t count, const char* why);
 
     struct Queued {
         SharedFrame frame;
@@ -113,8 +116,7 @@ private:
     std::deque<SharedFrame> control_;
     std::deque<Queued> messages_;
     bool writer_idle_ = false;
-    std::uint64_t dropped_since_warning_ = 0;
-    std::chrono::steady_clock::time_point last_drop_warning_{};
+    DropCounter drops_;  // outbox drops (capacity and TTL); reported by warn_drops()
     asio::experimental::concurrent_channel<void(std::error_code, int)> bell_;
 
     std::atomic<bool> closed_{false};

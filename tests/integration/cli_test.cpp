@@ -1,0 +1,261 @@
+// The `meshy` CLI against real nodes (the examples and other CLI processes) over the real
+// avahi-daemon, mirroring rosy's CLI tests.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+using namespace std::chrono_literals;
+using meshy::test::Process;
+using meshy::test::run_command;
+
+namespace {
+
+const std::string cli = MESHY_CLI_PATH;
+const std::string test_node = MESHY_TEST_NODE_PATH;
+const std::string examples = MESHY_EXAMPLES_DIR;
+
+class CliTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        domain_ = std::string("cli-") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "-" +
+                  std::to_string(::getpid());
+        // Every node of these tests (CLI and examples) binds loopback only.
+        env_ = {{"MESHY_DOMAIN_ID", domain_}, {"MESHY_DISCOVERY", "avahi"}, {"MESHY_LISTEN_HOST", "127.0.0.1"}};
+    }
+
+    /// A long-running `meshy ARGS...` or example.
+    std::unique_ptr<Process> start(std::vector<std::string> argv, const std::string& label) {
+        return std::make_unique<Process>(std::move(argv), env_, label);
+    }
+    std::unique_ptr<Process> start_cli(std::vector<std::string> args, const std::string& label) {
+        args.insert(args.begin(), cli);
+        return start(std::move(args), label);
+    }
+    /// `meshy ARGS...` to completion.
+    meshy::test::RunResult run(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s) {
+        args.insert(args.begin(), cli);
+        return run_command(std::move(args), timeout, env_);
+    }
+    static std::string joined(const std::vector<std::string>& lines) {
+        std::string out;
+        for (const auto& l : lines) {
+            out += l + "\n";
+        }
+        return out;
+    }
+    static bool has_line(const std::vector<std::string>& lines, const std::string& text) {
+        return std::any_of(lines.begin(), lines.end(),
+                           [&](const auto& l) { return l.find(text) != std::string::npos; });
+    }
+
+    std::string domain_;
+    std::map<std::string, std::string> env_;
+};
+
+}  // namespace
+
+TEST_F(CliTest, SendThenEchoShowsArgsAndKwargs) {
+    auto echo = start_cli({"topic", "echo", "chatter", "--once"}, "echo");
+    ASSERT_TRUE(echo->wait_for_line("Listening to topics: chatter", 10s)) << echo->dump();
+    // As a shell passes: 42 hello '"text"' '[1,2]' mode=fast n=3
+    const auto sent = run({"topic", "send", "chatter", "42", "hello", "\"text\"", "[1,2]", "mode=fast", "n=3"});
+    ASSERT_TRUE(sent.status && sent.status->success()) << joined(sent.lines);
+    EXPECT_TRUE(has_line(sent.lines, "on topic=chatter")) << joined(sent.lines);
+    ASSERT_TRUE(echo->wait_for_line(R"(args: (42, "hello", "text", [1, 2], {"mode": "fast", "n": 3}))", 10s))
+        << echo->dump();
+    const auto status = echo->wait_exit(5s);
+    ASSERT_TRUE(status) << echo->dump();
+    EXPECT_TRUE(status->success()) << status->describe();
+}
+
+TEST_F(CliTest, SendWithIntervalAndEchoCount) {
+    auto echo = start_cli({"topic", "echo", "ticks", "-n", "3", "--json"}, "echo");
+    ASSERT_TRUE(echo->wait_for_line("Listening to topics: ticks", 10s)) << echo->dump();
+    auto sender = start_cli({"topic", "send", "ticks", "7", "--interval", "0.1"}, "sender");
+    const auto status = echo->wait_exit(15s);
+    ASSERT_TRUE(status) << echo->dump();
+    EXPECT_TRUE(status->success()) << status->describe();
+    EXPECT_EQ(echo->count_lines("\"topic\": \"ticks\""), 3u) << echo->dump();
+    EXPECT_EQ(echo->count_lines("\"args\": [7]"), 3u) << echo->dump();
+    // An interval send ends quietly, with status 0, on Ctrl-C.
+    sender->send_signal(SIGINT);
+    const auto sent = sender->wait_exit(5s);
+    ASSERT_TRUE(sent) << sender->dump();
+    EXPECT_TRUE(sent->success()) << sent->describe() << sender->dump();
+}
+
+TEST_F(CliTest, TopicListShowsTopicsOfTwoEchoes) {
+    auto a = start_cli({"topic", "echo", "alpha"}, "echo-a");
+    auto b = start_cli({"topic", "echo", "beta", "gamma"}, "echo-b");
+    ASSERT_TRUE(a->wait_for_line("Listening to topics", 10s));
+    ASSERT_TRUE(b->wait_for_line("Listening to topics", 10s));
+    const auto list = run({"topic", "list", "--discovery-time", "2.5"});
+    ASSERT_TRUE(list.status && list.status->success()) << joined(list.lines);
+    std::vector<std::string> topics;
+    for (const auto& l : list.lines) {
+        if (l == "alpha" || l == "beta" || l == "gamma") {
+            topics.push_back(l);
+        }
+    }
+    EXPECT_EQ(topics, (std::vector<std::string>{"alpha", "beta", "gamma"})) << joined(list.lines);
+    const auto verbose = run({"topic", "list", "-v", "--discovery-time", "2.5"});
+    EXPECT_TRUE(has_line(verbose.lines, "beta (1 listener)")) << joined(verbose.lines);
+    // Ctrl-C ends echo quietly with status 0.
+    a->send_signal(SIGINT);
+    const auto status = a->wait_exit(5s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->success()) << status->describe();
+}
+
+TEST_F(CliTest, KeywordBeforePositionalIsAnError) {
+    const auto result = run({"topic", "send", "t", "a=1", "2", "--no-wait"});
+    ASSERT_TRUE(result.status);
+    EXPECT_EQ(result.status->code, 2) << joined(result.lines);
+    ASSERT_EQ(result.lines.size(), 1u) << joined(result.lines);
+    EXPECT_NE(result.lines[0].find("error"), std::string::npos);
+}
+
+TEST_F(CliTest, BadArgumentsExitWithTwo) {
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"topic", "echo"}, {"topic", "hz", "t", "-w", "zero"}, {"nonsense"}, {"service", "call"}}) {
+        const auto result = run(args);
+        ASSERT_TRUE(result.status);
+        EXPECT_EQ(result.status->code, 2) << joined(result.lines);
+        EXPECT_EQ(result.lines.size(), 1u) << joined(result.lines);
+    }
+}
+
+TEST_F(CliTest, ServiceCallAgainstTheExampleProvider) {
+    auto provider = start({examples + "/service_provider"}, "provider");
+    ASSERT_TRUE(provider->wait_for_line("Started service...", 10s)) << provider->dump();
+    const auto once = run({"service", "call", "multiply", "3", "4"});
+    ASSERT_TRUE(once.status && once.status->success()) << joined(once.lines);
+    EXPECT_TRUE(has_line(once.lines, "Calling multiply(3, 4)")) << joined(once.lines);
+    EXPECT_TRUE(has_line(once.lines, "Response: 12")) << joined(once.lines);
+    EXPECT_TRUE(provider->wait_for_line("Calculating 3 * 4...", 5s)) << provider->dump();
+
+    auto repeated = start_cli({"service", "call", "multiply", "2", "5", "-i", "0.1"}, "caller");
+    ASSERT_TRUE(repeated->wait_until(
+        [](const auto& lines) {
+            return std::count_if(lines.begin(), lines.end(),
+                                 [](const auto& l) { return l.text.find("Response: 10") != std::string::npos; }) >= 3;
+        },
+        15s))
+        << repeated->dump();
+    repeated->send_signal(SIGINT);
+    const auto status = repeated->wait_exit(5s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->success()) << status->describe();
+}
+
+TEST_F(CliTest, ServiceErrorsAndTimeouts) {
+    const auto missing = run({"service", "call", "nobody-provides-this", "--no-wait"});
+    ASSERT_TRUE(missing.status);
+    EXPECT_EQ(missing.status->code, 1) << joined(missing.lines);
+
+    auto provider = start({examples + "/service_provider"}, "provider");
+    ASSERT_TRUE(provider->wait_for_line("Started service...", 10s));
+    // The provider multiplies numbers: a string is a remote error.
+    const auto remote = run({"service", "call", "multiply", "two", "3"});
+    ASSERT_TRUE(remote.status);
+    EXPECT_EQ(remote.status->code, 1) << joined(remote.lines);
+    EXPECT_TRUE(has_line(remote.lines, "error")) << joined(remote.lines);
+
+    // meshy_test_node provides `fail` (throws "boom from provider") and `slow MS`.
+    auto tester = start({test_node, "provide", "--listen-host", "127.0.0.1"}, "test-provider");
+    ASSERT_TRUE(tester->wait_for_line("READY", 10s)) << tester->dump();
+    const auto failed = run({"service", "call", "fail"});
+    ASSERT_TRUE(failed.status);
+    EXPECT_EQ(failed.status->code, 1) << joined(failed.lines);
+    EXPECT_TRUE(has_line(failed.lines, "boom from provider")) << joined(failed.lines);
+
+    const auto late = run({"service", "call", "slow", "3000", "--timeout", "0.3"});
+    ASSERT_TRUE(late.status);
+    EXPECT_EQ(late.status->code, 3) << joined(late.lines);
+    EXPECT_TRUE(has_line(late.lines, "timed out")) << joined(late.lines);
+}
+
+TEST_F(CliTest, ServiceListAndNodeList) {
+    auto provider = start({examples + "/service_provider", "--name", "calc"}, "provider");
+    auto echo = start_cli({"topic", "echo", "watched"}, "echo");
+    ASSERT_TRUE(provider->wait_for_line("Started service...", 10s));
+    ASSERT_TRUE(echo->wait_for_line("Listening to topics", 10s));
+
+    const auto services = run({"service", "list", "--discovery-time", "2.5"});
+    ASSERT_TRUE(services.status && services.status->success()) << joined(services.lines);
+    EXPECT_TRUE(has_line(services.lines, "multiply")) << joined(services.lines);
+    const auto verbose_services = run({"service", "list", "-v", "--discovery-time", "2.5"});
+    EXPECT_TRUE(has_line(verbose_services.lines, "multiply: calc@")) << joined(verbose_services.lines);
+
+    const auto nodes = run({"node", "list", "--discovery-time", "2.5"});
+    ASSERT_TRUE(nodes.status && nodes.status->success()) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "2 nodes:")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "calc@")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "meshy-cli-echo@")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "services: multiply")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "topics: watched")) << joined(nodes.lines);
+
+    const auto verbose = run({"node", "list", "-v", "--discovery-time", "2.5"});
+    EXPECT_TRUE(has_line(verbose.lines, "id: ")) << joined(verbose.lines);
+    EXPECT_TRUE(has_line(verbose.lines, "endpoints: tcp:")) << joined(verbose.lines);
+
+    const auto info = run({"node", "info", "calc", "--discovery-time", "2.5"});
+    ASSERT_TRUE(info.status && info.status->success()) << joined(info.lines);
+    EXPECT_TRUE(has_line(info.lines, "reached over: unix")) << joined(info.lines);
+}
+
+TEST_F(CliTest, EmptyMeshSaysNone) {
+    const auto nodes = run({"node", "list", "--discovery-time", "1"});
+    ASSERT_TRUE(nodes.status && nodes.status->success()) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "0 nodes:")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "none")) << joined(nodes.lines);
+}
+
+TEST_F(CliTest, HzMeasuresAKnownInterval) {
+    auto sender = start_cli({"topic", "send", "rate", "1", "--interval", "0.05"}, "sender");  // 20 Hz
+    auto hz = start_cli({"topic", "hz", "rate"}, "hz");
+    // Wait for a report over a full window of at least 20 intervals.
+    std::optional<std::string> report;
+    ASSERT_TRUE(hz->wait_until(
+        [&](const auto& lines) {
+            for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+                if (lines[i].text.rfind("average rate: ", 0) == 0 &&
+                    lines[i + 1].text.find("window: ") != std::string::npos &&
+                    std::stoi(lines[i + 1].text.substr(lines[i + 1].text.find("window: ") + 8)) >= 20) {
+                    report = lines[i].text;
+                }
+            }
+            return report.has_value();
+        },
+        15s))
+        << hz->dump();
+    const double rate = std::stod(report->substr(std::string("average rate: ").size()));
+    EXPECT_NEAR(rate, 20.0, 2.0) << *report;
+    hz->send_signal(SIGINT);
+    const auto status = hz->wait_exit(5s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->success()) << status->describe();
+}
+
+TEST_F(CliTest, VersionAndHelp) {
+    const auto version = run({"--version"});
+    ASSERT_TRUE(version.status && version.status->success());
+    ASSERT_FALSE(version.lines.empty());
+    EXPECT_EQ(version.lines[0].rfind("meshy ", 0), 0u);
+    for (const auto& args : std::vector<std::vector<std::string>>{{"--help"},
+                                                                  {"topic", "--help"},
+                                                                  {"topic", "send", "--help"},
+                                                                  {"node", "list", "--help"},
+                                                                  {"service", "call", "--help"}}) {
+        const auto help = run(args);
+        ASSERT_TRUE(help.status && help.status->success()) << joined(help.lines);
+        EXPECT_TRUE(has_line(help.lines, "Usage")) << joined(help.lines);
+    }
+}
