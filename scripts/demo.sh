@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds the examples and runs a small demo mesh on this machine:
-# topic_listener + service_provider in the background, then topic_sender and service_caller.
+# Installs the dependencies, builds the examples and the CLI, and runs the demo mesh with
+# `meshy launch examples/launch.yaml`: topic_listener, service_provider, topic_sender, service_caller.
 # Usage: scripts/demo.sh
 # Ends by itself (about 10 s after the build). Uses a private loopback-only avahi-daemon when none is
 # reachable (scripts/avahi-lo.sh; stopped again on exit) and a unique domain id, so it never mixes with
@@ -56,7 +56,13 @@ if ((${#targets[@]} == ${#EXAMPLES[@]})); then
 else
     cmake --build "$BUILD_DIR" -j"$JOBS"
 fi
+cmake --build "$BUILD_DIR" -j"$JOBS" --target meshy_cli
 BIN="$ROOT/$BUILD_DIR/examples"
+MESHY="$ROOT/$BUILD_DIR/tools/meshy"
+[[ -x $MESHY ]] || {
+    echo "error: $MESHY was not built (is MESHY_BUILD_TOOLS off?)" >&2
+    exit 1
+}
 for t in "${EXAMPLES[@]}"; do
     [[ -x $BIN/$t ]] || {
         echo "error: $BIN/$t was not built (is MESHY_BUILD_EXAMPLES off?)" >&2
@@ -64,72 +70,17 @@ for t in "${EXAMPLES[@]}"; do
     }
 done
 
-# start_bg LABEL READY_REGEX PROGRAM ARGS...: runs PROGRAM in the background (line-buffered, default
-# SIGINT disposition), shows its output prefixed with "[LABEL] ", waits (max 5 s) for READY_REGEX.
-start_bg() {
-    local label=$1 ready=$2 out="$TMP/$1.out" pid i
-    shift 2
-    : >"$out"
-    env --default-signal=INT stdbuf -oL -eL "$@" >"$out" 2>&1 </dev/null &
-    pid=$!
-    bg_pids+=("$pid")
-    tail -s 0.1 -n +1 -f --pid="$pid" "$out" | sed -u "s/^/[$label] /" &
-    tail_pids+=("$!")
-    for ((i = 0; i < 50; i++)); do
-        grep -q -- "$ready" "$out" && return 0
-        alive "$pid" || break
-        sleep 0.1
-    done
-    echo "error: $label did not print '$ready' within 5 s" >&2
-    return 1
-}
-
-# run_fg LABEL PROGRAM ARGS...: runs PROGRAM to completion (bounded), output prefixed; returns its status
-run_fg() {
-    local label=$1 rc=0
-    shift
-    timeout -k 2 "$CLIENT_TIMEOUT" env --default-signal=INT stdbuf -oL -eL "$@" </dev/null 2>&1 |
-        sed -u "s/^/[$label] /" || rc=$?
-    if ((rc == 124)); then echo "error: $label timed out after ${CLIENT_TIMEOUT} s" >&2; fi
-    return "$rc"
-}
-
-# stop_bg: SIGINT, then SIGTERM after 2 s, then SIGKILL after 2 more s (all bounded)
-stop_bg() {
-    local p i sig any running
-    for sig in INT TERM KILL; do
-        running=()
-        for p in "${bg_pids[@]}"; do
-            if alive "$p"; then running+=("$p"); fi
-        done
-        ((${#running[@]})) || break
-        [[ $sig == INT ]] || echo "demo: sending SIG$sig to ${running[*]}" >&2
-        kill "-$sig" "${running[@]}" 2>/dev/null || true
-        for ((i = 0; i < 20; i++)); do
-            any=0
-            for p in "${running[@]}"; do
-                if alive "$p"; then any=1; fi
-            done
-            ((any)) || break
-            sleep 0.1
-        done
-    done
-    for p in "${bg_pids[@]}" "${tail_pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    bg_pids=()
-    tail_pids=()
-    return 0
-}
-
-# ---- everything below is bounded in time and cleaned up on exit ----
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshy-demo.XXXXXX")
 export MESHY_LO_STATE=${MESHY_LO_STATE:-/tmp/meshy-lo-$(id -u)}
 avahi_started=0
-bg_pids=()  # background examples (ours)
-tail_pids=() # their output followers
+launch_pid=""
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
     local rc=$?
-    stop_bg # bounded: INT, TERM, KILL
+    # bounded: launch itself escalates INT -> TERM -> KILL within its grace periods
+    if [[ -n $launch_pid ]]; then
+        kill -INT "$launch_pid" 2>/dev/null || true
+        wait "$launch_pid" 2>/dev/null || true
+    fi
     if ((avahi_started)); then "$AVAHI_LO" stop || true; fi
     rm -rf "$TMP"
     exit "$rc"
@@ -150,34 +101,42 @@ else
     echo "using the private loopback avahi-daemon (${DBUS_SYSTEM_BUS_ADDRESS:-?})"
 fi
 
-step "demo mesh (domain $DOMAIN)"
+step "demo mesh (domain $DOMAIN): meshy launch examples/launch.yaml"
 t0=$(now_ms)
-cd "$BIN"
-start_bg listener 'Listening\.\.\.' ./topic_listener --name listener --domain-id "$DOMAIN"
-start_bg provider 'Started service\.\.\.' ./service_provider --name provider --domain-id "$DOMAIN"
-
-sender_rc=0
-caller_rc=0
-run_fg sender ./topic_sender --name sender --domain-id "$DOMAIN" || sender_rc=$?
-run_fg caller ./service_caller --name caller --domain-id "$DOMAIN" || caller_rc=$?
-
-# give the listener a moment (bounded, 2 s) to print what it received
-for ((i = 0; i < 20; i++)); do
-    grep -q 'Received "hello world"' "$TMP/listener.out" && break
+out="$TMP/launch.out"
+: >"$out"
+PATH="$BIN:$PATH" "$MESHY" --domain-id "$DOMAIN" launch "$ROOT/examples/launch.yaml" >"$out" 2>&1 </dev/null &
+launch_pid=$!
+tail -s 0.1 -n +1 -f --pid="$launch_pid" "$out" &
+tail_pid=$!
+for ((i = 0; i < CLIENT_TIMEOUT * 10; i++)); do # both clients end by themselves (bounded)
+    grep -q '^\[launch\] topic_sender (pid [0-9]*) ended' "$out" &&
+        grep -q '^\[launch\] service_caller (pid [0-9]*) ended' "$out" && break
+    kill -0 "$launch_pid" 2>/dev/null || break
     sleep 0.1
 done
-stop_bg
-cd "$ROOT"
+kill -INT "$launch_pid" 2>/dev/null || true
+launch_rc=0
+wait "$launch_pid" || launch_rc=$?
+launch_pid=""
+wait "$tail_pid" 2>/dev/null || true
 
 step "summary ($(($(now_ms) - t0)) ms)"
-if grep -q 'Received "hello world"' "$TMP/listener.out"; then
+ok=1
+if grep -q '^\[topic_listener\] Received "hello world"' "$out"; then
     echo "listener received the topic message"
 else
-    echo "warning: the listener did not report receiving the message"
+    echo "the listener did not report the message"
+    ok=0
 fi
-echo "topic_sender exit status: $sender_rc"
-echo "service_caller exit status: $caller_rc"
-if ((sender_rc == 0 && caller_rc == 0)); then
+if grep -q '^\[service_caller\] Result: 4' "$out"; then
+    echo "service_caller got 2 * 2 = 4"
+else
+    echo "service_caller got no result"
+    ok=0
+fi
+echo "meshy launch exit status: $launch_rc"
+if ((ok && launch_rc == 0)); then
     echo "demo OK"
     exit 0
 fi

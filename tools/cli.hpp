@@ -40,9 +40,12 @@ inline constexpr int exit_timeout = 3;
 void setup_node(CLI::App& app, const GlobalOptions& globals);
 void setup_topic(CLI::App& app, const GlobalOptions& globals);
 void setup_service(CLI::App& app, const GlobalOptions& globals);
+void setup_launch(CLI::App& app, const GlobalOptions& globals);
 
 /// Builds the CLI's own node (on its own thread), named "meshy-cli-<what>".
 std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what);
+/// The mesh as a node sees it after the discovery time, without the CLI's own node.
+std::vector<NodeInfo> discover_mesh(const GlobalOptions& globals, const std::string& what);
 
 // --- Ctrl-C -----------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <meshy/log.hpp>
 #include <meshy/version.hpp>
+#include <thread>
 
 #include "cli.hpp"
 
@@ -25,6 +26,14 @@ std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string&
         options.domain_id = globals.domain_id;
     }
     return std::make_unique<Node>(options);
+}
+
+std::vector<NodeInfo> discover_mesh(const GlobalOptions& globals, const std::string& what) {
+    auto node = make_node(globals, what);
+    std::this_thread::sleep_for(std::chrono::duration<double>(globals.discovery_time));
+    auto nodes = node->nodes();
+    std::erase_if(nodes, [](const NodeInfo& n) { return n.is_self; });
+    return nodes;
 }
 
 void block_signals() {
@@ -85,6 +94,7 @@ int main(int argc, char** argv) {
     setup_node(app, globals);
     setup_topic(app, globals);
     setup_service(app, globals);
+    setup_launch(app, globals);
 
     // CLI11 reads a word in brackets as its own list syntax ("[1,2]" -> "1", "2"); message
     // arguments must reach parse_args() whole, so such words are escaped here and there unescaped.

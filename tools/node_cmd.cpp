@@ -2,7 +2,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 
 #include "cli.hpp"
 
@@ -13,15 +12,6 @@ struct NodeCommandOptions {
     bool verbose = false;
     std::string name;
 };
-
-/// The mesh after the discovery time, without the CLI's own node.
-std::vector<NodeInfo> discover(const GlobalOptions& globals, const std::string& what) {
-    auto node = make_node(globals, what);
-    std::this_thread::sleep_for(std::chrono::duration<double>(globals.discovery_time));
-    auto nodes = node->nodes();
-    std::erase_if(nodes, [](const NodeInfo& n) { return n.is_self; });
-    return nodes;
-}
 
 std::string joined(const std::vector<std::string>& items) {
     std::string out;
@@ -53,7 +43,7 @@ void setup_node(CLI::App& app, const GlobalOptions& globals) {
     auto* list = node->add_subcommand("list", "List the nodes, with their topics and services");
     list->add_flag("-v,--verbose", options->verbose, "Add each node's UUID and endpoints");
     list->callback([options, &globals] {
-        const auto nodes = discover(globals, "node-list");
+        const auto nodes = discover_mesh(globals, "node-list");
         std::printf("%zu node%s:\n", nodes.size(), nodes.size() == 1 ? "" : "s");
         if (nodes.empty()) {
             std::printf("none\n");
@@ -66,7 +56,7 @@ void setup_node(CLI::App& app, const GlobalOptions& globals) {
     auto* info = node->add_subcommand("info", "Show the node(s) of a name: topics, services, endpoints, transport");
     info->add_option("name", options->name, "Node name")->required();
     info->callback([options, &globals] {
-        auto nodes = discover(globals, "node-info");
+        auto nodes = discover_mesh(globals, "node-info");
         std::erase_if(nodes, [&](const NodeInfo& n) { return n.name != options->name; });
         if (nodes.empty()) {
             throw CliError("no node named '" + options->name + "' in domain", exit_failure);

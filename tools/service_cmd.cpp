@@ -2,7 +2,6 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <map>
-#include <thread>
 
 #include "cli.hpp"
 
@@ -68,13 +67,8 @@ void setup_service(CLI::App& app, const GlobalOptions& globals) {
     auto* list = service->add_subcommand("list", "List the services provided, one per line, sorted");
     list->add_flag("-v,--verbose", o->verbose, "Add the providers");
     list->callback([o, &globals] {
-        auto node = make_node(globals, "service-list");
-        std::this_thread::sleep_for(std::chrono::duration<double>(globals.discovery_time));
         std::map<std::string, std::vector<std::string>> services;
-        for (const auto& n : node->nodes()) {
-            if (n.is_self) {
-                continue;
-            }
+        for (const auto& n : discover_mesh(globals, "service-list")) {
             for (const auto& s : n.services) {
                 services[s].push_back(n.name + "@" + n.host + " (" + n.id.substr(0, 8) + ")");
             }

@@ -8,7 +8,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "cli.hpp"
 
@@ -29,14 +28,6 @@ struct TopicCommandOptions {
     bool no_wait = false;
     int window = 0;
 };
-
-std::vector<NodeInfo> discover(const GlobalOptions& globals, const std::string& what) {
-    auto node = make_node(globals, what);
-    std::this_thread::sleep_for(std::chrono::duration<double>(globals.discovery_time));
-    auto nodes = node->nodes();
-    std::erase_if(nodes, [](const NodeInfo& n) { return n.is_self; });
-    return nodes;
-}
 
 std::string sender_name(const std::vector<NodeInfo>& nodes, std::string_view id) {
     for (const auto& n : nodes) {
@@ -202,7 +193,7 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     list->add_flag("-v,--verbose", o->verbose, "Add the number of listening nodes");
     list->callback([o, &globals] {
         std::map<std::string, int> topics;
-        for (const auto& n : discover(globals, "topic-list")) {
+        for (const auto& n : discover_mesh(globals, "topic-list")) {
             for (const auto& t : n.topics) {
                 ++topics[t];
             }
@@ -245,7 +236,7 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     auto* info = topic->add_subcommand("info", "Show the nodes listening to a topic");
     info->add_option("topic", o->topic, "Topic")->required();
     info->callback([o, &globals] {
-        const auto nodes = discover(globals, "topic-info");
+        const auto nodes = discover_mesh(globals, "topic-info");
         std::vector<const NodeInfo*> listeners;
         for (const auto& n : nodes) {
             if (std::find(n.topics.begin(), n.topics.end(), o->topic) != n.topics.end()) {

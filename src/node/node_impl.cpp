@@ -679,18 +679,26 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
     };
     std::vector<Peer*>& targets = targets_scratch_;
     targets.clear();
-    if (self_sub) {
+    bool self_added = !self_sub;
+    auto add_self = [&] {
         refs_scratch_.push_back(PeerRef{id_, name_, host_, true});
         targets.push_back(nullptr);
-    }
+        self_added = true;
+    };
     if (listeners) {
         for (const auto& p : *listeners) {
             if (!p->connected() && listeners->size() + (self_sub ? 1 : 0) > 1 && group_has_connected(p->name)) {
                 continue;
             }
+            if (!self_added && id_ < p->id) {
+                add_self();  // balancers see candidates sorted by id, this node among them
+            }
             refs_scratch_.push_back(PeerRef{p->id, p->name, p->host, false});
             targets.push_back(p.get());
         }
+    }
+    if (!self_added) {
+        add_self();
     }
     if (refs_scratch_.empty()) {
         return;
