@@ -70,6 +70,8 @@ for t in "${EXAMPLES[@]}"; do
     }
 done
 
+# ---- everything below is bounded in time and cleaned up on exit ----
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/meshy-demo.XXXXXX")
 export MESHY_LO_STATE=${MESHY_LO_STATE:-/tmp/meshy-lo-$(id -u)}
 avahi_started=0
 launch_pid=""
