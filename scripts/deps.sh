@@ -21,9 +21,12 @@ fi
 # shellcheck disable=SC2206 # word splitting of the list is intended
 wanted=($MESHY_PACKAGES "$@")
 missing=()
+native=$(dpkg --print-architecture)
 for p in "${wanted[@]}"; do
-    st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || st=""
-    [[ $st == "install ok installed" ]] || missing+=("$p")
+    # One line per installed architecture (multiarch, e.g. arm64 -dev packages for cross builds):
+    # what counts is the native architecture's copy, or an arch-independent one.
+    st=$(dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null) || st=""
+    grep -Eq "^install ok installed ($native|all)\$" <<<"$st" || missing+=("$p")
 done
 
 if ((${#missing[@]} == 0)); then
