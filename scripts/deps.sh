@@ -8,7 +8,7 @@ set -euo pipefail
 # The package list: add new build/test dependencies here.
 MESHY_PACKAGES="build-essential cmake ninja-build pkg-config libasio-dev libavahi-client-dev avahi-daemon avahi-utils
 dbus libmsgpack-cxx-dev libcereal-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang clang-format
-libclang-rt-dev libyaml-cpp-dev"
+libclang-rt-dev libyaml-cpp-dev libzstd-dev liblz4-dev nodejs npm"
 
 msg() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -23,6 +23,10 @@ wanted=($MESHY_PACKAGES "$@")
 missing=()
 native=$(dpkg --print-architecture)
 for p in "${wanted[@]}"; do
+    # Node.js from another source (NodeSource's nodejs bundles npm): what counts is that both run.
+    if [[ $p == nodejs || $p == npm ]] && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        continue
+    fi
     # One line per installed architecture (multiarch, e.g. arm64 -dev packages for cross builds):
     # what counts is the native architecture's copy, or an arch-independent one.
     st=$(dpkg-query -W -f='${Status} ${Architecture}\n' "$p" 2>/dev/null) || st=""

@@ -47,6 +47,12 @@ cmake -S . -B "$BUILD_DIR" -G Ninja "${CMAKE_ARGS[@]}"
 step "build $BUILD_DIR"
 cmake --build "$BUILD_DIR" -j"$JOBS"
 
+# The independent MCAP reader the bag tests use (@mcap/core, @mcap/support), pinned by its package-lock.
+if command -v npm >/dev/null 2>&1; then
+    step "npm ci (tests/bag)"
+    (cd tests/bag && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+
 # Tests restart the private daemon through MESHY_TEST_AVAHI_CTL; that needs root (or password-less sudo,
 # since ctest gives tests no terminal). Without it the restart tests skip.
 export_ctl() {
