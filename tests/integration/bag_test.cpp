@@ -3,7 +3,7 @@
 // recordings read back by an independent MCAP reader (@mcap/core and @mcap/support under node, pinned
 // by tests/bag/package-lock.json and installed by the test set-up with `npm ci`).
 //
-// Every process runs in a fresh working directory with same-host discovery in a fresh directory, on
+// Every process runs in a fresh working directory, discovers through the real avahi-daemon, listens on
 // loopback, in a domain of its own. Nothing sleeps for a fixed time: every wait is for a condition.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -99,10 +99,9 @@ protected:
         fs::remove_all(root_);
         work_ = root_ / "work";
         fs::create_directories(work_);
-        fs::create_directories(root_ / "discovery");
+        // Discovery through the real avahi-daemon (the test harness's loopback one), like the CLI tests.
         env_ = {{"MESHY_DOMAIN_ID", "bag-" + name + "-" + std::to_string(::getpid())},
-                {"MESHY_DISCOVERY", "local"},
-                {"MESHY_LOCAL_DISCOVERY_DIR", (root_ / "discovery").string()},
+                {"MESHY_DISCOVERY", "avahi"},
                 {"MESHY_LISTEN_HOST", "127.0.0.1"}};
     }
     void TearDown() override {
