@@ -255,7 +255,7 @@ function renderTopics(topics, types) {
     for (const topic of topics) {
       if (rates.size >= MAX_RATE_TOPICS) break;
       if (rates.has(topic)) continue;
-      const r = {id: null, arrivals: [], total: 0};
+      const r = {id: null, arrivals: [], total: 0, since: performance.now()};
       r.id = bridge.subscribe(topic, () => {
         r.arrivals.push(performance.now());
         r.total++;
@@ -291,7 +291,9 @@ function updateRates() {
       continue;
     }
     while (r.arrivals.length && r.arrivals[0] < now - RATE_WINDOW_MS) r.arrivals.shift();
-    const hz = r.arrivals.length / (RATE_WINDOW_MS / 1000);
+    // Over the window, or the time since the subscription when that is shorter (at least 1 s).
+    const span = Math.max(1000, Math.min(RATE_WINDOW_MS, now - r.since));
+    const hz = r.arrivals.length / (span / 1000);
     rate.textContent = hz.toFixed(hz < 10 ? 1 : 0);
     count.textContent = String(r.total);
   }
