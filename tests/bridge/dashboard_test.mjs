@@ -2,17 +2,19 @@
 // browser). tests/integration/bridge_test.cpp starts the bridge, a service provider and a periodic
 // `meshy topic send`, then runs
 //
-//   node dashboard_test.mjs PAGE_URL NODE TOPIC TEXT SERVICE ARGS_JSON RESULT_TEXT SCREENSHOT
+//   node dashboard_test.mjs PAGE_URL NODE TOPIC TEXT SERVICE ARGS_JSON RESULT_TEXT PUB_TOPIC PUB_JSON SCREENSHOT
 //
 // and this checks that the page connects, lists NODE, echoes a message containing TEXT on TOPIC live
-// and counts a rate for it, and calls SERVICE with ARGS_JSON showing a result containing RESULT_TEXT;
-// then saves a screenshot to SCREENSHOT. Progress lines on stdout, "FAIL: ..." and exit 1 on failure.
+// and counts a rate for it, calls SERVICE with ARGS_JSON showing a result containing RESULT_TEXT, and
+// (once PUB_TOPIC, which a `meshy topic echo` of the test listens to, is listed) publishes PUB_JSON on
+// it; then saves a screenshot to SCREENSHOT. Progress lines on stdout, "FAIL: ..." and exit 1 on failure.
 import {mkdtempSync, rmSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {chromium} from "playwright-core";
 
-const [pageUrl, node, topic, text, service, argsJson, resultText, screenshot] = process.argv.slice(2);
+const [pageUrl, node, topic, text, service, argsJson, resultText, pubTopic, pubJson, screenshot] =
+    process.argv.slice(2);
 const CHROMIUM = process.env.MESHY_CHROMIUM || "/usr/bin/chromium";
 const WAIT_MS = 20000;
 
@@ -21,7 +23,8 @@ function say(line) {
 }
 
 if (!screenshot) {
-  say("usage: node dashboard_test.mjs PAGE_URL NODE TOPIC TEXT SERVICE ARGS_JSON RESULT_TEXT SCREENSHOT");
+  say("usage: node dashboard_test.mjs PAGE_URL NODE TOPIC TEXT SERVICE ARGS_JSON RESULT_TEXT PUB_TOPIC PUB_JSON " +
+      "SCREENSHOT");
   process.exit(2);
 }
 
@@ -76,6 +79,14 @@ try {
   const shown = await result.textContent();
   say(`call result ${shown.replace(/\s+/g, " ")}`);
   if (!shown.includes(resultText)) throw new Error(`the call result does not contain ${resultText}`);
+
+  // The topic list comes from the bridge's view of the mesh: once PUB_TOPIC is there, its listener is known.
+  await page.locator(`[data-testid="topic-row"][data-topic="${pubTopic}"]`).waitFor();
+  await page.fill("#publish-topic", pubTopic);
+  await page.fill("#publish-msg", pubJson);
+  await page.click("#publish-send");
+  await page.locator('[data-testid="publish-result"][data-state="ok"]').waitFor();
+  say(`published ${pubJson} on ${pubTopic}`);
 
   await page.screenshot({path: screenshot, fullPage: true});
   say(`screenshot ${screenshot}`);

@@ -285,14 +285,20 @@ TEST_F(BridgeTest, DashboardInChromiumShowsNodesEchoesAndCalls) {
     ASSERT_TRUE(provider.wait_for_line("Started service...", 15s)) << provider.dump();
     // Sends every 0.2 s once the page's echo (through the bridge) listens.
     auto& sender = start_cli({"topic", "send", "dashboard_topic", "hello-dashboard", "--interval", "0.2"}, "sender");
-    auto& page = start_node(
-        "dashboard_test.mjs",
-        {"http://127.0.0.1:" + std::to_string(port_) + "/?token=dashboard-secret", "/dashboard-provider",
-         "/dashboard_topic", "hello-dashboard", "/multiply", R"({"args": [6, 7]})", "42", screenshot.string()},
-        "dashboard");
+    // The page publishes to "from_page" once the bridge lists it (this echo's topic).
+    auto& echo = start_cli({"topic", "echo", "from_page", "--once", "--json"}, "echo");
+    ASSERT_TRUE(echo.wait_for_line("Listening to topics", 15s)) << echo.dump();
+    auto& page =
+        start_node("dashboard_test.mjs",
+                   {"http://127.0.0.1:" + std::to_string(port_) + "/?token=dashboard-secret", "/dashboard-provider",
+                    "/dashboard_topic", "hello-dashboard", "/multiply", R"({"args": [6, 7]})", "42", "/from_page",
+                    R"({"data": "from the page"})", screenshot.string()},
+                   "dashboard");
     expect_success(page, 90s);
     EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 0) << screenshot;
     EXPECT_FALSE(page.wait_for_line("foreign request", 0s)) << page.dump();
     EXPECT_TRUE(provider.wait_for_line("Calculating 6 * 7...", 5s)) << provider.dump();
+    EXPECT_TRUE(echo.wait_for_line(R"("args": [{"data": "from the page"}])", 10s)) << echo.dump();
+    expect_success(echo, 5s);
     interrupt(sender);
 }
