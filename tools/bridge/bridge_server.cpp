@@ -680,7 +680,8 @@ void BridgeServer::flush_throttled(std::uint64_t client_id, const std::string& t
 }
 
 void BridgeServer::call_service(Client& c, Op&& op) {
-    if (op.name.rfind("/rosapi/", 0) == 0 && rosapi(c, op)) {
+    // roslibjs names them "/rosapi/topics" or "rosapi/topics" (older versions).
+    if (meshy_name(op.name).rfind("rosapi/", 0) == 0 && rosapi(c, op)) {
         return;
     }
     json response = {{"op", "service_response"}, {"service", op.name}};
@@ -731,7 +732,7 @@ void BridgeServer::call_service(Client& c, Op&& op) {
 }
 
 bool BridgeServer::rosapi(Client& c, const Op& op) {
-    const std::string what = op.name.substr(8);
+    const std::string what = meshy_name(op.name).substr(7);
     const auto nodes = node_.nodes();
     const auto topic_visible = [this](const std::string& t) {
         return topics_.allows(t) || publish_allowed(t);
