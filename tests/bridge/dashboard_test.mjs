@@ -5,9 +5,10 @@
 //   node dashboard_test.mjs PAGE_URL NODE TOPIC TEXT SERVICE ARGS_JSON RESULT_TEXT PUB_TOPIC PUB_JSON SCREENSHOT
 //
 // and this checks that the page connects, lists NODE, echoes a message containing TEXT on TOPIC live
-// and counts a rate for it, calls SERVICE with ARGS_JSON showing a result containing RESULT_TEXT, and
-// (once PUB_TOPIC, which a `meshy topic echo` of the test listens to, is listed) publishes PUB_JSON on
-// it; then saves a screenshot to SCREENSHOT. Progress lines on stdout, "FAIL: ..." and exit 1 on failure.
+// and counts a rate for it, calls SERVICE with ARGS_JSON showing a result containing RESULT_TEXT, shows
+// the error of a call nobody answers, and (once PUB_TOPIC, which a `meshy topic echo` of the test
+// listens to, is listed) publishes PUB_JSON on it; then saves a screenshot to SCREENSHOT.
+// Progress lines on stdout, "FAIL: ..." and exit 1 on failure.
 import {mkdtempSync, rmSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
@@ -79,6 +80,14 @@ try {
   const shown = await result.textContent();
   say(`call result ${shown.replace(/\s+/g, " ")}`);
   if (!shown.includes(resultText)) throw new Error(`the call result does not contain ${resultText}`);
+
+  // A service nobody provides: the page shows the bridge's error.
+  await page.fill("#call-service", "/nobody_provides_this");
+  await page.fill("#call-args", "{}");
+  await page.click("#call-send");
+  const error = page.locator('[data-testid="call-result"][data-state="error"]');
+  await error.waitFor();
+  say(`call error ${await error.textContent()}`);
 
   // The topic list comes from the bridge's view of the mesh: once PUB_TOPIC is there, its listener is known.
   await page.locator(`[data-testid="topic-row"][data-topic="${pubTopic}"]`).waitFor();

@@ -257,8 +257,8 @@ TEST_F(BridgeTest, PythonTutorialPublisherReachesMeshyEcho) {
     start_bridge();
     auto& echo = start_cli({"topic", "echo", "/chatter", "--once", "--json"}, "echo");
     ASSERT_TRUE(echo.wait_for_line("Listening to topics", 15s)) << echo.dump();
-    // 100 messages at 10 per second: the bridge discovers the echo node meanwhile.
-    auto& publisher = start_python("tutorial_publisher.py", {ws_url(), "100"}, "publisher");
+    // 60 messages at 10 per second: the bridge discovers the echo node (Avahi) meanwhile.
+    auto& publisher = start_python("tutorial_publisher.py", {ws_url(), "60"}, "publisher");
     ASSERT_TRUE(echo.wait_for_line(R"("args": [{"data": "hello from python )", 30s)) << echo.dump() << publisher.dump();
     expect_success(echo, 10s);
     expect_success(publisher, 30s);
@@ -297,6 +297,10 @@ TEST_F(BridgeTest, DashboardInChromiumShowsNodesEchoesAndCalls) {
     expect_success(page, 90s);
     EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 0) << screenshot;
     EXPECT_FALSE(page.wait_for_line("foreign request", 0s)) << page.dump();
+    EXPECT_TRUE(page.wait_for_match(
+        [](const std::string& l) { return l.starts_with("call error") && l.find("nobody_provides_this") != l.npos; },
+        0s))
+        << page.dump();
     EXPECT_TRUE(provider.wait_for_line("Calculating 6 * 7...", 5s)) << provider.dump();
     EXPECT_TRUE(echo.wait_for_line(R"("args": [{"data": "from the page"}])", 10s)) << echo.dump();
     expect_success(echo, 5s);
