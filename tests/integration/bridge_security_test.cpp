@@ -2,6 +2,7 @@
 // tokens, allowlists, size limits, malformed frames, rate limits, many idle clients and a slow reader.
 // The mesh side is observed with `meshy topic echo`. Every wait has a deadline; nothing sleeps.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -298,6 +299,36 @@ TEST_F(BridgeSecurityTest, IdleClientsAndASlowReaderLeaveTheBridgeResponsive) {
     EXPECT_TRUE(answers_rosapi(*idle.back(), "idle-199"));
     std::printf("bridge VmRSS: %ld kB with 200 idle clients, %ld kB after the slow reader was dropped\n", rss_before,
                 rss_after);
+}
+
+TEST_F(BridgeSecurityTest, IdleClientIsClosedAndAPongingClientStays) {
+    start_bridge({"--idle-timeout", "1", "--ping-interval", "0.2"});
+    auto ponging = connect();
+    {
+        // Reads nothing and sends nothing: no pongs either (the raw socket is never read).
+        auto silent = connect();
+        pollfd p{silent->fd(), POLLIN, 0};
+        // Its receive() would answer the pings; wait for the bytes first, then read them all at once.
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        ClientMessage last;
+        while (std::chrono::steady_clock::now() < deadline) {
+            // Keep the other client alive meanwhile: receive() answers its pings.
+            ponging->receive(100ms);
+            if (::poll(&p, 1, 0) > 0) {
+                char peek[4096];
+                const ssize_t n = ::recv(silent->fd(), peek, sizeof peek, MSG_PEEK);
+                if (n <= 0 || std::string_view(peek, static_cast<std::size_t>(n)).find("idle timeout") !=
+                                  std::string_view::npos) {
+                    break;
+                }
+            }
+        }
+        last = receive_until(*silent, "never", 5s);
+        EXPECT_EQ(last.kind, ClientMessage::Kind::close);
+        EXPECT_EQ(last.code, 1001);
+        EXPECT_EQ(last.data, "idle timeout");
+    }
+    EXPECT_TRUE(answers_rosapi(*ponging, "still-here"));
 }
 
 }  // namespace
