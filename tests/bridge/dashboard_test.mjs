@@ -7,7 +7,8 @@
 // and this checks that the page connects, lists NODE, echoes a message containing TEXT on TOPIC live
 // and counts a rate for it, calls SERVICE with ARGS_JSON showing a result containing RESULT_TEXT, shows
 // the error of a call nobody answers, and (once PUB_TOPIC, which a `meshy topic echo` of the test
-// listens to, is listed) publishes PUB_JSON on it; then saves a screenshot to SCREENSHOT.
+// listens to, is listed) publishes PUB_JSON on it; then, after printing "ready for restart", that it
+// reconnects and echoes again when the test restarts the bridge; then saves a screenshot to SCREENSHOT.
 // Progress lines on stdout, "FAIL: ..." and exit 1 on failure.
 import {mkdtempSync, rmSync} from "node:fs";
 import {tmpdir} from "node:os";
@@ -96,6 +97,16 @@ try {
   await page.click("#publish-send");
   await page.locator('[data-testid="publish-result"][data-state="ok"]').waitFor();
   say(`published ${pubJson} on ${pubTopic}`);
+
+  // The test restarts the bridge now: the page reconnects by itself and echoes again.
+  say("ready for restart");
+  await page.locator('[data-testid="connection"][data-state="disconnected"]').waitFor();
+  say("disconnected");
+  await page.click("#echo-clear");
+  await page.locator('[data-testid="connection"][data-state="connected"]').waitFor();
+  say("reconnected");
+  await page.locator('[data-testid="echo-message"]', {hasText: text}).first().waitFor();
+  say("echoing again");
 
   await page.screenshot({path: screenshot, fullPage: true});
   say(`screenshot ${screenshot}`);

@@ -275,12 +275,12 @@ TEST_F(BridgeTest, PythonSubscriberReceivesMeshySend) {
     interrupt(sender);
 }
 
-TEST_F(BridgeTest, DashboardInChromiumShowsNodesEchoesAndCalls) {
+TEST_F(BridgeTest, DashboardInChromiumShowsNodesEchoesCallsAndReconnects) {
     REQUIRE_CLIENT(missing_chromium());
     fs::create_directories(artifacts);
     const fs::path screenshot = artifacts / "dashboard.png";
     fs::remove(screenshot);
-    start_bridge({"--token", "dashboard-secret"});
+    auto& bridge = start_bridge({"--token", "dashboard-secret"});
     auto& provider = start({examples + "/service_provider", "--name", "dashboard-provider"}, "provider");
     ASSERT_TRUE(provider.wait_for_line("Started service...", 15s)) << provider.dump();
     // Sends every 0.2 s once the page's echo (through the bridge) listens.
@@ -294,7 +294,13 @@ TEST_F(BridgeTest, DashboardInChromiumShowsNodesEchoesAndCalls) {
                     "/dashboard_topic", "hello-dashboard", "/multiply", R"({"args": [6, 7]})", "42", "/from_page",
                     R"({"data": "from the page"})", screenshot.string()},
                    "dashboard");
-    expect_success(page, 90s);
+    ASSERT_TRUE(page.wait_for_line("ready for restart", 60s)) << page.dump();
+    const int port = port_;
+    interrupt(bridge);
+    ASSERT_TRUE(page.wait_for_line("disconnected", 10s)) << page.dump();
+    start_bridge({"--token", "dashboard-secret"}, port);
+    EXPECT_EQ(port_, port);
+    expect_success(page, 60s);
     EXPECT_TRUE(fs::exists(screenshot) && fs::file_size(screenshot) > 0) << screenshot;
     EXPECT_FALSE(page.wait_for_line("foreign request", 0s)) << page.dump();
     EXPECT_TRUE(page.wait_for_match(
