@@ -258,11 +258,6 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
             d.response = http_response(503, "text/plain", "too many clients\n");
             return d;
         }
-        if (!options_.token.empty()) {
-            if (const auto token = request.query_param("token")) {
-                pre_auth_[session.id()] = same_secret(*token, options_.token) ? 1 : -1;
-            }
-        }
         d.upgrade = true;
         d.response = websocket_upgrade_response(check.accept);
         return d;
@@ -284,7 +279,7 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
     return d;
 }
 
-void BridgeServer::on_open(WebSocketSession& session, const HttpRequest&) {
+void BridgeServer::on_open(WebSocketSession& session, const HttpRequest& request) {
     auto shared = session.shared_from_this();
     auto client = std::make_unique<Client>(shared, executor_, options_);
     Client& c = *client;
@@ -295,16 +290,13 @@ void BridgeServer::on_open(WebSocketSession& session, const HttpRequest&) {
         c.authenticated = true;
         return;
     }
-    const auto pre = pre_auth_.find(session.id());
-    const int state = pre == pre_auth_.end() ? 0 : pre->second;
-    if (pre != pre_auth_.end()) {
-        pre_auth_.erase(pre);
-    }
-    if (state == 1) {
+    // The token may come as ?token= in the URL; else the first op must be auth.
+    const auto token = request.query_param("token");
+    if (token && same_secret(*token, options_.token)) {
         c.authenticated = true;
         return;
     }
-    if (state == -1) {
+    if (token) {
         log(LogLevel::warn, "bridge: " + session.peer() + ": wrong token in the URL");
         session.close(close_code::unauthorized, "unauthorized");
         return;
@@ -323,7 +315,6 @@ void BridgeServer::on_open(WebSocketSession& session, const HttpRequest&) {
 }
 
 void BridgeServer::on_closed(WebSocketSession& session) {
-    pre_auth_.erase(session.id());
     const auto it = clients_.find(session.id());
     if (it == clients_.end()) {
         return;

@@ -96,7 +96,6 @@ private:
     std::uint64_t next_session_id_ = 0;
     std::uint64_t next_call_id_ = 0;
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
-    std::map<std::uint64_t, int> pre_auth_;  ///< session id -> 1 token ok, -1 wrong token (from ?token=)
     std::map<std::string, std::set<std::uint64_t>> topic_listeners_;  ///< meshy topic -> clients
     std::map<std::string, std::uint64_t> provided_;                   ///< meshy service -> client
     std::map<std::string, std::string> topic_types_;                  ///< meshy topic -> type
