@@ -2,12 +2,15 @@
 // `meshy bridge` and real meshy nodes. tests/integration/bridge_test.cpp runs one scenario per call and
 // drives the meshy side (`meshy topic send`, `meshy topic echo`, `meshy service call`, examples).
 //
-//   node roslib_test.mjs URL subscribe TOPIC EXPECTED_JSON      first message equal to EXPECTED_JSON
+//   node roslib_test.mjs URL subscribe TOPIC EXPECTED_JSON [COMPRESSION]
+//                                                               a message equal to EXPECTED_JSON (with
+//                                                               "cbor": binary CBOR frames, roslib decodes)
 //   node roslib_test.mjs URL publish TOPIC MSG_JSON             publish every 100 ms until SIGTERM (bounded)
 //   node roslib_test.mjs URL call SERVICE ARGS_JSON EXPECTED_JSON
 //   node roslib_test.mjs URL provide SERVICE CALLS              advertise SERVICE (answers {"args":[sum]} for
 //                                                               positional numbers), exit after CALLS calls
-//   node roslib_test.mjs URL graph TOPIC NODE                   getTopics has TOPIC, getNodes has NODE
+//   node roslib_test.mjs URL graph TOPIC NODE SERVICE           getTopics has TOPIC, getNodes has NODE,
+//                                                               getServices and getNodeDetails(NODE) SERVICE
 //   node roslib_test.mjs URL reconnect TOPIC                    one message, then (after the bridge
 //                                                               restarts) another on the same Topic object
 //
@@ -65,16 +68,22 @@ function promised(fn) {
   return new Promise((resolve, reject) => fn(resolve, (e) => reject(new Error(String(e)))));
 }
 
-async function subscribe(ros, [topic, expectedText]) {
+async function subscribe(ros, [topic, expectedText, compression = "none"]) {
   const expected = parse(expectedText, "EXPECTED_JSON");
-  const t = new ROSLIB.Topic({ros, name: topic, messageType: "std_msgs/String"});
+  const t = new ROSLIB.Topic({ros, name: topic, messageType: "std_msgs/String", compression});
+  // With CBOR the data must come in binary frames (roslib would take JSON text frames too).
+  let binary = 0;
+  ros.transport.socket.addEventListener("message", (event) => {
+    if (typeof event.data !== "string") binary++;
+  });
   await new Promise((resolve) => {
     t.subscribe((msg) => {
       say(`received ${JSON.stringify(msg)}`);
-      if (isDeepStrictEqual(msg, expected)) resolve();
+      if (isDeepStrictEqual(msg, expected) && (compression !== "cbor" || binary > 0)) resolve();
     });
     say("subscribed");
   });
+  if (compression === "cbor") say(`binary frames ${binary}`);
   t.unsubscribe();
 }
 
@@ -126,13 +135,19 @@ async function provide(ros, [service, callsText]) {
   await s.unadvertise();
 }
 
-async function graph(ros, [topic, node]) {
+async function graph(ros, [topic, node, service]) {
+  const ask = (what, fn) => promised(fn).catch((e) => fail(`${what}: ${e.message}`));
   for (;;) {
-    const topics = await promised((ok, bad) => ros.getTopics(ok, bad)).catch((e) => fail(`getTopics: ${e.message}`));
-    const nodes = await promised((ok, bad) => ros.getNodes(ok, bad)).catch((e) => fail(`getNodes: ${e.message}`));
-    if (topics.topics.includes(topic) && nodes.includes(node)) {
+    const topics = await ask("getTopics", (ok, bad) => ros.getTopics(ok, bad));
+    const nodes = await ask("getNodes", (ok, bad) => ros.getNodes(ok, bad));
+    const services = await ask("getServices", (ok, bad) => ros.getServices(ok, bad));
+    if (topics.topics.includes(topic) && nodes.includes(node) && services.includes(service)) {
+      const details = await ask("getNodeDetails", (ok, bad) => ros.getNodeDetails(node, ok, bad));
       say(`topics ${JSON.stringify(topics.topics)}`);
       say(`nodes ${JSON.stringify(nodes)}`);
+      say(`services ${JSON.stringify(services)}`);
+      say(`node_details ${JSON.stringify(details)}`);
+      if (!details.services.includes(service)) fail(`the details of ${node} lack ${service}`);
       return;
     }
     await delay(200);

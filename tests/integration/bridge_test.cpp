@@ -184,6 +184,20 @@ TEST_F(BridgeTest, RoslibSubscriberReceivesMeshySend) {
     interrupt(bridge);
 }
 
+TEST_F(BridgeTest, RoslibCborSubscriberReceivesMeshySend) {
+    REQUIRE_CLIENT(missing_node_clients());
+    start_bridge();
+    // compression "cbor": the bridge sends binary CBOR frames, decoded by roslib's own CBOR reader.
+    auto& client =
+        start_node("roslib_test.mjs",
+                   {ws_url(), "subscribe", "/cbor_ticks", R"({"args":["hello",42,-1.5,true,null]})", "cbor"}, "roslib");
+    ASSERT_TRUE(client.wait_for_line("subscribed", 20s)) << client.dump();
+    auto& sender = start_cli(
+        {"topic", "send", "cbor_ticks", "hello", "42", "-1.5", "true", "null", "--interval", "0.1"}, "sender");
+    expect_success(client);
+    interrupt(sender);
+}
+
 TEST_F(BridgeTest, RoslibPublisherReachesMeshyEcho) {
     REQUIRE_CLIENT(missing_node_clients());
     start_bridge();
@@ -230,7 +244,8 @@ TEST_F(BridgeTest, RoslibListsTopicsAndNodes) {
     ASSERT_TRUE(echo.wait_for_line("Listening to topics", 15s)) << echo.dump();
     auto& provider = start({examples + "/service_provider", "--name", "graph-provider"}, "provider");
     ASSERT_TRUE(provider.wait_for_line("Started service...", 15s)) << provider.dump();
-    auto& client = start_node("roslib_test.mjs", {ws_url(), "graph", "/graph_topic", "/graph-provider"}, "roslib");
+    auto& client =
+        start_node("roslib_test.mjs", {ws_url(), "graph", "/graph_topic", "/graph-provider", "/multiply"}, "roslib");
     expect_success(client);
 }
 
