@@ -18,7 +18,7 @@ import {chromium} from "playwright-core";
 const [pageUrl, node, topic, text, service, argsJson, resultText, pubTopic, pubJson, screenshot] =
     process.argv.slice(2);
 const CHROMIUM = process.env.MESHY_CHROMIUM || "/usr/bin/chromium";
-const WAIT_MS = 20000;
+const WAIT_MS = 30000;  // per step; generous for sanitizer builds on a busy machine
 
 function say(line) {
   process.stdout.write(line + "\n");
