@@ -163,11 +163,17 @@ void BridgeServer::accept_next() {
         if (!*alive || stopped_) {
             return;
         }
-        if (!ec) {
+        if (!ec && *connections_ >= options_.max_clients + 64) {
+            // Connections still in their handshake count too: sockets stay bounded.
+            std::error_code ignored;
+            socket.close(ignored);
+        } else if (!ec) {
             std::error_code ignored;
             socket.set_option(asio::ip::tcp::no_delay(true), ignored);
             auto session =
                 std::make_shared<WebSocketSession>(std::move(socket), tls_.get(), *this, options_, ++next_session_id_);
+            ++*connections_;
+            session->hold(std::shared_ptr<void>(nullptr, [count = connections_](void*) { --*count; }));
             session->start();
         } else if (ec != asio::error::operation_aborted) {
             log(LogLevel::warn, "bridge: accept failed: " + ec.message());

@@ -94,6 +94,7 @@ private:
     bool stopped_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::uint64_t next_session_id_ = 0;
+    std::shared_ptr<std::size_t> connections_ = std::make_shared<std::size_t>(0);  ///< open sockets
     std::uint64_t next_call_id_ = 0;
     std::map<std::uint64_t, std::unique_ptr<Client>> clients_;
     std::map<std::string, std::set<std::uint64_t>> topic_listeners_;  ///< meshy topic -> clients

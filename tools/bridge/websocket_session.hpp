@@ -77,6 +77,9 @@ public:
     /// Drops the connection at once, no closing handshake.
     void abort(std::string_view why = {});
 
+    /// Keeps `guard` until the session is destroyed (the server's connection count).
+    void hold(std::shared_ptr<void> guard) { guard_ = std::move(guard); }
+
     /// Bytes waiting in the send queue.
     std::size_t queued_bytes() const noexcept { return queued_bytes_; }
     /// Topic frames dropped so far.
@@ -129,6 +132,7 @@ private:
     Clock::time_point last_progress_{};
     struct Assembler;
     std::unique_ptr<Assembler> assembler_;
+    std::shared_ptr<void> guard_;
 };
 
 }  // namespace meshy::cli::bridge
