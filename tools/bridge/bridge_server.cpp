@@ -17,6 +17,7 @@
 
 #include "bridge/message_mapping.hpp"
 #include "bridge/rosbridge_op.hpp"
+#include "bridge/subscription_rules.hpp"
 #include "bridge/token_bucket.hpp"
 #include "bridge/web_assets.hpp"
 #include "bridge/websocket_frame.hpp"
@@ -62,13 +63,8 @@ struct BridgeServer::Acceptor {
 };
 
 struct BridgeServer::Subscription {
-    struct Params {
-        unsigned throttle_rate = 0;
-        unsigned queue_length = 0;
-        std::size_t fragment_size = 0;
-    };
     std::string client_name;  ///< the name the client subscribed with
-    std::map<std::string, Params> by_id;
+    std::map<std::string, SubscribeParams> by_id;
     unsigned throttle_rate = 0;
     unsigned queue_length = 0;
     std::size_t fragment_size = 0;
@@ -477,17 +473,10 @@ void BridgeServer::subscribe(Client& c, Op& op) {
     }
     sub.by_id[op.id] = {op.throttle_rate, op.queue_length, op.fragment_size};
     sub.cbor = cbor;
-    // rosbridge: the lowest throttle_rate, the longest queue_length, the smallest fragment_size.
-    sub.throttle_rate = UINT32_MAX;
-    sub.queue_length = 0;
-    sub.fragment_size = 0;
-    for (const auto& [id, p] : sub.by_id) {
-        sub.throttle_rate = std::min(sub.throttle_rate, p.throttle_rate);
-        sub.queue_length = std::max(sub.queue_length, p.queue_length);
-        if (p.fragment_size > 0 && (sub.fragment_size == 0 || p.fragment_size < sub.fragment_size)) {
-            sub.fragment_size = p.fragment_size;
-        }
-    }
+    const SubscribeParams effective = combine_subscriptions(sub.by_id);
+    sub.throttle_rate = effective.throttle_rate;
+    sub.queue_length = effective.queue_length;
+    sub.fragment_size = effective.fragment_size;
     if (!op.type.empty()) {
         topic_types_[meshy] = op.type;
     }
@@ -512,18 +501,12 @@ void BridgeServer::unsubscribe(Client& c, const Op& op) {
     if (!op.id.empty()) {
         it->second.by_id.erase(op.id);
         if (!it->second.by_id.empty()) {
-            // Recompute the effective parameters from the remaining subscriptions.
+            // The remaining subscriptions decide.
             auto& sub = it->second;
-            sub.throttle_rate = UINT32_MAX;
-            sub.queue_length = 0;
-            sub.fragment_size = 0;
-            for (const auto& [id, p] : sub.by_id) {
-                sub.throttle_rate = std::min(sub.throttle_rate, p.throttle_rate);
-                sub.queue_length = std::max(sub.queue_length, p.queue_length);
-                if (p.fragment_size > 0 && (sub.fragment_size == 0 || p.fragment_size < sub.fragment_size)) {
-                    sub.fragment_size = p.fragment_size;
-                }
-            }
+            const SubscribeParams effective = combine_subscriptions(sub.by_id);
+            sub.throttle_rate = effective.throttle_rate;
+            sub.queue_length = effective.queue_length;
+            sub.fragment_size = effective.fragment_size;
             return;
         }
     }

@@ -43,7 +43,7 @@ WebSocketSession::WebSocketSession(asio::ip::tcp::socket socket,
                                    SessionHost& host,
                                    const BridgeOptions& options,
                                    std::uint64_t id)
-    : tls_(tls != nullptr), host_(host), options_(options), id_(id) {
+    : tls_(tls != nullptr), host_(host), options_(options), id_(id), queue_(options.send_queue_bytes) {
     std::error_code ec;
     const auto endpoint = socket.remote_endpoint(ec);
     peer_ = ec ? std::string("?") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -202,13 +202,7 @@ void WebSocketSession::send_topic_frame(std::shared_ptr<const std::string> frame
     if (!is_open()) {
         return;
     }
-    if (topic_cap > 0) {
-        const auto it = topic_counts_.find(topic);
-        if (it != topic_counts_.end() && it->second >= topic_cap) {
-            drop_oldest(&topic);
-        }
-    }
-    enqueue({std::move(frame), topic, true, false});
+    enqueue({std::move(frame), topic, true, false}, topic_cap);
 }
 
 void WebSocketSession::close(std::uint16_t code, std::string_view reason) {
@@ -220,7 +214,7 @@ void WebSocketSession::close(std::uint16_t code, std::string_view reason) {
         return;
     }
     // Topic data still waiting is not worth delaying the close for.
-    while (drop_oldest(nullptr)) {
+    while (queue_.drop_oldest(nullptr)) {
     }
     enqueue({std::make_shared<const std::string>(encode_frame(Opcode::close, close_payload(code, reason))),
              {},
@@ -244,59 +238,21 @@ void WebSocketSession::abort(std::string_view why) {
         host_.on_closed(*this);
     }
     queue_.clear();
-    topic_counts_.clear();
-    queued_bytes_ = 0;
 }
 
-void WebSocketSession::enqueue(Outgoing item) {
+void WebSocketSession::enqueue(SendQueue::Item item, std::size_t topic_cap) {
     if (dead_ || close_queued_) {
         return;
     }
     if (queue_.empty()) {
         last_progress_ = Clock::now();
     }
-    queued_bytes_ += item.data->size();
-    if (!item.topic.empty()) {
-        ++topic_counts_[item.topic];
-    }
-    queue_.push_back(std::move(item));
-    while (queued_bytes_ > options_.send_queue_bytes && drop_oldest(nullptr)) {
-    }
-    if (queued_bytes_ > 2 * options_.send_queue_bytes + options_.max_message_size) {
-        abort("send queue over " + std::to_string(queued_bytes_) + " bytes (client too slow)");
+    queue_.push(std::move(item), topic_cap);
+    if (queue_.bytes() > 2 * options_.send_queue_bytes + options_.max_message_size) {
+        abort("send queue over " + std::to_string(queue_.bytes()) + " bytes (client too slow)");
         return;
     }
     wake_writer();
-}
-
-bool WebSocketSession::drop_oldest(const std::string* topic) {
-    for (std::size_t i = writing_ ? 1 : 0; i < queue_.size(); ++i) {
-        Outgoing& item = queue_[i];
-        if (!item.droppable || (topic && item.topic != *topic)) {
-            continue;
-        }
-        queued_bytes_ -= item.data->size();
-        const auto it = topic_counts_.find(item.topic);
-        if (it != topic_counts_.end() && --it->second == 0) {
-            topic_counts_.erase(it);
-        }
-        queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
-        ++dropped_;
-        return true;
-    }
-    return false;
-}
-
-void WebSocketSession::pop_front() {
-    Outgoing& item = queue_.front();
-    queued_bytes_ -= item.data->size();
-    if (!item.topic.empty()) {
-        const auto it = topic_counts_.find(item.topic);
-        if (it != topic_counts_.end() && --it->second == 0) {
-            topic_counts_.erase(it);
-        }
-    }
-    queue_.pop_front();
 }
 
 asio::awaitable<void> WebSocketSession::writer() {
@@ -310,19 +266,17 @@ asio::awaitable<void> WebSocketSession::writer() {
         }
         const std::shared_ptr<const std::string> data = queue_.front().data;
         const bool is_close = queue_.front().is_close;
-        writing_ = true;
+        queue_.set_in_flight(true);
         try {
             co_await write_all(*data);
         } catch (const std::system_error&) {
-            writing_ = false;
             abort();
             co_return;
         }
-        writing_ = false;
         if (dead_) {
             co_return;
         }
-        pop_front();
+        queue_.pop_front();
         last_progress_ = Clock::now();
         if (is_close) {
             close_written_ = true;
@@ -358,7 +312,7 @@ asio::awaitable<void> WebSocketSession::watchdog() {
         }
         if (!queue_.empty() && now - last_progress_ > options_.stall_timeout) {
             abort("writes stalled for " + std::to_string(options_.stall_timeout.count()) + " ms with " +
-                  std::to_string(queued_bytes_) + " bytes queued");
+                  std::to_string(queue_.bytes()) + " bytes queued");
             continue;
         }
         if (options_.idle_timeout.count() > 0 && now - last_receive_ > options_.idle_timeout) {

@@ -8,14 +8,13 @@
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "bridge/bridge_options.hpp"
 #include "bridge/http_request.hpp"
+#include "bridge/send_queue.hpp"
 
 namespace asio::ssl {
 class context;
@@ -81,18 +80,12 @@ public:
     void hold(std::shared_ptr<void> guard) { guard_ = std::move(guard); }
 
     /// Bytes waiting in the send queue.
-    std::size_t queued_bytes() const noexcept { return queued_bytes_; }
+    std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
     /// Topic frames dropped so far.
-    std::uint64_t dropped() const noexcept { return dropped_; }
+    std::uint64_t dropped() const noexcept { return queue_.dropped(); }
 
 private:
     struct Stream;
-    struct Outgoing {
-        std::shared_ptr<const std::string> data;
-        std::string topic;
-        bool droppable = false;
-        bool is_close = false;
-    };
     using Clock = std::chrono::steady_clock;
 
     asio::awaitable<void> run();
@@ -100,9 +93,7 @@ private:
     asio::awaitable<void> watchdog();
     asio::awaitable<std::size_t> read_some(char* data, std::size_t size);
     asio::awaitable<void> write_all(std::string_view data);
-    void enqueue(Outgoing item);
-    bool drop_oldest(const std::string* topic);
-    void pop_front();
+    void enqueue(SendQueue::Item item, std::size_t topic_cap = 0);
     void handle_frames();
     void fail(std::uint16_t code, const std::string& why);
     void wake_writer();
@@ -115,11 +106,7 @@ private:
     std::string peer_;
 
     std::string inbuf_;
-    std::deque<Outgoing> queue_;
-    std::unordered_map<std::string, std::size_t> topic_counts_;
-    std::size_t queued_bytes_ = 0;
-    std::uint64_t dropped_ = 0;
-    bool writing_ = false;
+    SendQueue queue_;
     bool ws_open_ = false;
     bool close_queued_ = false;
     bool close_written_ = false;
