@@ -105,7 +105,7 @@ protected:
         std::vector<std::string> args{"bridge", "--address", "127.0.0.1", "--port", "0"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto& bridge = start_cli(std::move(args), "bridge");
-        const auto line = bridge.wait_for_line("listening on ws://127.0.0.1:", 20s);
+        const auto line = bridge.wait_for_line("://127.0.0.1:", 20s);  // ws:// or wss://
         EXPECT_TRUE(line) << bridge.dump();
         if (line) {
             port_ = static_cast<std::uint16_t>(std::stoi(line->substr(line->find("127.0.0.1:") + 10)));
@@ -348,6 +348,39 @@ TEST_F(BridgeSecurityTest, IdleClientIsClosedAndAPongingClientStays) {
         EXPECT_EQ(last.data, "idle timeout");
     }
     EXPECT_TRUE(answers_rosapi(*ponging, "still-here"));
+}
+
+TEST_F(BridgeSecurityTest, TlsServesWssWithTheGivenCertificate) {
+    if (::access("/usr/bin/openssl", X_OK) != 0 || ::access("/usr/bin/python3", X_OK) != 0) {
+        GTEST_SKIP() << "needs /usr/bin/openssl and Debian's /usr/bin/python3 with python3-websocket";
+    }
+    const std::string cert = (root_ / "cert.pem").string();
+    const std::string key = (root_ / "key.pem").string();
+    const auto made = meshy::test::run_command({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                                "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"},
+                                               60s);
+    ASSERT_TRUE(made.status && made.status->success());
+    start_bridge({"--certfile", cert, "--keyfile", key, "--token", "tls-token"});
+    const std::string script = R"(
+import json, ssl, sys, websocket
+ws = websocket.create_connection("wss://127.0.0.1:%s/?token=tls-token" % sys.argv[1],
+                                 sslopt={"ca_certs": sys.argv[2], "check_hostname": False}, timeout=10)
+ws.send(json.dumps({"op": "call_service", "service": "/rosapi/nodes", "id": "tls"}))
+reply = json.loads(ws.recv())
+assert reply["result"] is True and "/meshy-bridge" in reply["values"]["nodes"], reply
+print("wss ok")
+)";
+    const auto result =
+        meshy::test::run_command({"/usr/bin/python3", "-c", script, std::to_string(port_), cert}, 60s, env_);
+    ASSERT_TRUE(result.status);
+    std::string out;
+    for (const auto& l : result.lines) {
+        out += l + "\n";
+    }
+    EXPECT_TRUE(result.status->success()) << out;
+    EXPECT_NE(out.find("wss ok"), std::string::npos) << out;
+    // Plain WebSocket on the TLS port gets nowhere, and the bridge carries on.
+    EXPECT_THROW(WebSocketClient("127.0.0.1", port_, "/", {}, 5s), std::runtime_error);
 }
 
 }  // namespace
