@@ -383,4 +383,34 @@ print("wss ok")
     EXPECT_THROW(WebSocketClient("127.0.0.1", port_, "/", {}, 5s), std::runtime_error);
 }
 
+TEST_F(BridgeSecurityTest, OriginAllowlistAndClientLimit) {
+    start_bridge({"--allow-origin", "http://dashboard.example", "--max-clients", "2"});
+    const std::string host = "127.0.0.1:" + std::to_string(port_);
+    // A foreign page: 403, for the dashboard files and for the WebSocket.
+    const std::string evil = WebSocketClient::http_request(
+        "127.0.0.1", port_, "GET / HTTP/1.1\r\nHost: " + host + "\r\nOrigin: http://evil.example\r\n\r\n");
+    EXPECT_EQ(evil.rfind("HTTP/1.1 403", 0), 0u) << evil;
+    EXPECT_THROW(WebSocketClient("127.0.0.1", port_, "/", "Origin: http://evil.example\r\n"), std::runtime_error);
+    // The bridge's own page (same origin) and an allowed origin get through.
+    auto own = std::make_unique<WebSocketClient>("127.0.0.1", port_, "/", "Origin: http://" + host + "\r\n");
+    EXPECT_TRUE(answers_rosapi(*own, "own"));
+    auto allowed = std::make_unique<WebSocketClient>("127.0.0.1", port_, "/", "Origin: http://dashboard.example\r\n");
+    EXPECT_TRUE(answers_rosapi(*allowed, "allowed"));
+    // A third client is over --max-clients 2.
+    try {
+        WebSocketClient third("127.0.0.1", port_);
+        ADD_FAILURE() << "a third client was accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("503"), std::string::npos) << e.what();
+    }
+    // The dashboard is served to a script (no Origin); unknown paths are 404.
+    const std::string page =
+        WebSocketClient::http_request("127.0.0.1", port_, "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(page.rfind("HTTP/1.1 200", 0), 0u) << page.substr(0, 200);
+    EXPECT_NE(page.find("Content-Type: text/html"), std::string::npos);
+    const std::string missing =
+        WebSocketClient::http_request("127.0.0.1", port_, "GET /nope HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(missing.rfind("HTTP/1.1 404", 0), 0u) << missing;
+}
+
 }  // namespace
