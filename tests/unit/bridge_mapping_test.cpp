@@ -143,3 +143,20 @@ TEST(BridgeOps, NameMapping) {
     EXPECT_EQ(rosbridge_name("chatter"), "/chatter");
     EXPECT_EQ(rosbridge_name("/x"), "/x");
 }
+
+TEST(BridgeMapping, NonStringMapKeys) {
+    meshy::Buffer b;
+    msgpack::packer<meshy::Buffer> pk(b);
+    pk.pack_array(1);
+    pk.pack_map(3);
+    pk.pack(7);
+    pk.pack(std::string("seven"));
+    pk.pack_map(1);  // a map as a key: named by its kind, never by its (unbounded) text
+    pk.pack(1);
+    pk.pack(2);
+    pk.pack(true);
+    pk.pack_nil();
+    pk.pack(std::string("nil key"));
+    // Not string-keyed, so not kwargs: a positional argument.
+    EXPECT_EQ(packed(b), R"({"args":[{"7":"seven","<map>":true,"null":"nil key"}]})");
+}

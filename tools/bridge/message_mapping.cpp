@@ -100,10 +100,26 @@ json to_json(const msgpack::object& o, bool binary_as_bytes, int depth) {
             for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
                 const auto& kv = o.via.map.ptr[i];
                 std::string key;
-                if (kv.key.type == msgpack::type::STR) {
-                    key.assign(kv.key.via.str.ptr, kv.key.via.str.size);
-                } else {
-                    key = to_json(kv.key, false, depth + 1).dump(-1, ' ', false, json::error_handler_t::replace);
+                switch (kv.key.type) {
+                    case msgpack::type::STR:
+                        key.assign(kv.key.via.str.ptr, kv.key.via.str.size);
+                        break;
+                    case msgpack::type::ARRAY:
+                    case msgpack::type::MAP:
+                    case msgpack::type::BIN:
+                    case msgpack::type::EXT:
+                        // Text of a container key could nest without bound (and its escaping grows
+                        // with every level): such keys are named by their kind only.
+                        key = "<" +
+                              std::string(kv.key.type == msgpack::type::ARRAY ? "array"
+                                          : kv.key.type == msgpack::type::MAP ? "map"
+                                          : kv.key.type == msgpack::type::BIN ? "bin"
+                                                                              : "ext") +
+                              ">";
+                        break;
+                    default:  // nil, bool, numbers: their JSON text
+                        key = to_json(kv.key, false, depth + 1).dump();
+                        break;
                 }
                 m[key] = to_json(kv.val, binary_as_bytes, depth + 1);
             }
