@@ -54,10 +54,11 @@ fi
 # --- 1. packages -------------------------------------------------------------------------------------
 # Build tools and the arch-independent header-only libraries come from the host architecture: their
 # headers in /usr/include are the same for every architecture (Multi-Arch: same requires it).
-HOST_PACKAGES=(cmake ninja-build pkgconf file "g++-$TRIPLE" libasio-dev libcli11-dev libmsgpack-cxx-dev libcereal-dev)
+HOST_PACKAGES=(cmake ninja-build pkgconf file "g++-$TRIPLE" libasio-dev libcli11-dev libmsgpack-cxx-dev libcereal-dev
+    nlohmann-json3-dev)
 # Compiled libraries (and the cross pkg-config, aarch64-linux-gnu-pkg-config) for the target.
 ARM64_PACKAGES=(libavahi-client-dev:arm64 libgtest-dev:arm64 libzstd-dev:arm64 liblz4-dev:arm64
-    libyaml-cpp0.7:arm64 pkgconf:arm64)
+    libyaml-cpp0.7:arm64 libssl-dev:arm64 pkgconf:arm64)
 # Multi-Arch: no in Debian 12, so installing them would remove the amd64 ones: unpacked instead.
 UNPACKED_PACKAGES=(libyaml-cpp-dev:arm64 libyaml-cpp0.7:arm64 libcereal-dev:arm64)
 

@@ -51,6 +51,9 @@ cmake --build "$BUILD_DIR" -j"$JOBS"
 if command -v npm >/dev/null 2>&1; then
     step "npm ci (tests/bag)"
     (cd tests/bag && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    # The bridge's independent clients (roslib, playwright-core driving Debian's chromium).
+    step "npm ci (tests/bridge)"
+    (cd tests/bridge && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
 # Tests restart the private daemon through MESHY_TEST_AVAHI_CTL; that needs root (or password-less sudo,

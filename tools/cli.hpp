@@ -42,6 +42,16 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals);
 void setup_service(CLI::App& app, const GlobalOptions& globals);
 void setup_launch(CLI::App& app, const GlobalOptions& globals);
 void setup_bag(CLI::App& app, const GlobalOptions& globals);
+void setup_bridge(CLI::App& app, const GlobalOptions& globals);
+
+/// Topic and service names as rosbridge writes them: one leading '/' is dropped, so `/chatter` and
+/// `chatter` name the same topic (as in `meshy bridge`). Use as a CLI11 option transform.
+inline std::string mesh_name(std::string name) {
+    if (!name.empty() && name.front() == '/') {
+        name.erase(0, 1);
+    }
+    return name;
+}
 
 /// Builds the CLI's own node (on its own thread), named "meshy-cli-<what>".
 std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what);

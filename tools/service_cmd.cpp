@@ -87,7 +87,7 @@ void setup_service(CLI::App& app, const GlobalOptions& globals) {
     });
 
     auto* call = service->add_subcommand("call", "Call a service: YAML/JSON arguments, then key=value");
-    call->add_option("service", o->service, "Service")->required();
+    call->add_option("service", o->service, "Service")->required()->transform(mesh_name);
     call->add_option("args", o->args,
                      "YAML/JSON values (42, 3.14, hello, '\"text\"', '{a: 1}', '[1,2]'), then key=value")
         ->expected(0, CLI::detail::expected_max_vector_size);

@@ -208,14 +208,14 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     });
 
     auto* echo = topic->add_subcommand("echo", "Print the messages sent to topics");
-    echo->add_option("topics", o->topics, "Topics to listen to")->required();
+    echo->add_option("topics", o->topics, "Topics to listen to")->required()->transform(mesh_name);
     echo->add_flag("--once", o->once, "Exit after the first message");
     echo->add_option("-n,--count", o->count, "Exit after COUNT messages")->check(CLI::PositiveNumber);
     echo->add_flag("--json", o->json, "One JSON object per message and line");
     echo->callback([o, &globals] { run_echo(globals, *o); });
 
     auto* send = topic->add_subcommand("send", "Send a message: YAML/JSON arguments, then key=value keyword arguments");
-    send->add_option("topic", o->topic, "Topic")->required();
+    send->add_option("topic", o->topic, "Topic")->required()->transform(mesh_name);
     send->add_option("args", o->args,
                      "YAML/JSON values (42, 3.14, hello, '\"text\"', '{a: 1}', '[1,2]'), then key=value")
         ->expected(0, CLI::detail::expected_max_vector_size);
@@ -225,16 +225,16 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     send->callback([o, &globals] { run_send(globals, *o); });
 
     auto* hz = topic->add_subcommand("hz", "Print the rate of a topic every second");
-    hz->add_option("topic", o->topic, "Topic")->required();
+    hz->add_option("topic", o->topic, "Topic")->required()->transform(mesh_name);
     hz->add_option("-w,--window", o->window, "Number of intervals the statistics cover")->check(CLI::PositiveNumber);
     hz->callback([o, &globals] { run_rate(globals, *o, false); });
 
     auto* bw = topic->add_subcommand("bw", "Print the bandwidth of a topic every second");
-    bw->add_option("topic", o->topic, "Topic")->required();
+    bw->add_option("topic", o->topic, "Topic")->required()->transform(mesh_name);
     bw->callback([o, &globals] { run_rate(globals, *o, true); });
 
     auto* info = topic->add_subcommand("info", "Show the nodes listening to a topic");
-    info->add_option("topic", o->topic, "Topic")->required();
+    info->add_option("topic", o->topic, "Topic")->required()->transform(mesh_name);
     info->callback([o, &globals] {
         const auto nodes = discover_mesh(globals, "topic-info");
         std::vector<const NodeInfo*> listeners;

@@ -1,0 +1,29 @@
+// The mapping between rosbridge's JSON (`msg`, `args`, `values`) and meshy's msgpack messages (an
+// array of positional arguments, optionally ending in a map of keyword arguments). See
+// docs/bridge-protocol.md for the table. Only nlohmann's forward declarations are included here.
+#pragma once
+
+#include <cstddef>
+#include <meshy/buffer.hpp>
+#include <meshy/codec.hpp>
+#include <nlohmann/json_fwd.hpp>
+#include <span>
+#include <stdexcept>
+
+namespace meshy::cli::bridge {
+
+/// A JSON value that has no meshy form (too deep, not an object or array where one is needed).
+struct MappingError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// JSON -> msgpack payload. An object maps to kwargs (its "args" array, if any, to positional
+/// arguments); an array to positional arguments. @throws MappingError otherwise.
+Buffer json_to_payload(const nlohmann::json& value);
+
+/// msgpack payload -> JSON object (kwargs as members, positional arguments as "args"). Other codecs
+/// and undecodable payloads become {"bytes": ..., "codec": ...}. `binary_as_bytes`: msgpack bin
+/// becomes a JSON binary value (CBOR byte string) instead of a base64 string.
+nlohmann::json payload_to_json(CodecId codec, std::span<const std::byte> payload, bool binary_as_bytes);
+
+}  // namespace meshy::cli::bridge
