@@ -166,6 +166,9 @@ void append_hex_prefix(std::string& out, std::span<const std::byte> payload) {
     }
 }
 
+/// Deepest nesting of a received message that is decoded for display; deeper ones show as bytes.
+constexpr std::size_t max_text_depth = 64;
+
 void object_text(const msgpack::object& o, std::string& out, bool json) {
     switch (o.type) {
         case msgpack::type::NIL:
@@ -222,8 +225,10 @@ void object_text(const msgpack::object& o, std::string& out, bool json) {
                 out += i ? ", " : "";
                 const auto& kv = o.via.map.ptr[i];
                 if (json && kv.key.type != msgpack::type::STR) {
+                    // JSON keys are strings: the key's plain text, quoted once (quoting JSON text at
+                    // every level of nested keys would double its length per level).
                     std::string key;
-                    object_text(kv.key, key, json);
+                    object_text(kv.key, key, false);
                     out += json_quote(key);
                 } else {
                     object_text(kv.key, out, json);
@@ -284,7 +289,12 @@ std::optional<std::vector<std::string>> payload_args(CodecId codec, std::span<co
         return std::nullopt;
     }
     try {
-        auto handle = msgpack::unpack(reinterpret_cast<const char*>(payload.data()), payload.size());
+        // Untrusted bytes: no container may claim more elements than there are bytes (a lying header
+        // fails before allocating), and nesting is bounded (object_text recurses).
+        const std::size_t n = payload.size();
+        const msgpack::unpack_limit limit(n, n, n, n, n, max_text_depth);
+        std::size_t offset = 0;
+        auto handle = msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
         const auto& root = handle.get();
         if (root.type != msgpack::type::ARRAY) {
             return std::nullopt;
