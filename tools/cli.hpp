@@ -42,6 +42,7 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals);
 void setup_service(CLI::App& app, const GlobalOptions& globals);
 void setup_launch(CLI::App& app, const GlobalOptions& globals);
 void setup_bag(CLI::App& app, const GlobalOptions& globals);
+void setup_speedtest(CLI::App& app, const GlobalOptions& globals);
 
 /// Builds the CLI's own node (on its own thread), named "meshy-cli-<what>".
 std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what);

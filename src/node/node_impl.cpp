@@ -303,6 +303,7 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.expected_peer_id = std::move(expected_id);
     c.max_frame_size = options_.max_frame_size;
     c.outbox_capacity = options_.outbox_capacity;
+    c.wait_when_full = options_.outbox_full == OutboxFull::wait;
     c.outbox_ttl = options_.outbox_ttl;
     c.heartbeat_interval = options_.heartbeat_interval;
     c.peer_timeout = options_.peer_timeout;
@@ -704,18 +705,35 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
         return;
     }
     topic_balancer_->choose(topic, refs_scratch_, chosen_scratch_);
+    // Backpressure (OutboxFull::wait): the connections to wait on, once the lock is released.
+    thread_local std::vector<std::shared_ptr<Connection>> full;
+    full.clear();
+    const bool may_wait = options_.outbox_full == OutboxFull::wait;
     for (std::size_t index : chosen_scratch_) {
         if (index >= targets.size()) {
             continue;
         }
         if (Peer* peer = targets[index]) {
             deliver_locked(*peer, shared);
+            if (may_wait && peer->connected()) {
+                full.push_back(peer->send_conn);
+            }
         } else {
             wire::Message header;
             wire::decode_message(shared->bytes().subspan(wire::frame_prefix), header);
             deliver_local(self_sub,
                           InboxItem{shared, wire::message_layout(topic), header.codec, header.sent_at_ns, id_shared_});
         }
+    }
+    lock.unlock();
+    if (!full.empty()) {
+        if (!on_own_thread()) {
+            const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
+            for (const auto& conn : full) {
+                conn->wait_for_room(deadline);
+            }
+        }
+        full.clear();
     }
 }
 

@@ -121,7 +121,7 @@ void Connection::send_message(SharedFrame frame) {
     const auto now = std::chrono::steady_clock::now();
     {
         std::lock_guard lock(mutex_);
-        if (messages_.size() >= config_.outbox_capacity) {
+        if (messages_.size() >= config_.outbox_capacity * (config_.wait_when_full ? 2 : 1)) {
             messages_.pop_front();
             dropped_.fetch_add(1, std::memory_order_relaxed);
             report = drops_.drop(now);
@@ -133,6 +133,16 @@ void Connection::send_message(SharedFrame frame) {
     if (wake) {
         ring();
     }
+}
+
+void Connection::wait_for_room(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    if (messages_.size() < config_.outbox_capacity) {
+        return;
+    }
+    ++room_waiters_;
+    room_.wait_until(lock, deadline, [&] { return messages_.size() < config_.outbox_capacity || !open(); });
+    --room_waiters_;
 }
 
 void Connection::warn_drops(std::uint64_t count, const char* why) {
@@ -182,6 +192,7 @@ void Connection::do_close(const std::string& reason, bool abnormal) {
         control_.clear();
         messages_.clear();
     }
+    room_.notify_all();
     warn_drops(unreported, "the outbox was full");
     if (unsent && handshaken_.load(std::memory_order_acquire)) {
         warn_drops(unsent, "still queued when the connection closed");
@@ -333,6 +344,9 @@ asio::awaitable<void> Connection::write_loop() {
                     }
                     messages_.pop_front();
                 }
+            }
+            if (room_waiters_ && messages_.size() < config_.outbox_capacity) {
+                room_.notify_all();
             }
             if (batch.empty()) {
                 if (last_frame_) {

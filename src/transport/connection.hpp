@@ -10,6 +10,7 @@
 #include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -47,6 +48,7 @@ struct ConnectionConfig {
     std::string expected_peer_id;  ///< for outbound connections: who we dialed
     std::size_t max_frame_size = 0;
     std::size_t outbox_capacity = 1024;
+    bool wait_when_full = false;  ///< see NodeOptions::outbox_full: drop only at twice the capacity
     std::chrono::milliseconds outbox_ttl{5000};
     std::chrono::milliseconds heartbeat_interval{500};
     std::chrono::milliseconds peer_timeout{2500};
@@ -69,6 +71,9 @@ public:
     void send_control(SharedFrame frame);
     /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
     void send_message(SharedFrame frame);
+    /// With `wait_when_full`: blocks the calling thread until the outbox has room, the connection
+    /// closes, or `deadline` passes. Never call it on the connection's executor.
+    void wait_for_room(std::chrono::steady_clock::time_point deadline);
     /// Closes the connection (thread-safe, idempotent); `reason` is logged once.
     void close(const std::string& reason);
     /// Sends `last` after what is queued (a goodbye), then closes.
@@ -116,6 +121,8 @@ private:
     std::deque<SharedFrame> control_;
     std::deque<Queued> messages_;
     bool writer_idle_ = false;
+    std::size_t room_waiters_ = 0;  // threads in wait_for_room()
+    std::condition_variable room_;
     DropCounter drops_;  // outbox drops (capacity and TTL); reported by warn_drops()
     asio::experimental::concurrent_channel<void(std::error_code, int)> bell_;
 
