@@ -237,7 +237,7 @@ void run_recv(const GlobalOptions& globals, const SpeedOptions& o) {
         latency.add(now_real > m.sent_at_ns ? now_real - m.sent_at_ns : 0);
         received_atomic.store(received, std::memory_order_release);
     });
-    node->add_service_blocking(report_service(o), [&](std::uint64_t count) {
+    node->add_service_blocking<MsgpackCodec>(report_service(o), [&](std::uint64_t count) {
         sent.store(count);
         reported.store(true);
         return true;
@@ -362,7 +362,7 @@ void wait_for_receiver(Node& node, const SpeedOptions& o) {
 
 void report(Node& node, const SpeedOptions& o, std::uint64_t count) {
     const CallOptions call{.timeout = std::chrono::milliseconds(static_cast<long>(o.timeout * 1000))};
-    node.call_blocking<bool>(call, report_service(o), count);
+    node.call_blocking<bool, MsgpackCodec>(call, report_service(o), count);
 }
 
 void run_send(const GlobalOptions& globals, const SpeedOptions& o) {

@@ -31,6 +31,7 @@ std::int64_t steady_ns() {
 constexpr std::size_t max_batch_frames = 256;
 constexpr std::size_t max_batch_bytes = 4u * 1024 * 1024;
 constexpr std::size_t read_chunk = 256u * 1024;
+constexpr std::size_t yield_every_frames = 256;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
 
 std::string describe(const Connection::Socket& s, bool is_unix) {
@@ -208,6 +209,7 @@ asio::awaitable<void> Connection::read_loop() {
     std::size_t end = 0;    // end of received bytes
     std::string reason;
     bool handshaken = false;
+    std::size_t since_yield = 0;
 
     for (;;) {
         // Parse what has arrived.
@@ -283,6 +285,15 @@ asio::awaitable<void> Connection::read_loop() {
                 handler_->on_frame(self, frame);
                 if (!open()) {
                     co_return;
+                }
+                // One read can hold thousands of small frames: let the listeners they woke (on
+                // this executor too) take them before their inboxes overflow.
+                if (++since_yield >= yield_every_frames) {
+                    since_yield = 0;
+                    co_await asio::post(strand_, asio::use_awaitable);
+                    if (!open()) {
+                        co_return;
+                    }
                 }
             }
         }
