@@ -487,6 +487,11 @@ Latency zmq_pingpong(bool tcp, std::size_t size, std::size_t count) {
 // --- meshy -------------------------------------------------------------------------------------------
 
 int domain_counter = 0;
+std::string only;  // --only raw|zmq|meshy: run just that peer (for profiling)
+
+bool wanted(const char* peer) {
+    return only.empty() || only == peer;
+}
 
 meshy::NodeOptions meshy_options(bool tcp, const std::string& name, const std::string& domain) {
     meshy::NodeOptions o;
@@ -512,12 +517,16 @@ StreamResult meshy_stream(bool tcp, std::size_t size, std::size_t count) {
             {
                 meshy::Node node(meshy_options(tcp, "receiver", domain));
                 node.listen_raw("stream", [&](const meshy::RawMessage&) {
-                    const auto now = Clock::now();
-                    if (got.load(std::memory_order_relaxed) == 0) {
-                        first = now;
+                    // Like the other receivers: the clock is read at the first and the last message
+                    // (and every 1024th, in case some never come).
+                    const auto n = got.load(std::memory_order_relaxed) + 1;
+                    if (n == 1) {
+                        first = Clock::now();
                     }
-                    last = now;
-                    got.fetch_add(1, std::memory_order_release);
+                    if (n == count || (n & 1023) == 0) {
+                        last = Clock::now();
+                    }
+                    got.store(n, std::memory_order_release);
                 });
                 ready.put("ok");
                 const auto deadline = Clock::now() + time_limit;
@@ -650,21 +659,21 @@ void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>
             std::vector<double> raw, zmq, mesh, mesh_got;
             std::vector<double> raw_p50, raw_p99, zmq_p50, zmq_p99, mesh_p50, mesh_p99;
             for (int r = 0; r < runs; ++r) {
-                auto a = raw_stream(tcp, size, n);
+                auto a = wanted("raw") ? raw_stream(tcp, size, n) : StreamResult{};
                 raw.push_back(a.seconds > 0 ? (a.count - 1) / a.seconds : 0);
-                auto b = zmq_stream(tcp, size, n);
+                auto b = wanted("zmq") ? zmq_stream(tcp, size, n) : StreamResult{};
                 zmq.push_back(b.seconds > 0 ? (b.count - 1) / b.seconds : 0);
-                auto c = meshy_stream(tcp, size, n);
+                auto c = wanted("meshy") ? meshy_stream(tcp, size, n) : StreamResult{};
                 mesh.push_back(c.seconds > 0 ? (c.count - 1) / c.seconds : 0);
                 mesh_got.push_back(c.count);
                 const std::size_t k = pingpong_count(size, scale);
-                auto d = raw_pingpong(tcp, size, k);
+                auto d = wanted("raw") ? raw_pingpong(tcp, size, k) : Latency{};
                 raw_p50.push_back(d.p50_us);
                 raw_p99.push_back(d.p99_us);
-                auto e = zmq_pingpong(tcp, size, k);
+                auto e = wanted("zmq") ? zmq_pingpong(tcp, size, k) : Latency{};
                 zmq_p50.push_back(e.p50_us);
                 zmq_p99.push_back(e.p99_us);
-                auto f = meshy_pingpong(tcp, size, k);
+                auto f = wanted("meshy") ? meshy_pingpong(tcp, size, k) : Latency{};
                 mesh_p50.push_back(f.p50_us);
                 mesh_p99.push_back(f.p99_us);
             }
@@ -702,6 +711,10 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> sizes{0, 1024, 1024 * 1024};
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
+        if (a == "--only" && i + 1 < argc) {
+            only = argv[++i];
+            continue;
+        }
         if (a == "--runs" && i + 1 < argc) {
             runs = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--scale" && i + 1 < argc) {

@@ -31,6 +31,8 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
 constexpr auto connect_timeout = std::chrono::seconds(2);
+// Inbox length from which received messages are copied out of the shared receive buffer.
+constexpr std::size_t compact_backlog = 64;
 constexpr int max_redial_ms = 2000;
 
 std::string resolve_domain(const std::optional<std::string>& configured) {
@@ -714,15 +716,15 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
             continue;
         }
         if (Peer* peer = targets[index]) {
-            deliver_locked(*peer, shared);
-            if (may_wait && peer->connected()) {
+            if (deliver_locked(*peer, shared) && may_wait) {
                 full.push_back(peer->send_conn);
             }
         } else {
             wire::Message header;
             wire::decode_message(shared->bytes().subspan(wire::frame_prefix), header);
-            deliver_local(self_sub,
-                          InboxItem{shared, wire::message_layout(topic), header.codec, header.sent_at_ns, id_shared_});
+            const auto layout = wire::message_layout(topic);
+            deliver_local(self_sub, InboxItem{shared, layout, header.codec, header.sent_at_ns, id_shared_,
+                                              shared->size() - layout.payload_offset});
         }
     }
     lock.unlock();
@@ -737,13 +739,13 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
     }
 }
 
-void NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used) {
+bool NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used) {
     if (peer.connected()) {
-        peer.send_conn->send_message(frame);
+        const bool full = peer.send_conn->send_message(frame);
         if (used) {
             *used = peer.send_conn.get();
         }
-        return;
+        return full;
     }
     if (peer.parked.size() >= options_.outbox_capacity) {
         peer.parked.pop_front();
@@ -754,6 +756,7 @@ void NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connec
     }
     peer.parked.push_back({frame, std::chrono::steady_clock::now()});
     dial_locked(peer);
+    return false;
 }
 
 void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item) {
@@ -767,6 +770,17 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         if (sub->inbox.size() >= sub->capacity) {
             sub->inbox.pop_front();
             report = sub->drops.drop();
+        }
+        // Items share the receive buffer they arrived in. A listener that falls behind would keep
+        // many such buffers alive for a few bytes each: its items get compact copies instead.
+        if (sub->inbox.size() >= compact_backlog &&
+            item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
+            auto copy = std::make_shared<Buffer>();
+            const auto* from = item.frame->data() + item.layout.topic_offset;
+            copy->append(from, item.layout.payload_offset + item.payload_size - item.layout.topic_offset);
+            item.layout.payload_offset -= item.layout.topic_offset;
+            item.layout.topic_offset = 0;
+            item.frame = std::move(copy);
         }
         sub->inbox.push_back(std::move(item));
         wake = std::exchange(sub->idle, false);
@@ -821,8 +835,7 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
         RawMessage m;
         m.topic =
             std::string_view(reinterpret_cast<const char*>(base + item->layout.topic_offset), item->layout.topic_size);
-        m.payload =
-            std::span<const std::byte>(base + item->layout.payload_offset, bytes.size() - item->layout.payload_offset);
+        m.payload = std::span<const std::byte>(base + item->layout.payload_offset, item->payload_size);
         m.sender_id = *item->sender;
         m.codec = item->codec;
         m.sent_at_ns = item->sent_at_ns;
@@ -857,13 +870,15 @@ void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span
         }
         sub = it->second;
     }
-    auto copy = std::make_shared<Buffer>();
-    copy->append(body.data(), body.size());
+    // The item shares the connection's receive buffer: no copy.
+    const auto& buffer = conn->read_buffer();
+    const auto body_offset = static_cast<std::size_t>(body.data() - buffer->data());
     InboxItem item;
-    item.frame = std::move(copy);
-    item.layout.topic_offset = wire::message_header;
+    item.frame = buffer;
+    item.layout.topic_offset = body_offset + wire::message_header;
     item.layout.topic_size = m.topic.size();
-    item.layout.payload_offset = wire::message_header + m.topic.size();
+    item.layout.payload_offset = body_offset + wire::message_header + m.topic.size();
+    item.payload_size = m.payload.size();
     item.codec = m.codec;
     item.sent_at_ns = m.sent_at_ns;
     item.sender = conn->peer_id();

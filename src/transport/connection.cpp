@@ -34,6 +34,14 @@ constexpr std::size_t read_chunk = 256u * 1024;
 constexpr std::size_t yield_every_frames = 256;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
 
+/// A monotonic clock with a few ms of resolution, for outbox ages (TTL): far cheaper per message.
+std::chrono::steady_clock::time_point coarse_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                                 std::chrono::nanoseconds(ts.tv_nsec));
+}
+
 std::string describe(const Connection::Socket& s, bool is_unix) {
     std::error_code ec;
     auto ep = s.remote_endpoint(ec);
@@ -113,13 +121,13 @@ void Connection::send_control(SharedFrame frame) {
     }
 }
 
-void Connection::send_message(SharedFrame frame) {
+bool Connection::send_message(SharedFrame frame) {
     if (!open()) {
-        return;
+        return false;
     }
-    bool wake = false;
+    bool wake = false, full = false;
     std::uint64_t report = 0;
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = coarse_now();
     {
         std::lock_guard lock(mutex_);
         if (messages_.size() >= config_.outbox_capacity * (config_.wait_when_full ? 2 : 1)) {
@@ -128,12 +136,14 @@ void Connection::send_message(SharedFrame frame) {
             report = drops_.drop(now);
         }
         messages_.push_back({std::move(frame), now});
+        full = messages_.size() >= config_.outbox_capacity;
         wake = std::exchange(writer_idle_, false);
     }
     warn_drops(report, "the outbox was full");
     if (wake) {
         ring();
     }
+    return full;
 }
 
 void Connection::wait_for_room(std::chrono::steady_clock::time_point deadline) {
@@ -203,10 +213,32 @@ void Connection::do_close(const std::string& reason, bool abnormal) {
 
 asio::awaitable<void> Connection::read_loop() {
     auto self = shared_from_this();
-    Buffer buf;
-    buf.reserve(read_chunk);
+    // Received frames are handed on without a copy: listeners' inbox items share the receive
+    // buffer. So a buffer still shared is never written below `end` again; a fresh one (or the
+    // spare, once nothing refers to it) takes the unparsed bytes instead.
+    read_buf_ = std::make_shared<Buffer>();
+    read_buf_->reserve(read_chunk);
+    read_buf_->resize(read_buf_->capacity());
+    std::shared_ptr<Buffer> spare;
     std::size_t begin = 0;  // start of unparsed bytes
     std::size_t end = 0;    // end of received bytes
+    auto fresh = [&](std::size_t capacity) {
+        std::shared_ptr<Buffer> next;
+        if (spare && spare.use_count() == 1 && spare->capacity() >= capacity) {
+            next = std::move(spare);
+        } else {
+            next = std::make_shared<Buffer>();
+            next->reserve(capacity);
+        }
+        next->resize(next->capacity());
+        if (end > begin) {
+            std::memcpy(next->data(), read_buf_->data() + begin, end - begin);
+        }
+        end -= begin;
+        begin = 0;
+        spare = std::move(read_buf_);
+        read_buf_ = std::move(next);
+    };
     std::string reason;
     bool handshaken = false;
     std::size_t since_yield = 0;
@@ -214,7 +246,7 @@ asio::awaitable<void> Connection::read_loop() {
     for (;;) {
         // Parse what has arrived.
         for (;;) {
-            std::span<const std::byte> pending(buf.data() + begin, end - begin);
+            std::span<const std::byte> pending(read_buf_->data() + begin, end - begin);
             if (!handshaken) {
                 std::size_t used = 0;
                 wire::Handshake hs;
@@ -264,14 +296,9 @@ asio::awaitable<void> Connection::read_loop() {
                 co_return;
             }
             if (r == wire::Parse::need_more) {
-                if (needed > buf.capacity() - begin) {
+                if (needed > read_buf_->capacity() - begin) {
                     // Make room for the whole frame; its size was checked against the maximum.
-                    Buffer bigger;
-                    bigger.reserve(needed > read_chunk ? needed + read_chunk : read_chunk);
-                    bigger.append(buf.data() + begin, end - begin);
-                    buf = std::move(bigger);
-                    end -= begin;
-                    begin = 0;
+                    fresh(needed > read_chunk ? needed + read_chunk : read_chunk);
                 }
                 break;
             }
@@ -297,20 +324,24 @@ asio::awaitable<void> Connection::read_loop() {
                 }
             }
         }
-        if (begin == end) {
+        const bool shared = read_buf_.use_count() > 1;
+        const std::size_t capacity = read_buf_->capacity();
+        if (begin == end && !shared) {
             begin = end = 0;
-        } else if (buf.capacity() - end < read_chunk / 4 && begin > 0) {
-            std::memmove(buf.data(), buf.data() + begin, end - begin);
-            end -= begin;
-            begin = 0;
+        } else if (capacity - end < read_chunk / 4 && begin > 0) {
+            if (shared) {
+                fresh(capacity);
+            } else {
+                std::memmove(read_buf_->data(), read_buf_->data() + begin, end - begin);
+                end -= begin;
+                begin = 0;
+            }
         }
-        if (buf.capacity() == end) {
-            buf.resize(end);
-            buf.reserve(end + read_chunk);
+        if (read_buf_->capacity() == end) {
+            fresh(end + read_chunk);
         }
-        buf.resize(buf.capacity());
-        auto [ec, n] =
-            co_await socket_.async_read_some(asio::buffer(buf.data() + end, buf.capacity() - end), use_tuple);
+        auto [ec, n] = co_await socket_.async_read_some(
+            asio::buffer(read_buf_->data() + end, read_buf_->capacity() - end), use_tuple);
         if (ec) {
             do_close(ec == asio::error::eof
                          ? "peer " + (peer_.name.empty() ? remote_ : peer_.name) + " closed the connection"
@@ -344,7 +375,7 @@ asio::awaitable<void> Connection::write_loop() {
             }
             // Messages wait until the peer's handshake is in: before it we do not know it is a peer.
             if (handshaken_.load(std::memory_order_acquire)) {
-                const auto oldest_allowed = std::chrono::steady_clock::now() - config_.outbox_ttl;
+                const auto oldest_allowed = coarse_now() - config_.outbox_ttl;
                 while (!messages_.empty() && batch.size() < max_batch_frames && bytes < max_batch_bytes) {
                     auto& q = messages_.front();
                     if (q.queued_at < oldest_allowed) {

@@ -70,7 +70,11 @@ public:
     /// Queues a frame that must not be dropped (handshake replies, info, requests' replies, pings).
     void send_control(SharedFrame frame);
     /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
-    void send_message(SharedFrame frame);
+    /// @returns true when the outbox is full now (for wait_for_room()).
+    bool send_message(SharedFrame frame);
+    /// The receive buffer the frame being handed to ConnectionHandler::on_frame lies in: keeping
+    /// a reference keeps its bytes (the reader never overwrites a buffer still shared).
+    const std::shared_ptr<Buffer>& read_buffer() const noexcept { return read_buf_; }
     /// With `wait_when_full`: blocks the calling thread until the outbox has room, the connection
     /// closes, or `deadline` passes. Never call it on the connection's executor.
     void wait_for_room(std::chrono::steady_clock::time_point deadline);
@@ -114,6 +118,7 @@ private:
     wire::Handshake peer_;
     std::shared_ptr<const std::string> peer_id_;
     std::string remote_;
+    std::shared_ptr<Buffer> read_buf_;      // the reader's; see read_buffer()
     SharedFrame last_frame_;                // set by close_after(): written once the queues are drained
     std::string close_reason_after_flush_;  // then the connection closes with this reason
 
