@@ -22,6 +22,8 @@
 #include <zmq.h>
 
 #include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/use_future.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -592,20 +594,25 @@ Latency meshy_pingpong(bool tcp, std::size_t size, std::size_t count) {
                 const meshy::CallOptions call{.timeout = std::chrono::seconds(5)};
                 std::vector<double> rtt;
                 rtt.reserve(count);
-                const auto deadline = Clock::now() + time_limit;
-                for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
-                    const auto t0 = Clock::now();
-                    meshy::Buffer request;
-                    request.append(payload.data(), payload.size());
-                    auto reply = node.call_raw_blocking("echo", meshy::CodecId::raw, std::move(request), call);
-                    if (reply.bytes.size() != size) {
-                        std::fprintf(stderr, "peer_compare: echo replied %zu bytes\n", reply.bytes.size());
-                        break;
+                // The calls run as a coroutine on the node's executor (meshy's own API; the
+                // _blocking form adds a hand-over to the calling thread and back per call).
+                auto loop = [&]() -> asio::awaitable<void> {
+                    const auto deadline = Clock::now() + time_limit;
+                    for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
+                        const auto t0 = Clock::now();
+                        meshy::Buffer request;
+                        request.append(payload.data(), payload.size());
+                        auto reply = co_await node.call_raw("echo", meshy::CodecId::raw, std::move(request), call);
+                        if (reply.bytes.size() != size) {
+                            std::fprintf(stderr, "peer_compare: echo replied %zu bytes\n", reply.bytes.size());
+                            break;
+                        }
+                        if (i >= 10) {
+                            rtt.push_back(ns_since(t0));
+                        }
                     }
-                    if (i >= 10) {
-                        rtt.push_back(ns_since(t0));
-                    }
-                }
+                };
+                asio::co_spawn(node.get_executor(), loop(), asio::use_future).get();
                 result = summarize(rtt);
                 node.stop();
             }

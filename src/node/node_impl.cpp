@@ -739,9 +739,9 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
     }
 }
 
-bool NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used) {
+bool NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used, bool urgent) {
     if (peer.connected()) {
-        const bool full = peer.send_conn->send_message(frame);
+        const bool full = peer.send_conn->send_message(frame, urgent);
         if (used) {
             *used = peer.send_conn.get();
         }
@@ -1061,7 +1061,7 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
                 wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
                                    std::as_bytes(std::span(failure.data(), failure.size())));
             }
-            conn->send_control(std::move(reply));
+            conn->send_control(std::move(reply), true);
         },
         asio::detached);
 }
@@ -1143,7 +1143,7 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
             auto frame = std::make_shared<Buffer>();
             wire::encode_request(*frame, call_id, codec, service, request.bytes());
             PendingCall pending{channel, peer->id, nullptr};
-            deliver_locked(*peer, frame, &pending.conn);
+            deliver_locked(*peer, frame, &pending.conn, true);
             pending_.emplace(call_id, std::move(pending));
         }
     }

@@ -153,7 +153,7 @@ private:
     void drop_peer_state_locked(Peer& peer, const std::string& why);
 
     /// @returns true when the peer's outbox is full now (see OutboxFull::wait).
-    bool deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used = nullptr);
+    bool deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used = nullptr, bool urgent = false);
     void deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item);
     static void warn_inbox_drops(const Subscription& sub, std::uint64_t count);
     void start_worker(const std::shared_ptr<Subscription>& sub);

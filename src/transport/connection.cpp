@@ -32,6 +32,9 @@ constexpr std::size_t max_batch_frames = 256;
 constexpr std::size_t max_batch_bytes = 4u * 1024 * 1024;
 constexpr std::size_t read_chunk = 256u * 1024;
 constexpr std::size_t yield_every_frames = 256;
+// Urgent frames (requests, replies) up to this size are written by the sending thread itself
+// when the writer is idle: one hand-over less per round trip.
+constexpr std::size_t direct_write_max = 64u * 1024;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
 
 /// A monotonic clock with a few ms of resolution, for outbox ages (TTL): far cheaper per message.
@@ -106,22 +109,51 @@ void Connection::ring() {
     bell_.try_send(std::error_code{}, 0);
 }
 
-void Connection::send_control(SharedFrame frame) {
+Connection::Direct Connection::try_write_locked(const Buffer& frame) {
+    if (!writer_idle_ || !control_.empty() || !messages_.empty() || last_frame_ || frame.size() > direct_write_max ||
+        !handshaken_.load(std::memory_order_acquire) || closed_.load(std::memory_order_acquire)) {
+        return Direct::no;
+    }
+    const auto n = ::send(socket_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) {
+        return Direct::no;  // full socket buffer, or an error the writer will meet and report
+    }
+    last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+    if (static_cast<std::size_t>(n) == frame.size()) {
+        return Direct::written;
+    }
+    // The rest goes first, by the writer.
+    auto rest = std::make_shared<Buffer>();
+    rest->append(frame.data() + n, frame.size() - static_cast<std::size_t>(n));
+    control_.push_front(std::move(rest));
+    writer_idle_ = false;
+    return Direct::partial;
+}
+
+void Connection::send_control(SharedFrame frame, bool urgent) {
     if (!open()) {
         return;
     }
     bool wake = false;
     {
         std::lock_guard lock(mutex_);
-        control_.push_back(std::move(frame));
-        wake = std::exchange(writer_idle_, false);
+        const Direct direct = urgent ? try_write_locked(*frame) : Direct::no;
+        if (direct == Direct::written) {
+            return;
+        }
+        if (direct == Direct::partial) {
+            wake = true;
+        } else {
+            control_.push_back(std::move(frame));
+            wake = std::exchange(writer_idle_, false);
+        }
     }
     if (wake) {
         ring();
     }
 }
 
-bool Connection::send_message(SharedFrame frame) {
+bool Connection::send_message(SharedFrame frame, bool urgent) {
     if (!open()) {
         return false;
     }
@@ -130,14 +162,22 @@ bool Connection::send_message(SharedFrame frame) {
     const auto now = coarse_now();
     {
         std::lock_guard lock(mutex_);
-        if (messages_.size() >= config_.outbox_capacity * (config_.wait_when_full ? 2 : 1)) {
-            messages_.pop_front();
-            dropped_.fetch_add(1, std::memory_order_relaxed);
-            report = drops_.drop(now);
+        const Direct direct = urgent ? try_write_locked(*frame) : Direct::no;
+        if (direct == Direct::written) {
+            return false;
         }
-        messages_.push_back({std::move(frame), now});
-        full = messages_.size() >= config_.outbox_capacity;
-        wake = std::exchange(writer_idle_, false);
+        if (direct == Direct::partial) {
+            wake = true;  // the rest is queued as a control frame
+        } else {
+            if (messages_.size() >= config_.outbox_capacity * (config_.wait_when_full ? 2 : 1)) {
+                messages_.pop_front();
+                dropped_.fetch_add(1, std::memory_order_relaxed);
+                report = drops_.drop(now);
+            }
+            messages_.push_back({std::move(frame), now});
+            full = messages_.size() >= config_.outbox_capacity;
+            wake = std::exchange(writer_idle_, false);
+        }
     }
     warn_drops(report, "the outbox was full");
     if (wake) {
@@ -192,8 +232,11 @@ void Connection::do_close(const std::string& reason, bool abnormal) {
     }
     log(abnormal ? LogLevel::warn : LogLevel::debug, "closing connection: " + reason);
     std::error_code ignored;
-    socket_.shutdown(Socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    {
+        std::lock_guard lock(mutex_);  // no direct write (try_write_locked) runs on a closing descriptor
+        socket_.shutdown(Socket::shutdown_both, ignored);
+        socket_.close(ignored);
+    }
     bell_.close();
     std::uint64_t unreported = 0, unsent = 0;
     {

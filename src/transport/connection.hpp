@@ -68,10 +68,12 @@ public:
     /// Starts the handshake, reader, writer and watchdog.
     void start();
     /// Queues a frame that must not be dropped (handshake replies, info, requests' replies, pings).
-    void send_control(SharedFrame frame);
+    /// `urgent` (service requests and replies): written at once by the calling thread when
+    /// nothing is queued and the writer is idle.
+    void send_control(SharedFrame frame, bool urgent = false);
     /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
     /// @returns true when the outbox is full now (for wait_for_room()).
-    bool send_message(SharedFrame frame);
+    bool send_message(SharedFrame frame, bool urgent = false);
     /// The receive buffer the frame being handed to ConnectionHandler::on_frame lies in: keeping
     /// a reference keeps its bytes (the reader never overwrites a buffer still shared).
     const std::shared_ptr<Buffer>& read_buffer() const noexcept { return read_buf_; }
@@ -101,6 +103,9 @@ private:
     asio::awaitable<void> watchdog();
     void do_close(const std::string& reason, bool abnormal = false);
     void ring();
+    enum class Direct { no, written, partial };
+    /// With mutex_ held: writes `frame` now if the writer is idle and nothing is queued.
+    Direct try_write_locked(const Buffer& frame);
     /// Logs `count` dropped messages (no-op for 0).
     void warn_drops(std::uint64_t count, const char* why);
 
