@@ -33,6 +33,9 @@ using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 constexpr auto connect_timeout = std::chrono::seconds(2);
 // Inbox length from which received messages are copied out of the shared receive buffer.
 constexpr std::size_t compact_backlog = 64;
+// Topology generations come from one counter for all nodes, so a (node, generation) pair that a
+// per-thread cache holds is never reused by a later node at the same address.
+std::atomic<std::uint64_t> next_generation{1};
 constexpr int max_redial_ms = 2000;
 
 std::string resolve_domain(const std::optional<std::string>& configured) {
@@ -116,6 +119,7 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       topic_balancer_(options_.topic_load_balancer ? options_.topic_load_balancer : round_robin_topic_balancer()),
       service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
                                                        : round_robin_service_balancer()) {
+    bump_generation();
     if (const char* env = std::getenv("MESHY_LISTEN_HOST"); env && *env && is_wildcard(options_.listen_host)) {
         options_.listen_host = env;  // e.g. 127.0.0.1 keeps every node of a test run on loopback
     }
@@ -123,6 +127,10 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
 }
 
 NodeImpl::~NodeImpl() = default;
+
+std::uint64_t NodeImpl::next_generation_value() {
+    return next_generation.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::string NodeImpl::backend_name() const {
     return discovery_ ? discovery_->backend_name() : "none";
@@ -252,6 +260,7 @@ void NodeImpl::stop() {
         peers_.clear();
         topic_index_.clear();
         service_index_.clear();
+        bump_generation();
         for (auto& [cid, call] : pending_) {
             call.channel->try_send(make_error_code(errc::not_running), RawPayload{});
         }
@@ -618,11 +627,24 @@ bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& fram
     if (topic.size() > 0xffff) {
         throw Error(errc::invalid_argument, "topic name longer than 65535 bytes");
     }
-    {
+    // Whether anyone listens, cached per thread until the topology changes (no lock per send).
+    struct Cache {
+        const NodeImpl* node = nullptr;
+        std::uint64_t generation = 0;
+        std::string topic;
+        bool listened = false;
+    };
+    thread_local Cache cache;
+    const auto generation = generation_.load(std::memory_order_acquire);
+    if (cache.node != this || cache.generation != generation || cache.topic != topic) {
         Lock lock(mutex_);
-        if (!subs_.contains(topic) && !topic_index_.contains(topic)) {
-            return false;
-        }
+        cache.node = this;
+        cache.generation = generation_.load(std::memory_order_relaxed);
+        cache.topic.assign(topic);
+        cache.listened = subs_.contains(topic) || topic_index_.contains(topic);
+    }
+    if (!cache.listened) {
+        return false;
     }
     frame.clear();
     wire::begin_message(frame, codec, now_ns(), topic);
@@ -861,14 +883,30 @@ void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span
         conn->close("malformed message frame from " + conn->peer().name);
         return;
     }
+    // The subscription of the topic last received on this thread, until the topology changes.
+    struct Cache {
+        const NodeImpl* node = nullptr;
+        std::uint64_t generation = 0;
+        std::string topic;
+        std::weak_ptr<Subscription> sub;
+    };
+    thread_local Cache cache;
     std::shared_ptr<Subscription> sub;
-    {
+    const auto generation = generation_.load(std::memory_order_acquire);
+    if (cache.node == this && cache.generation == generation && cache.topic == m.topic) {
+        sub = cache.sub.lock();
+    }
+    if (!sub) {
         Lock lock(mutex_);
         auto it = subs_.find(m.topic);
         if (it == subs_.end()) {
             return;  // the sender's view of our topics is a moment old
         }
         sub = it->second;
+        cache.node = this;
+        cache.generation = generation_.load(std::memory_order_relaxed);
+        cache.topic.assign(m.topic);
+        cache.sub = sub;
     }
     // The item shares the connection's receive buffer: no copy.
     const auto& buffer = conn->read_buffer();
@@ -901,6 +939,7 @@ void NodeImpl::listen(std::string topic, ListenerFn fn) {
     }
     auto sub = std::make_shared<Subscription>(exec_, topic, std::move(shared_fn), options_.inbox_capacity);
     subs_.emplace(std::move(topic), sub);
+    bump_generation();
     start_worker(sub);
     info_changed_locked();
 }
@@ -918,6 +957,7 @@ bool NodeImpl::stop_listening(std::string_view topic) {
         it->second->bell.close();
     }
     subs_.erase(it);
+    bump_generation();
     info_changed_locked();
     return true;
 }
@@ -1262,6 +1302,7 @@ void NodeImpl::info_changed_locked() {
 }
 
 void NodeImpl::topology_changed_locked() {
+    bump_generation();
     topic_index_.clear();
     service_index_.clear();
     for (auto& [pid, peer] : peers_) {

@@ -184,6 +184,11 @@ private:
     std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;
 
+    /// Bumped (under mutex_) whenever subs_ or the topic index change; per-thread caches check it.
+    void bump_generation() { generation_.store(next_generation_value(), std::memory_order_release); }
+    static std::uint64_t next_generation_value();
+    std::atomic<std::uint64_t> generation_{0};
+
     mutable std::mutex mutex_;  // guards everything below
     std::atomic<bool> running_{false};
     std::unordered_map<std::string, std::shared_ptr<Peer>> peers_;
