@@ -508,6 +508,14 @@ meshy::NodeOptions meshy_options(bool tcp, const std::string& name, const std::s
     return o;
 }
 
+meshy::NodeOptions meshy_options(bool tcp, const std::string& name, const std::string& domain, std::size_t size) {
+    auto o = meshy_options(tcp, name, domain);
+    if (size >= 64 * 1024) {
+        o.outbox_capacity = 64;  // a full default outbox of 1 MB messages would be 1 GB
+    }
+    return o;
+}
+
 StreamResult meshy_stream(bool tcp, std::size_t size, std::size_t count) {
     const std::string domain = "peer-compare-" + std::to_string(::getpid()) + "-" + std::to_string(++domain_counter);
     EndpointPipe ready;
@@ -552,7 +560,7 @@ StreamResult meshy_stream(bool tcp, std::size_t size, std::size_t count) {
         },
         [&] {
             ready.get();
-            meshy::Node node(meshy_options(tcp, "sender", domain));
+            meshy::Node node(meshy_options(tcp, "sender", domain, size));
             node.wait_for_listener_blocking("stream", std::chrono::seconds(10));
             const Payload payload(size, 0x5a);
             const auto deadline = Clock::now() + time_limit;
