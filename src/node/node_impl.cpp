@@ -36,6 +36,13 @@ constexpr std::size_t compact_backlog = 64;
 // Topology generations come from one counter for all nodes, so a (node, generation) pair that a
 // per-thread cache holds is never reused by a later node at the same address.
 std::atomic<std::uint64_t> next_generation{1};
+
+// Size of the last message frame this thread built (see begin_message), capped.
+constexpr std::size_t max_size_hint = 8u * 1024 * 1024;
+std::size_t& last_frame_size_hint() {
+    thread_local std::size_t hint = 64;
+    return hint;
+}
 constexpr int max_redial_ms = 2000;
 
 std::string resolve_domain(const std::optional<std::string>& configured) {
@@ -647,6 +654,9 @@ bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& fram
         return false;
     }
     frame.clear();
+    // Room for a frame as big as this thread's last one: a stream of like messages costs one
+    // allocation each, not a small one and then a grown one.
+    frame.reserve(last_frame_size_hint());
     wire::begin_message(frame, codec, now_ns(), topic);
     return true;
 }
@@ -675,6 +685,7 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
                     "message on '" + std::string(topic) + "' is " + std::to_string(frame.size()) + " bytes");
     }
     wire::finish_frame(frame);
+    last_frame_size_hint() = std::min<std::size_t>(frame.size(), max_size_hint);
     auto shared = std::make_shared<const Buffer>(std::move(frame));
 
     Lock lock(mutex_);
