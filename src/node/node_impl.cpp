@@ -33,6 +33,8 @@ using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 constexpr auto connect_timeout = std::chrono::seconds(2);
 // Inbox length from which received messages are copied out of the shared receive buffer.
 constexpr std::size_t compact_backlog = 64;
+// Requests from this size on are handed to their handler in the receive buffer, without a copy.
+constexpr std::size_t share_request_min = 16u * 1024;
 // Topology generations come from one counter for all nodes, so a (node, generation) pair that a
 // per-thread cache holds is never reused by a later node at the same address.
 std::atomic<std::uint64_t> next_generation{1};
@@ -1086,16 +1088,24 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
         conn->send_control(std::move(reply));
         return;
     }
-    Buffer payload;
-    payload.append(r.payload.data(), r.payload.size());
+    // A large request is read where it arrived (the coroutine shares the receive buffer); a small
+    // one is copied, so slow handlers never pin whole receive buffers for a few bytes.
+    std::shared_ptr<const Buffer> buffer = conn->read_buffer();
+    std::span<const std::byte> request = r.payload;
+    if (request.size() < share_request_min) {
+        auto copy = std::make_shared<Buffer>();
+        copy->append(request.data(), request.size());
+        request = copy->bytes();
+        buffer = std::move(copy);
+    }
     asio::co_spawn(
         exec_,
-        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service),
-         payload = std::move(payload)]() -> asio::awaitable<void> {
+        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service), buffer = std::move(buffer),
+         payload = request]() -> asio::awaitable<void> {
             RawMessage m;
             m.topic = service;
             m.codec = codec;
-            m.payload = payload.bytes();
+            m.payload = payload;
             m.sender_id = conn->peer().id;
             auto reply = std::make_shared<Buffer>();
             std::string failure;

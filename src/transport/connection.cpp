@@ -35,7 +35,7 @@ constexpr std::size_t yield_every_frames = 256;
 constexpr std::size_t read_offset = 512;  // page offset of the bytes a read receives (see origin)
 // Urgent frames (requests, replies) up to this size are written by the sending thread itself
 // when the writer is idle: one hand-over less per round trip.
-constexpr std::size_t direct_write_max = 64u * 1024;
+constexpr std::size_t direct_write_max = 4u * 1024 * 1024;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
 
 /// A monotonic clock with a few ms of resolution, for outbox ages (TTL): far cheaper per message.
