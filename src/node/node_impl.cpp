@@ -838,9 +838,9 @@ void NodeImpl::start_worker(const std::shared_ptr<Subscription>& sub) {
 }
 
 asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
+    std::shared_ptr<ListenerFn> fn;  // copied again only when listen() replaced it
     for (;;) {
         std::optional<InboxItem> item;
-        std::shared_ptr<ListenerFn> fn;
         std::uint64_t unreported = 0;
         {
             std::lock_guard lock(sub->mutex);
@@ -853,7 +853,9 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             } else {
                 item.emplace(std::move(sub->inbox.front()));
                 sub->inbox.pop_front();
-                fn = sub->fn;
+                if (fn != sub->fn) {
+                    fn = sub->fn;
+                }
             }
         }
         if (!item) {
