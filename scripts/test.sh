@@ -16,10 +16,12 @@ AVAHI_LO="$ROOT/scripts/avahi-lo.sh"
 BUILD_DIR=build
 CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHY_WARNINGS_AS_ERRORS=ON)
 CTEST_EXTRA=()
+SANITIZE=0
 for a in "$@"; do
     case $a in
         --sanitize)
             BUILD_DIR=build-asan
+            SANITIZE=1
             CMAKE_ARGS+=(-DMESHY_SANITIZERS=ON)
             export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
             export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -36,6 +38,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "dependencies"
 "$ROOT/scripts/deps.sh"
+
+# The normal build also compiles the benchmarks (bench/), so they cannot rot; they are run by hand.
+((SANITIZE)) || CMAKE_ARGS+=(-DMESHY_BUILD_BENCHMARKS=ON)
 
 step "configure $BUILD_DIR"
 if [[ -f $BUILD_DIR/CMakeCache.txt ]] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$BUILD_DIR/CMakeCache.txt"; then

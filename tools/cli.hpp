@@ -52,6 +52,7 @@ inline std::string mesh_name(std::string name) {
     }
     return name;
 }
+void setup_speedtest(CLI::App& app, const GlobalOptions& globals);
 
 /// Builds the CLI's own node (on its own thread), named "meshy-cli-<what>".
 std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what);

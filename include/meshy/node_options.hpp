@@ -25,6 +25,12 @@ enum class DiscoveryMode {
     local,      ///< same host only, no daemon needed
 };
 
+/// What `send` does when a peer's outbox is full (see NodeOptions::outbox_full).
+enum class OutboxFull {
+    drop_oldest,  ///< drop the oldest queued message, with a warning: fire-and-forget (the default)
+    wait,         ///< the sending thread waits for room (at most `outbox_ttl`): lossless while the peer keeps up
+};
+
 /// Options of a node. Validated once, when the node is built (meshy::Error(errc::invalid_argument)).
 /// The environment variable `MESHY_DISCOVERY=avahi|local` overrides `discovery`.
 struct NodeOptions {
@@ -60,6 +66,11 @@ struct NodeOptions {
     /// Messages queued per peer while it is slow or unreachable; beyond it the oldest are dropped
     /// with a warning.
     std::size_t outbox_capacity = 1024;
+    /// When an outbox is full: drop its oldest message (default), or make `send` wait for room
+    /// (backpressure). Waiting never happens on the node's own thread(s) nor while a peer is being
+    /// connected to; there, and after waiting `outbox_ttl`, a second outbox's worth queues before
+    /// the oldest is dropped.
+    OutboxFull outbox_full = OutboxFull::drop_oldest;
     /// Queued messages older than this are dropped (with a warning) instead of being sent late.
     std::chrono::milliseconds outbox_ttl{5000};
     /// Messages queued per listened topic while its callback is busy; beyond it the oldest are

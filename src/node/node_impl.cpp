@@ -31,6 +31,20 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
 constexpr auto connect_timeout = std::chrono::seconds(2);
+// Inbox length from which received messages are copied out of the shared receive buffer.
+constexpr std::size_t compact_backlog = 64;
+// Requests from this size on are handed to their handler in the receive buffer, without a copy.
+constexpr std::size_t share_request_min = 16u * 1024;
+// Topology generations come from one counter for all nodes, so a (node, generation) pair that a
+// per-thread cache holds is never reused by a later node at the same address.
+std::atomic<std::uint64_t> next_generation{1};
+
+// Size of the last message frame this thread built (see begin_message), capped.
+constexpr std::size_t max_size_hint = 8u * 1024 * 1024;
+std::size_t& last_frame_size_hint() {
+    thread_local std::size_t hint = 64;
+    return hint;
+}
 constexpr int max_redial_ms = 2000;
 
 std::string resolve_domain(const std::optional<std::string>& configured) {
@@ -114,6 +128,7 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       topic_balancer_(options_.topic_load_balancer ? options_.topic_load_balancer : round_robin_topic_balancer()),
       service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
                                                        : round_robin_service_balancer()) {
+    bump_generation();
     if (const char* env = std::getenv("MESHY_LISTEN_HOST"); env && *env && is_wildcard(options_.listen_host)) {
         options_.listen_host = env;  // e.g. 127.0.0.1 keeps every node of a test run on loopback
     }
@@ -121,6 +136,10 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
 }
 
 NodeImpl::~NodeImpl() = default;
+
+std::uint64_t NodeImpl::next_generation_value() {
+    return next_generation.fetch_add(1, std::memory_order_relaxed);
+}
 
 std::string NodeImpl::backend_name() const {
     return discovery_ ? discovery_->backend_name() : "none";
@@ -250,6 +269,7 @@ void NodeImpl::stop() {
         peers_.clear();
         topic_index_.clear();
         service_index_.clear();
+        bump_generation();
         for (auto& [cid, call] : pending_) {
             call.channel->try_send(make_error_code(errc::not_running), RawPayload{});
         }
@@ -303,6 +323,7 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.expected_peer_id = std::move(expected_id);
     c.max_frame_size = options_.max_frame_size;
     c.outbox_capacity = options_.outbox_capacity;
+    c.wait_when_full = options_.outbox_full == OutboxFull::wait;
     c.outbox_ttl = options_.outbox_ttl;
     c.heartbeat_interval = options_.heartbeat_interval;
     c.peer_timeout = options_.peer_timeout;
@@ -615,13 +636,29 @@ bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& fram
     if (topic.size() > 0xffff) {
         throw Error(errc::invalid_argument, "topic name longer than 65535 bytes");
     }
-    {
+    // Whether anyone listens, cached per thread until the topology changes (no lock per send).
+    struct Cache {
+        const NodeImpl* node = nullptr;
+        std::uint64_t generation = 0;
+        std::string topic;
+        bool listened = false;
+    };
+    thread_local Cache cache;
+    const auto generation = generation_.load(std::memory_order_acquire);
+    if (cache.node != this || cache.generation != generation || cache.topic != topic) {
         Lock lock(mutex_);
-        if (!subs_.contains(topic) && !topic_index_.contains(topic)) {
-            return false;
-        }
+        cache.node = this;
+        cache.generation = generation_.load(std::memory_order_relaxed);
+        cache.topic.assign(topic);
+        cache.listened = subs_.contains(topic) || topic_index_.contains(topic);
+    }
+    if (!cache.listened) {
+        return false;
     }
     frame.clear();
+    // Room for a frame as big as this thread's last one: a stream of like messages costs one
+    // allocation each, not a small one and then a grown one.
+    frame.reserve(last_frame_size_hint());
     wire::begin_message(frame, codec, now_ns(), topic);
     return true;
 }
@@ -650,6 +687,7 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
                     "message on '" + std::string(topic) + "' is " + std::to_string(frame.size()) + " bytes");
     }
     wire::finish_frame(frame);
+    last_frame_size_hint() = std::min<std::size_t>(frame.size(), max_size_hint);
     auto shared = std::make_shared<const Buffer>(std::move(frame));
 
     Lock lock(mutex_);
@@ -704,28 +742,45 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
         return;
     }
     topic_balancer_->choose(topic, refs_scratch_, chosen_scratch_);
+    // Backpressure (OutboxFull::wait): the connections to wait on, once the lock is released.
+    thread_local std::vector<std::shared_ptr<Connection>> full;
+    full.clear();
+    const bool may_wait = options_.outbox_full == OutboxFull::wait;
     for (std::size_t index : chosen_scratch_) {
         if (index >= targets.size()) {
             continue;
         }
         if (Peer* peer = targets[index]) {
-            deliver_locked(*peer, shared);
+            if (deliver_locked(*peer, shared) && may_wait) {
+                full.push_back(peer->send_conn);
+            }
         } else {
             wire::Message header;
             wire::decode_message(shared->bytes().subspan(wire::frame_prefix), header);
-            deliver_local(self_sub,
-                          InboxItem{shared, wire::message_layout(topic), header.codec, header.sent_at_ns, id_shared_});
+            const auto layout = wire::message_layout(topic);
+            deliver_local(self_sub, InboxItem{shared, layout, header.codec, header.sent_at_ns, id_shared_,
+                                              shared->size() - layout.payload_offset});
         }
+    }
+    lock.unlock();
+    if (!full.empty()) {
+        if (!on_own_thread()) {
+            const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
+            for (const auto& conn : full) {
+                conn->wait_for_room(deadline);
+            }
+        }
+        full.clear();
     }
 }
 
-void NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used) {
+bool NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used, bool urgent) {
     if (peer.connected()) {
-        peer.send_conn->send_message(frame);
+        const bool full = peer.send_conn->send_message(frame, urgent);
         if (used) {
             *used = peer.send_conn.get();
         }
-        return;
+        return full;
     }
     if (peer.parked.size() >= options_.outbox_capacity) {
         peer.parked.pop_front();
@@ -736,6 +791,7 @@ void NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connec
     }
     peer.parked.push_back({frame, std::chrono::steady_clock::now()});
     dial_locked(peer);
+    return false;
 }
 
 void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item) {
@@ -749,6 +805,17 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         if (sub->inbox.size() >= sub->capacity) {
             sub->inbox.pop_front();
             report = sub->drops.drop();
+        }
+        // Items share the receive buffer they arrived in. A listener that falls behind would keep
+        // many such buffers alive for a few bytes each: its items get compact copies instead.
+        if (sub->inbox.size() >= compact_backlog &&
+            item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
+            auto copy = std::make_shared<Buffer>();
+            const auto* from = item.frame->data() + item.layout.topic_offset;
+            copy->append(from, item.layout.payload_offset + item.payload_size - item.layout.topic_offset);
+            item.layout.payload_offset -= item.layout.topic_offset;
+            item.layout.topic_offset = 0;
+            item.frame = std::move(copy);
         }
         sub->inbox.push_back(std::move(item));
         wake = std::exchange(sub->idle, false);
@@ -771,9 +838,9 @@ void NodeImpl::start_worker(const std::shared_ptr<Subscription>& sub) {
 }
 
 asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
+    std::shared_ptr<ListenerFn> fn;  // copied again only when listen() replaced it
     for (;;) {
         std::optional<InboxItem> item;
-        std::shared_ptr<ListenerFn> fn;
         std::uint64_t unreported = 0;
         {
             std::lock_guard lock(sub->mutex);
@@ -786,7 +853,9 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             } else {
                 item.emplace(std::move(sub->inbox.front()));
                 sub->inbox.pop_front();
-                fn = sub->fn;
+                if (fn != sub->fn) {
+                    fn = sub->fn;
+                }
             }
         }
         if (!item) {
@@ -803,8 +872,7 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
         RawMessage m;
         m.topic =
             std::string_view(reinterpret_cast<const char*>(base + item->layout.topic_offset), item->layout.topic_size);
-        m.payload =
-            std::span<const std::byte>(base + item->layout.payload_offset, bytes.size() - item->layout.payload_offset);
+        m.payload = std::span<const std::byte>(base + item->layout.payload_offset, item->payload_size);
         m.sender_id = *item->sender;
         m.codec = item->codec;
         m.sent_at_ns = item->sent_at_ns;
@@ -830,22 +898,40 @@ void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span
         conn->close("malformed message frame from " + conn->peer().name);
         return;
     }
+    // The subscription of the topic last received on this thread, until the topology changes.
+    struct Cache {
+        const NodeImpl* node = nullptr;
+        std::uint64_t generation = 0;
+        std::string topic;
+        std::weak_ptr<Subscription> sub;
+    };
+    thread_local Cache cache;
     std::shared_ptr<Subscription> sub;
-    {
+    const auto generation = generation_.load(std::memory_order_acquire);
+    if (cache.node == this && cache.generation == generation && cache.topic == m.topic) {
+        sub = cache.sub.lock();
+    }
+    if (!sub) {
         Lock lock(mutex_);
         auto it = subs_.find(m.topic);
         if (it == subs_.end()) {
             return;  // the sender's view of our topics is a moment old
         }
         sub = it->second;
+        cache.node = this;
+        cache.generation = generation_.load(std::memory_order_relaxed);
+        cache.topic.assign(m.topic);
+        cache.sub = sub;
     }
-    auto copy = std::make_shared<Buffer>();
-    copy->append(body.data(), body.size());
+    // The item shares the connection's receive buffer: no copy.
+    const auto& buffer = conn->read_buffer();
+    const auto body_offset = static_cast<std::size_t>(body.data() - buffer->data());
     InboxItem item;
-    item.frame = std::move(copy);
-    item.layout.topic_offset = wire::message_header;
+    item.frame = buffer;
+    item.layout.topic_offset = body_offset + wire::message_header;
     item.layout.topic_size = m.topic.size();
-    item.layout.payload_offset = wire::message_header + m.topic.size();
+    item.layout.payload_offset = body_offset + wire::message_header + m.topic.size();
+    item.payload_size = m.payload.size();
     item.codec = m.codec;
     item.sent_at_ns = m.sent_at_ns;
     item.sender = conn->peer_id();
@@ -868,6 +954,7 @@ void NodeImpl::listen(std::string topic, ListenerFn fn) {
     }
     auto sub = std::make_shared<Subscription>(exec_, topic, std::move(shared_fn), options_.inbox_capacity);
     subs_.emplace(std::move(topic), sub);
+    bump_generation();
     start_worker(sub);
     info_changed_locked();
 }
@@ -885,6 +972,7 @@ bool NodeImpl::stop_listening(std::string_view topic) {
         it->second->bell.close();
     }
     subs_.erase(it);
+    bump_generation();
     info_changed_locked();
     return true;
 }
@@ -1002,16 +1090,24 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
         conn->send_control(std::move(reply));
         return;
     }
-    Buffer payload;
-    payload.append(r.payload.data(), r.payload.size());
+    // A large request is read where it arrived (the coroutine shares the receive buffer); a small
+    // one is copied, so slow handlers never pin whole receive buffers for a few bytes.
+    std::shared_ptr<const Buffer> buffer = conn->read_buffer();
+    std::span<const std::byte> request = r.payload;
+    if (request.size() < share_request_min) {
+        auto copy = std::make_shared<Buffer>();
+        copy->append(request.data(), request.size());
+        request = copy->bytes();
+        buffer = std::move(copy);
+    }
     asio::co_spawn(
         exec_,
-        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service),
-         payload = std::move(payload)]() -> asio::awaitable<void> {
+        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service), buffer = std::move(buffer),
+         payload = request]() -> asio::awaitable<void> {
             RawMessage m;
             m.topic = service;
             m.codec = codec;
-            m.payload = payload.bytes();
+            m.payload = payload;
             m.sender_id = conn->peer().id;
             auto reply = std::make_shared<Buffer>();
             std::string failure;
@@ -1028,7 +1124,7 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
                 wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
                                    std::as_bytes(std::span(failure.data(), failure.size())));
             }
-            conn->send_control(std::move(reply));
+            conn->send_control(std::move(reply), true);
         },
         asio::detached);
 }
@@ -1110,7 +1206,7 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
             auto frame = std::make_shared<Buffer>();
             wire::encode_request(*frame, call_id, codec, service, request.bytes());
             PendingCall pending{channel, peer->id, nullptr};
-            deliver_locked(*peer, frame, &pending.conn);
+            deliver_locked(*peer, frame, &pending.conn, true);
             pending_.emplace(call_id, std::move(pending));
         }
     }
@@ -1229,6 +1325,7 @@ void NodeImpl::info_changed_locked() {
 }
 
 void NodeImpl::topology_changed_locked() {
+    bump_generation();
     topic_index_.clear();
     service_index_.clear();
     for (auto& [pid, peer] : peers_) {

@@ -35,6 +35,7 @@ struct InboxItem {
     CodecId codec{};
     std::uint64_t sent_at_ns = 0;
     std::shared_ptr<const std::string> sender;
+    std::size_t payload_size = 0;  // the payload ends here; the buffer may hold more frames
 };
 
 /// One listened topic: a bounded inbox and the worker coroutine that feeds the callback.
@@ -151,7 +152,8 @@ private:
     void schedule_grace_check_locked(Peer& peer);
     void drop_peer_state_locked(Peer& peer, const std::string& why);
 
-    void deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used = nullptr);
+    /// @returns true when the peer's outbox is full now (see OutboxFull::wait).
+    bool deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used = nullptr, bool urgent = false);
     void deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item);
     static void warn_inbox_drops(const Subscription& sub, std::uint64_t count);
     void start_worker(const std::shared_ptr<Subscription>& sub);
@@ -181,6 +183,11 @@ private:
     std::string unix_path_;
     std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;
+
+    /// Bumped (under mutex_) whenever subs_ or the topic index change; per-thread caches check it.
+    void bump_generation() { generation_.store(next_generation_value(), std::memory_order_release); }
+    static std::uint64_t next_generation_value();
+    std::atomic<std::uint64_t> generation_{0};
 
     mutable std::mutex mutex_;  // guards everything below
     std::atomic<bool> running_{false};

@@ -1,23 +1,38 @@
 #include "meshy/load_balancer.hpp"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace meshy {
 namespace {
 
-/// Calls `each_group(first, last)` for runs of candidates sharing a name. Candidates arrive
-/// sorted by id, so groups are found by name with a small map (groups are few).
+/// Calls `each_group(name, members)` for each name group of the candidates, in name order;
+/// `members` are indexes into candidates in id order. `order` and `members` are scratch space
+/// (kept by the caller, so a call allocates nothing once they have grown).
 template <class F>
-void for_each_group(std::span<const PeerRef> candidates, F&& each_group) {
-    std::map<std::string_view, std::vector<std::size_t>> groups;
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-        groups[candidates[i].name].push_back(i);
+void for_each_group(std::span<const PeerRef> candidates,
+                    std::vector<std::size_t>& order,
+                    std::vector<std::size_t>& members,
+                    F&& each_group) {
+    order.resize(candidates.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
     }
-    for (auto& [name, members] : groups) {
-        each_group(name, members);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return candidates[a].name < candidates[b].name; });
+    for (std::size_t first = 0; first < order.size();) {
+        const std::string_view name = candidates[order[first]].name;
+        members.clear();
+        std::size_t last = first;
+        while (last < order.size() && candidates[order[last]].name == name) {
+            members.push_back(order[last++]);
+        }
+        each_group(name, static_cast<const std::vector<std::size_t>&>(members));
+        first = last;
     }
 }
 
@@ -31,26 +46,29 @@ public:
             return;
         }
         std::lock_guard lock(mutex_);
-        for_each_group(candidates, [&](std::string_view name, const std::vector<std::size_t>& members) {
-            if (members.size() == 1) {
-                chosen.push_back(members.front());
-                return;
-            }
-            auto& next = turn_[key(topic, name)];
-            chosen.push_back(members[next % members.size()]);
-            ++next;
-        });
+        for_each_group(candidates, order_, members_,
+                       [&](std::string_view name, const std::vector<std::size_t>& members) {
+                           if (members.size() == 1) {
+                               chosen.push_back(members.front());
+                               return;
+                           }
+                           key_.assign(topic);
+                           key_.push_back('\0');
+                           key_.append(name);
+                           auto it = turn_.find(key_);
+                           if (it == turn_.end()) {
+                               it = turn_.emplace(key_, 0).first;
+                           }
+                           chosen.push_back(members[it->second % members.size()]);
+                           ++it->second;
+                       });
     }
 
 private:
-    static std::string key(std::string_view topic, std::string_view name) {
-        std::string k(topic);
-        k.push_back('\0');
-        k.append(name);
-        return k;
-    }
-    std::mutex mutex_;
+    std::mutex mutex_;  // guards everything below
     std::map<std::string, std::size_t, std::less<>> turn_;
+    std::string key_;
+    std::vector<std::size_t> order_, members_;
 };
 
 class AllListeners final : public TopicLoadBalancer {
@@ -66,13 +84,14 @@ class RandomTopics final : public TopicLoadBalancer {
 public:
     void choose(std::string_view, std::span<const PeerRef> candidates, std::vector<std::size_t>& chosen) override {
         std::lock_guard lock(mutex_);
-        for_each_group(candidates, [&](std::string_view, const std::vector<std::size_t>& members) {
+        for_each_group(candidates, order_, members_, [&](std::string_view, const std::vector<std::size_t>& members) {
             std::uniform_int_distribution<std::size_t> pick(0, members.size() - 1);
             chosen.push_back(members[pick(rng_)]);
         });
     }
 
 private:
+    std::vector<std::size_t> order_, members_;
     std::mutex mutex_;
     std::minstd_rand rng_{std::random_device{}()};
 };

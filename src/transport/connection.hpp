@@ -10,6 +10,7 @@
 #include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -47,6 +48,7 @@ struct ConnectionConfig {
     std::string expected_peer_id;  ///< for outbound connections: who we dialed
     std::size_t max_frame_size = 0;
     std::size_t outbox_capacity = 1024;
+    bool wait_when_full = false;  ///< see NodeOptions::outbox_full: drop only at twice the capacity
     std::chrono::milliseconds outbox_ttl{5000};
     std::chrono::milliseconds heartbeat_interval{500};
     std::chrono::milliseconds peer_timeout{2500};
@@ -66,9 +68,18 @@ public:
     /// Starts the handshake, reader, writer and watchdog.
     void start();
     /// Queues a frame that must not be dropped (handshake replies, info, requests' replies, pings).
-    void send_control(SharedFrame frame);
+    /// `urgent` (service requests and replies): written at once by the calling thread when
+    /// nothing is queued and the writer is idle.
+    void send_control(SharedFrame frame, bool urgent = false);
     /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
-    void send_message(SharedFrame frame);
+    /// @returns true when the outbox is full now (for wait_for_room()).
+    bool send_message(SharedFrame frame, bool urgent = false);
+    /// The receive buffer the frame being handed to ConnectionHandler::on_frame lies in: keeping
+    /// a reference keeps its bytes (the reader never overwrites a buffer still shared).
+    const std::shared_ptr<Buffer>& read_buffer() const noexcept { return read_buf_; }
+    /// With `wait_when_full`: blocks the calling thread until the outbox has room, the connection
+    /// closes, or `deadline` passes. Never call it on the connection's executor.
+    void wait_for_room(std::chrono::steady_clock::time_point deadline);
     /// Closes the connection (thread-safe, idempotent); `reason` is logged once.
     void close(const std::string& reason);
     /// Sends `last` after what is queued (a goodbye), then closes.
@@ -92,6 +103,9 @@ private:
     asio::awaitable<void> watchdog();
     void do_close(const std::string& reason, bool abnormal = false);
     void ring();
+    enum class Direct { no, written, partial };
+    /// With mutex_ held: writes `frame` now if the writer is idle and nothing is queued.
+    Direct try_write_locked(const Buffer& frame);
     /// Logs `count` dropped messages (no-op for 0).
     void warn_drops(std::uint64_t count, const char* why);
 
@@ -109,6 +123,7 @@ private:
     wire::Handshake peer_;
     std::shared_ptr<const std::string> peer_id_;
     std::string remote_;
+    std::shared_ptr<Buffer> read_buf_;      // the reader's; see read_buffer()
     SharedFrame last_frame_;                // set by close_after(): written once the queues are drained
     std::string close_reason_after_flush_;  // then the connection closes with this reason
 
@@ -116,6 +131,8 @@ private:
     std::deque<SharedFrame> control_;
     std::deque<Queued> messages_;
     bool writer_idle_ = false;
+    std::size_t room_waiters_ = 0;  // threads in wait_for_room()
+    std::condition_variable room_;
     DropCounter drops_;  // outbox drops (capacity and TTL); reported by warn_drops()
     asio::experimental::concurrent_channel<void(std::error_code, int)> bell_;
 

@@ -80,13 +80,19 @@ struct MsgpackCodec {
 
     template <class... T>
     static std::tuple<T...> decode(std::span<const std::byte> in) {
-        msgpack::object_handle handle;
+        // One zone per thread, reused (no allocation per message), and strings and binaries
+        // referenced in `in` rather than copied into it: `in` outlives the conversion below.
+        thread_local msgpack::zone zone;
+        zone.clear();
+        msgpack::object root;
         try {
-            handle = msgpack::unpack(reinterpret_cast<const char*>(in.data()), in.size());
+            std::size_t offset = 0;
+            bool referenced = false;
+            root = msgpack::unpack(zone, reinterpret_cast<const char*>(in.data()), in.size(), offset, referenced,
+                                   [](msgpack::type::object_type, std::size_t, void*) { return true; });
         } catch (const std::exception& e) {
             throw Error(errc::decode_error, std::string("msgpack: ") + e.what());
         }
-        const msgpack::object& root = handle.get();
         if (root.type != msgpack::type::ARRAY || root.via.array.size != sizeof...(T)) {
             throw Error(errc::decode_error,
                         "msgpack: expected an array of " + std::to_string(sizeof...(T)) + " argument(s)");

@@ -1,0 +1,766 @@
+// Peer comparison: the same workloads, in one run, over raw sockets (the hardware limit), ZeroMQ
+// and meshy, on Unix sockets and TCP loopback, at 0 B, 1 kB and 1 MB. Prints Markdown tables with
+// each ratio, pinned to one CPU (both processes, like `taskset -c 0`) and unpinned, the median of
+// --runs runs (default 3).
+//
+// Workloads:
+//  - stream: the sender sends N messages as fast as the transport takes them, losslessly; the
+//    receiver counts them and times first to last. raw: length-prefixed frames written in batches;
+//    ZeroMQ: XPUB (ZMQ_XPUB_NODROP, so a full queue blocks instead of dropping) to SUB; meshy: a
+//    topic with OutboxFull::wait, raw codec.
+//  - ping-pong: one message there and back, K times; p50 and p99 of the round trip. raw: frames on
+//    a socket; ZeroMQ: REQ/REP; meshy: a service call.
+// The receiver is a fork()ed child; every loop is bounded in count and time. All traffic stays on
+// loopback and Unix sockets.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/use_future.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <meshy/codecs/raw.hpp>
+#include <meshy/log.hpp>
+#include <meshy/node.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Payload = std::vector<std::uint8_t>;
+
+constexpr auto time_limit = std::chrono::seconds(20);  // per workload, either side
+constexpr int socket_buffer = 4 * 1024 * 1024;
+
+double ns_since(Clock::time_point t0) {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+}
+
+[[noreturn]] void die(const std::string& what) {
+    std::fprintf(stderr, "peer_compare: %s: %s\n", what.c_str(), std::strerror(errno));
+    std::exit(1);
+}
+
+// --- child processes and their results --------------------------------------------------------------
+
+struct StreamResult {
+    double count = 0;    // messages received
+    double seconds = 0;  // first to last
+};
+
+/// Runs `child` in a fork()ed process; it writes its result through a pipe. `parent` runs here.
+/// @returns the child's result (count 0 when it failed).
+template <class Result>
+Result with_child(const std::function<Result()>& child, const std::function<void()>& parent) {
+    int fds[2];
+    if (::pipe(fds) != 0) {
+        die("pipe");
+    }
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        die("fork");
+    }
+    if (pid == 0) {
+        ::close(fds[0]);
+        const Result r = child();
+        if (::write(fds[1], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
+            std::_Exit(2);
+        }
+        std::_Exit(0);
+    }
+    ::close(fds[1]);
+    parent();
+    Result r{};
+    if (::read(fds[0], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
+        r = Result{};
+    }
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return r;
+}
+
+// --- raw sockets -------------------------------------------------------------------------------------
+
+struct SocketPair {
+    int parent = -1, child = -1;
+};
+
+void tune(int fd, bool tcp) {
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &socket_buffer, sizeof socket_buffer);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &socket_buffer, sizeof socket_buffer);
+    if (tcp) {
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+}
+
+/// A connected pair: a Unix socketpair, or a TCP connection over 127.0.0.1.
+SocketPair connect_pair(bool tcp) {
+    SocketPair p;
+    if (!tcp) {
+        int fds[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
+            die("socketpair");
+        }
+        p.parent = fds[0];
+        p.child = fds[1];
+    } else {
+        const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener, 1) != 0 ||
+            ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            die("tcp listen");
+        }
+        p.parent = ::socket(AF_INET, SOCK_STREAM, 0);
+        tune(p.parent, true);
+        if (::connect(p.parent, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+            die("tcp connect");
+        }
+        p.child = ::accept(listener, nullptr, nullptr);
+        ::close(listener);
+    }
+    tune(p.parent, tcp);
+    tune(p.child, tcp);
+    return p;
+}
+
+bool write_all(int fd, const iovec* iov, int count) {
+    std::vector<iovec> v(iov, iov + count);
+    std::size_t at = 0;
+    while (at < v.size()) {
+        const auto n = ::writev(fd, v.data() + at, static_cast<int>(std::min<std::size_t>(v.size() - at, 1024)));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return false;
+        }
+        auto left = static_cast<std::size_t>(n);
+        while (at < v.size() && left >= v[at].iov_len) {
+            left -= v[at].iov_len;
+            ++at;
+        }
+        if (at < v.size()) {
+            v[at].iov_base = static_cast<char*>(v[at].iov_base) + left;
+            v[at].iov_len -= left;
+        }
+    }
+    return true;
+}
+
+/// A receive buffer for frames; the body of a large read lands at page offset 512 (faster copies).
+class FrameReader {
+public:
+    explicit FrameReader(std::size_t capacity) : storage_(capacity + 4096 + 512) {
+        base_ = storage_.data() + (512 - reinterpret_cast<std::uintptr_t>(storage_.data()) % 4096 + 4096) % 4096;
+        capacity_ = capacity;
+    }
+    /// Calls `on_frame(span)` for each complete frame; @returns false on EOF/error or time out.
+    template <class F>
+    bool pump(int fd, F&& on_frame) {
+        for (;;) {
+            if (end_ - begin_ >= 4) {
+                std::uint32_t len = 0;
+                std::memcpy(&len, base_ + begin_, 4);
+                if (end_ - begin_ >= 4 + len) {
+                    on_frame(base_ + begin_ + 4, len);
+                    begin_ += 4 + len;
+                    return true;
+                }
+                if (begin_ + 4 + len > capacity_) {
+                    std::memmove(base_, base_ + begin_, end_ - begin_);
+                    end_ -= begin_;
+                    begin_ = 0;
+                }
+            }
+            if (begin_ == end_) {
+                begin_ = end_ = 0;
+            }
+            const auto n = ::read(fd, base_ + end_, capacity_ - end_);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) {
+                    continue;
+                }
+                return false;
+            }
+            end_ += static_cast<std::size_t>(n);
+        }
+    }
+
+private:
+    std::vector<std::uint8_t> storage_;
+    std::uint8_t* base_;
+    std::size_t capacity_;
+    std::size_t begin_ = 0, end_ = 0;
+};
+
+StreamResult raw_stream(bool tcp, std::size_t size, std::size_t count) {
+    const SocketPair p = connect_pair(tcp);
+    auto r = with_child<StreamResult>(
+        [&] {
+            ::close(p.parent);
+            FrameReader reader(std::max<std::size_t>(size + 4, 256 * 1024) * 2);
+            StreamResult res;
+            Clock::time_point first{};
+            std::size_t got = 0;
+            const auto deadline = Clock::now() + time_limit;
+            while (got < count && Clock::now() < deadline) {
+                if (!reader.pump(p.child, [&](const std::uint8_t*, std::uint32_t) {})) {
+                    break;
+                }
+                if (got++ == 0) {
+                    first = Clock::now();
+                }
+            }
+            res.count = static_cast<double>(got);
+            res.seconds = ns_since(first) / 1e9;
+            return res;
+        },
+        [&] {
+            ::close(p.child);
+            const Payload payload(size, 0x5a);
+            // Batches of up to 64 frames or 4 MB per writev.
+            std::vector<iovec> iov;
+            const std::uint32_t len = static_cast<std::uint32_t>(size);
+            std::size_t sent = 0;
+            const auto deadline = Clock::now() + time_limit;
+            while (sent < count && Clock::now() < deadline) {
+                iov.clear();
+                std::size_t bytes = 0;
+                while (sent < count && iov.size() < 128 && bytes < socket_buffer) {
+                    iov.push_back({const_cast<std::uint32_t*>(&len), 4});
+                    if (size) {
+                        iov.push_back({const_cast<std::uint8_t*>(payload.data()), size});
+                    }
+                    bytes += 4 + size;
+                    ++sent;
+                }
+                if (!write_all(p.parent, iov.data(), static_cast<int>(iov.size()))) {
+                    break;
+                }
+            }
+            ::close(p.parent);
+        });
+    return r;
+}
+
+struct Latency {
+    double p50_us = 0, p99_us = 0, count = 0;
+};
+
+Latency summarize(std::vector<double>& rtt_ns) {
+    Latency l;
+    if (rtt_ns.empty()) {
+        return l;
+    }
+    std::sort(rtt_ns.begin(), rtt_ns.end());
+    l.p50_us = rtt_ns[rtt_ns.size() / 2] / 1000;
+    l.p99_us = rtt_ns[std::min(rtt_ns.size() - 1, rtt_ns.size() * 99 / 100)] / 1000;
+    l.count = static_cast<double>(rtt_ns.size());
+    return l;
+}
+
+Latency raw_pingpong(bool tcp, std::size_t size, std::size_t count) {
+    const SocketPair p = connect_pair(tcp);
+    Latency result;
+    with_child<int>(
+        [&] {
+            ::close(p.parent);
+            FrameReader reader(size + 4 + 64 * 1024);
+            std::vector<std::uint8_t> echo(size + 4);
+            const auto deadline = Clock::now() + time_limit;
+            while (Clock::now() < deadline) {
+                std::uint32_t got = 0;
+                if (!reader.pump(p.child, [&](const std::uint8_t* data, std::uint32_t len) {
+                        std::memcpy(echo.data(), &len, 4);
+                        std::memcpy(echo.data() + 4, data, len);
+                        got = len + 4;
+                    })) {
+                    break;
+                }
+                const iovec v{echo.data(), got};
+                if (!write_all(p.child, &v, 1)) {
+                    break;
+                }
+            }
+            return 0;
+        },
+        [&] {
+            ::close(p.child);
+            FrameReader reader(size + 4 + 64 * 1024);
+            std::vector<std::uint8_t> frame(size + 4, 0x5a);
+            const auto len = static_cast<std::uint32_t>(size);
+            std::memcpy(frame.data(), &len, 4);
+            std::vector<double> rtt;
+            rtt.reserve(count);
+            const auto deadline = Clock::now() + time_limit;
+            for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
+                const auto t0 = Clock::now();
+                const iovec v{frame.data(), frame.size()};
+                if (!write_all(p.parent, &v, 1) || !reader.pump(p.parent, [](const std::uint8_t*, std::uint32_t) {})) {
+                    break;
+                }
+                if (i >= 10) {  // warm-up
+                    rtt.push_back(ns_since(t0));
+                }
+            }
+            ::close(p.parent);
+            result = summarize(rtt);
+        });
+    return result;
+}
+
+// --- ZeroMQ ------------------------------------------------------------------------------------------
+
+std::string zmq_endpoint(bool tcp) {
+    return tcp ? std::string("tcp://127.0.0.1:*") : "ipc:///tmp/meshy-peer-compare-" + std::to_string(::getpid());
+}
+
+/// The endpoint a bound socket got, sent to the other process through a pipe.
+std::string last_endpoint(void* socket) {
+    char text[256] = {};
+    std::size_t len = sizeof text;
+    zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, text, &len);
+    return text;
+}
+
+struct EndpointPipe {
+    int fds[2];
+    EndpointPipe() {
+        if (::pipe(fds) != 0) {
+            die("pipe");
+        }
+    }
+    void put(const std::string& text) {
+        char buf[256] = {};
+        std::snprintf(buf, sizeof buf, "%s", text.c_str());
+        if (::write(fds[1], buf, sizeof buf) != static_cast<ssize_t>(sizeof buf)) {
+            die("endpoint pipe");
+        }
+    }
+    std::string get() {
+        char buf[256] = {};
+        if (::read(fds[0], buf, sizeof buf) != static_cast<ssize_t>(sizeof buf)) {
+            die("endpoint pipe");
+        }
+        return buf;
+    }
+    ~EndpointPipe() {
+        ::close(fds[0]);
+        ::close(fds[1]);
+    }
+};
+
+StreamResult zmq_stream(bool tcp, std::size_t size, std::size_t count) {
+    EndpointPipe endpoint;
+    return with_child<StreamResult>(
+        [&] {
+            void* ctx = zmq_ctx_new();
+            void* sub = zmq_socket(ctx, ZMQ_SUB);
+            const int timeout_ms = 2000;
+            zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+            zmq_connect(sub, endpoint.get().c_str());
+            zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+            StreamResult res;
+            Clock::time_point first{};
+            std::size_t got = 0;
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            const auto deadline = Clock::now() + time_limit;
+            while (got < count && Clock::now() < deadline) {
+                if (zmq_msg_recv(&msg, sub, 0) < 0) {
+                    if (errno == EINTR) {
+                        continue;
+                    }
+                    break;
+                }
+                if (got++ == 0) {
+                    first = Clock::now();
+                }
+            }
+            zmq_msg_close(&msg);
+            res.count = static_cast<double>(got);
+            res.seconds = ns_since(first) / 1e9;
+            zmq_close(sub);
+            zmq_ctx_term(ctx);
+            return res;
+        },
+        [&] {
+            void* ctx = zmq_ctx_new();
+            void* pub = zmq_socket(ctx, ZMQ_XPUB);
+            const int one = 1, linger = 1000, timeout_ms = 5000;
+            zmq_setsockopt(pub, ZMQ_XPUB_NODROP, &one, sizeof one);
+            zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_setsockopt(pub, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+            zmq_setsockopt(pub, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
+            if (zmq_bind(pub, zmq_endpoint(tcp).c_str()) != 0) {
+                die("zmq_bind");
+            }
+            endpoint.put(last_endpoint(pub));
+            char subscription[16];
+            zmq_recv(pub, subscription, sizeof subscription, 0);  // the subscriber is in
+            const Payload payload(size, 0x5a);
+            const auto deadline = Clock::now() + time_limit;
+            for (std::size_t i = 0; i < count && Clock::now() < deadline; ++i) {
+                if (zmq_send(pub, payload.data(), size, 0) < 0 && errno != EINTR) {
+                    break;
+                }
+            }
+            zmq_close(pub);
+            zmq_ctx_term(ctx);
+        });
+}
+
+Latency zmq_pingpong(bool tcp, std::size_t size, std::size_t count) {
+    EndpointPipe endpoint;
+    Latency result;
+    with_child<int>(
+        [&] {
+            void* ctx = zmq_ctx_new();
+            void* rep = zmq_socket(ctx, ZMQ_REP);
+            const int timeout_ms = 2000;
+            zmq_setsockopt(rep, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+            if (zmq_bind(rep, zmq_endpoint(tcp).c_str()) != 0) {
+                die("zmq_bind");
+            }
+            endpoint.put(last_endpoint(rep));
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            const auto deadline = Clock::now() + time_limit;
+            for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
+                if (zmq_msg_recv(&msg, rep, 0) < 0 || zmq_msg_send(&msg, rep, 0) < 0) {
+                    break;
+                }
+            }
+            zmq_msg_close(&msg);
+            zmq_close(rep);
+            zmq_ctx_term(ctx);
+            return 0;
+        },
+        [&] {
+            void* ctx = zmq_ctx_new();
+            void* req = zmq_socket(ctx, ZMQ_REQ);
+            const int timeout_ms = 5000, linger = 0;
+            zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+            zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_connect(req, endpoint.get().c_str());
+            const Payload payload(size, 0x5a);
+            zmq_msg_t reply;
+            zmq_msg_init(&reply);
+            std::vector<double> rtt;
+            rtt.reserve(count);
+            const auto deadline = Clock::now() + time_limit;
+            for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
+                const auto t0 = Clock::now();
+                if (zmq_send(req, payload.data(), size, 0) < 0 || zmq_msg_recv(&reply, req, 0) < 0) {
+                    break;
+                }
+                if (i >= 10) {
+                    rtt.push_back(ns_since(t0));
+                }
+            }
+            zmq_msg_close(&reply);
+            zmq_close(req);
+            zmq_ctx_term(ctx);
+            result = summarize(rtt);
+        });
+    return result;
+}
+
+// --- meshy -------------------------------------------------------------------------------------------
+
+int domain_counter = 0;
+std::string only;  // --only raw|zmq|meshy: run just that peer (for profiling)
+
+bool wanted(const char* peer) {
+    return only.empty() || only == peer;
+}
+
+meshy::NodeOptions meshy_options(bool tcp, const std::string& name, const std::string& domain) {
+    meshy::NodeOptions o;
+    o.name = name;
+    o.domain_id = domain;
+    o.allow_unix = !tcp;
+    o.allow_tcp = tcp;
+    o.listen_host = "127.0.0.1";
+    o.discovery = meshy::DiscoveryMode::local;
+    o.codec = meshy::CodecId::raw;
+    o.outbox_full = meshy::OutboxFull::wait;
+    return o;
+}
+
+meshy::NodeOptions meshy_options(bool tcp, const std::string& name, const std::string& domain, std::size_t size) {
+    auto o = meshy_options(tcp, name, domain);
+    if (size >= 64 * 1024) {
+        o.outbox_capacity = 64;  // a full default outbox of 1 MB messages would be 1 GB
+    }
+    return o;
+}
+
+StreamResult meshy_stream(bool tcp, std::size_t size, std::size_t count) {
+    const std::string domain = "peer-compare-" + std::to_string(::getpid()) + "-" + std::to_string(++domain_counter);
+    EndpointPipe ready;
+    return with_child<StreamResult>(
+        [&] {
+            StreamResult res;
+            std::atomic<std::size_t> got{0};
+            Clock::time_point first{}, last{};
+            {
+                meshy::Node node(meshy_options(tcp, "receiver", domain));
+                node.listen_raw("stream", [&](const meshy::RawMessage&) {
+                    // Like the other receivers: the clock is read at the first and the last message
+                    // (and every 1024th, in case some never come).
+                    const auto n = got.load(std::memory_order_relaxed) + 1;
+                    if (n == 1) {
+                        first = Clock::now();
+                    }
+                    if (n == count || (n & 1023) == 0) {
+                        last = Clock::now();
+                    }
+                    got.store(n, std::memory_order_release);
+                });
+                ready.put("ok");
+                const auto deadline = Clock::now() + time_limit;
+                std::size_t seen = 0;
+                auto quiet_since = Clock::now();
+                while (got.load(std::memory_order_acquire) < count && Clock::now() < deadline) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                    const auto now = got.load(std::memory_order_acquire);
+                    if (now != seen) {
+                        seen = now;
+                        quiet_since = Clock::now();
+                    } else if (seen > 0 && Clock::now() - quiet_since > std::chrono::seconds(2)) {
+                        break;  // the sender is done and some were lost
+                    }
+                }
+                node.stop();
+            }
+            res.count = static_cast<double>(got.load());
+            res.seconds = std::chrono::duration<double>(last - first).count();
+            return res;
+        },
+        [&] {
+            ready.get();
+            meshy::Node node(meshy_options(tcp, "sender", domain, size));
+            node.wait_for_listener_blocking("stream", std::chrono::seconds(10));
+            const Payload payload(size, 0x5a);
+            const auto deadline = Clock::now() + time_limit;
+            for (std::size_t i = 0; i < count; ++i) {
+                node.send_blocking<meshy::RawCodec>("stream", payload);
+                if ((i & 255) == 0 && Clock::now() > deadline) {
+                    break;
+                }
+            }
+            // Let the outbox drain before the node closes (stop() sends what is queued first).
+            node.stop();
+        });
+}
+
+Latency meshy_pingpong(bool tcp, std::size_t size, std::size_t count) {
+    const std::string domain = "peer-compare-" + std::to_string(::getpid()) + "-" + std::to_string(++domain_counter);
+    EndpointPipe ready, done;
+    Latency result;
+    with_child<int>(
+        [&] {
+            meshy::Node node(meshy_options(tcp, "provider", domain));
+            node.add_service_raw("echo", [](const meshy::RawMessage& m) -> asio::awaitable<meshy::RawPayload> {
+                meshy::RawPayload reply;
+                reply.codec = m.codec;
+                reply.bytes.append(m.payload.data(), m.payload.size());
+                co_return reply;
+            });
+            ready.put("ok");
+            done.get();
+            node.stop();
+            return 0;
+        },
+        [&] {
+            ready.get();
+            {
+                meshy::Node node(meshy_options(tcp, "caller", domain));
+                node.wait_for_service_provider_blocking("echo", std::chrono::seconds(10));
+                const Payload payload(size, 0x5a);
+                const meshy::CallOptions call{.timeout = std::chrono::seconds(5)};
+                std::vector<double> rtt;
+                rtt.reserve(count);
+                // The calls run as a coroutine on the node's executor (meshy's own API; the
+                // _blocking form adds a hand-over to the calling thread and back per call).
+                auto loop = [&]() -> asio::awaitable<void> {
+                    const auto deadline = Clock::now() + time_limit;
+                    for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
+                        const auto t0 = Clock::now();
+                        meshy::Buffer request;
+                        request.append(payload.data(), payload.size());
+                        auto reply = co_await node.call_raw("echo", meshy::CodecId::raw, std::move(request), call);
+                        if (reply.bytes.size() != size) {
+                            std::fprintf(stderr, "peer_compare: echo replied %zu bytes\n", reply.bytes.size());
+                            break;
+                        }
+                        if (i >= 10) {
+                            rtt.push_back(ns_since(t0));
+                        }
+                    }
+                };
+                asio::co_spawn(node.get_executor(), loop(), asio::use_future).get();
+                result = summarize(rtt);
+                node.stop();
+            }
+            done.put("done");
+        });
+    return result;
+}
+
+// --- the comparison ----------------------------------------------------------------------------------
+
+double median(std::vector<double> v) {
+    if (v.empty()) {
+        return 0;
+    }
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+std::string size_text(std::size_t size) {
+    return size >= 1024 * 1024 ? std::to_string(size >> 20) + " MB"
+           : size >= 1024      ? std::to_string(size >> 10) + " kB"
+                               : std::to_string(size) + " B";
+}
+
+std::size_t stream_count(std::size_t size, double scale) {
+    const double base = size >= 1024 * 1024 ? 2000 : size >= 1024 ? 400000 : 1000000;
+    return static_cast<std::size_t>(std::max(1.0, base * scale));
+}
+std::size_t pingpong_count(std::size_t size, double scale) {
+    const double base = size >= 1024 * 1024 ? 300 : 10000;
+    return static_cast<std::size_t>(std::max(1.0, base * scale));
+}
+
+void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>& sizes) {
+    cpu_set_t original;
+    sched_getaffinity(0, sizeof original, &original);
+    if (pinned) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        sched_setaffinity(0, sizeof one, &one);  // inherited by the fork()ed peer: like taskset -c 0
+    }
+    std::printf("\n### %s, median of %d runs\n\n", pinned ? "Pinned (both processes on CPU 0)" : "Unpinned", runs);
+    std::printf(
+        "| transport | size | raw msg/s | ZeroMQ msg/s | meshy msg/s | meshy MB/s | raw MB/s | meshy/ZeroMQ | "
+        "meshy/raw | meshy received/sent |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    std::vector<std::string> latency_rows;
+    for (const bool tcp : {false, true}) {
+        for (const std::size_t size : sizes) {
+            const std::size_t n = stream_count(size, scale);
+            std::vector<double> raw, zmq, mesh, mesh_got;
+            std::vector<double> raw_p50, raw_p99, zmq_p50, zmq_p99, mesh_p50, mesh_p99;
+            for (int r = 0; r < runs; ++r) {
+                auto a = wanted("raw") ? raw_stream(tcp, size, n) : StreamResult{};
+                raw.push_back(a.seconds > 0 ? (a.count - 1) / a.seconds : 0);
+                auto b = wanted("zmq") ? zmq_stream(tcp, size, n) : StreamResult{};
+                zmq.push_back(b.seconds > 0 ? (b.count - 1) / b.seconds : 0);
+                auto c = wanted("meshy") ? meshy_stream(tcp, size, n) : StreamResult{};
+                mesh.push_back(c.seconds > 0 ? (c.count - 1) / c.seconds : 0);
+                mesh_got.push_back(c.count);
+                const std::size_t k = pingpong_count(size, scale);
+                auto d = wanted("raw") ? raw_pingpong(tcp, size, k) : Latency{};
+                raw_p50.push_back(d.p50_us);
+                raw_p99.push_back(d.p99_us);
+                auto e = wanted("zmq") ? zmq_pingpong(tcp, size, k) : Latency{};
+                zmq_p50.push_back(e.p50_us);
+                zmq_p99.push_back(e.p99_us);
+                auto f = wanted("meshy") ? meshy_pingpong(tcp, size, k) : Latency{};
+                mesh_p50.push_back(f.p50_us);
+                mesh_p99.push_back(f.p99_us);
+            }
+            const double mb = static_cast<double>(size) / 1e6;
+            const double m_raw = median(raw), m_zmq = median(zmq), m_mesh = median(mesh);
+            std::printf("| %s | %s | %.0f | %.0f | %.0f | %.1f | %.1f | %.2f | %.2f | %.0f/%zu |\n",
+                        tcp ? "tcp" : "unix", size_text(size).c_str(), m_raw, m_zmq, m_mesh, m_mesh * mb, m_raw * mb,
+                        m_zmq > 0 ? m_mesh / m_zmq : 0, m_raw > 0 ? m_mesh / m_raw : 0, median(mesh_got), n);
+            std::fflush(stdout);
+            char row[512];
+            const double rp50 = median(raw_p50), rp99 = median(raw_p99);
+            std::snprintf(row, sizeof row, "| %s | %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f |",
+                          tcp ? "tcp" : "unix", size_text(size).c_str(), rp50, rp99, median(zmq_p50), median(zmq_p99),
+                          median(mesh_p50), median(mesh_p99), rp50 > 0 ? median(mesh_p50) / rp50 : 0,
+                          rp99 > 0 ? median(mesh_p99) / rp99 : 0);
+            latency_rows.emplace_back(row);
+        }
+    }
+    std::printf(
+        "\nRound trip (ping-pong; meshy: service call), p50 / p99 in us:\n\n| transport | size | raw | ZeroMQ "
+        "REQ/REP | meshy call | meshy/raw p50 | meshy/raw p99 |\n|---|---|---|---|---|---|---|\n");
+    for (const auto& row : latency_rows) {
+        std::printf("%s\n", row.c_str());
+    }
+    std::fflush(stdout);
+    sched_setaffinity(0, sizeof original, &original);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int runs = 3;
+    double scale = 1;
+    std::string which = "both";
+    std::vector<std::size_t> sizes{0, 1024, 1024 * 1024};
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--only" && i + 1 < argc) {
+            only = argv[++i];
+            continue;
+        }
+        if (a == "--runs" && i + 1 < argc) {
+            runs = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--scale" && i + 1 < argc) {
+            scale = std::atof(argv[++i]);
+        } else if (a == "--pinned") {
+            which = "pinned";
+        } else if (a == "--unpinned") {
+            which = "unpinned";
+        } else if (a == "--sizes" && i + 1 < argc) {
+            sizes.clear();
+            for (const char* p = argv[++i]; *p;) {
+                char* end = nullptr;
+                sizes.push_back(std::strtoull(p, &end, 10));
+                p = *end ? end + 1 : end;
+            }
+        } else {
+            std::fprintf(stderr,
+                         "usage: peer_compare [--runs N] [--scale F] [--pinned|--unpinned] [--sizes 0,1024,1048576]\n");
+            return 2;
+        }
+    }
+    meshy::set_log_level(meshy::LogLevel::warn);
+    int major = 0, minor = 0, patch = 0;
+    zmq_version(&major, &minor, &patch);
+    std::printf("peer_compare: raw sockets vs ZeroMQ %d.%d.%d vs meshy; %u CPUs\n", major, minor, patch,
+                std::thread::hardware_concurrency());
+    if (which != "unpinned") {
+        compare(true, runs, scale, sizes);
+    }
+    if (which != "pinned") {
+        compare(false, runs, scale, sizes);
+    }
+    return 0;
+}
