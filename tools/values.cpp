@@ -294,7 +294,8 @@ std::optional<std::vector<std::string>> payload_args(CodecId codec, std::span<co
         const std::size_t n = payload.size();
         const msgpack::unpack_limit limit(n, n, n, n, n, max_text_depth);
         std::size_t offset = 0;
-        auto handle = msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
+        auto handle =
+            msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
         const auto& root = handle.get();
         if (root.type != msgpack::type::ARRAY) {
             return std::nullopt;
