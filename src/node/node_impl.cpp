@@ -45,6 +45,14 @@ std::size_t& last_frame_size_hint() {
     thread_local std::size_t hint = 64;
     return hint;
 }
+// Message frames up to this size are copied into each connection's outbox (Connection::send_small)
+// instead of being shared: no frame object per message, and the buffer serves the thread's next one.
+constexpr std::size_t small_frame_max = 2048;
+// The buffer of this thread's last small frame, for its next message (see begin_message).
+Buffer& spare_frame() {
+    thread_local Buffer spare;
+    return spare;
+}
 constexpr int max_redial_ms = 2000;
 
 std::string resolve_domain(const std::optional<std::string>& configured) {
@@ -277,7 +285,7 @@ void NodeImpl::stop() {
         for (auto& [topic, sub] : subs_) {
             std::lock_guard sl(sub->mutex);
             sub->stopped = true;
-            sub->inbox.clear();
+            sub->clear_inbox();
             sub->bell.close();
         }
         subs_.clear();
@@ -655,6 +663,9 @@ bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& fram
     if (!cache.listened) {
         return false;
     }
+    if (frame.capacity() == 0) {
+        frame = std::move(spare_frame());  // empty when another frame of this thread holds it
+    }
     frame.clear();
     // Room for a frame as big as this thread's last one: a stream of like messages costs one
     // allocation each, not a small one and then a grown one.
@@ -688,7 +699,28 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
     }
     wire::finish_frame(frame);
     last_frame_size_hint() = std::min<std::size_t>(frame.size(), max_size_hint);
-    auto shared = std::make_shared<const Buffer>(std::move(frame));
+    // A small frame is copied into each connection's outbox; it is shared (copied once) only for
+    // this node's own listener or a peer still connecting. A large one is always shared.
+    const bool small = frame.size() <= small_frame_max;
+    SharedFrame shared;
+    if (!small) {
+        shared = std::make_shared<const Buffer>(std::move(frame));
+    }
+    auto share = [&]() -> const SharedFrame& {
+        if (!shared) {
+            shared = std::make_shared<const Buffer>(frame);
+        }
+        return shared;
+    };
+    struct Recycle {
+        Buffer& frame;
+        bool small;
+        ~Recycle() {
+            if (small) {
+                spare_frame() = std::move(frame);
+            }
+        }
+    } recycle{frame, small};
 
     Lock lock(mutex_);
     refs_scratch_.clear();
@@ -751,15 +783,18 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
             continue;
         }
         if (Peer* peer = targets[index]) {
-            if (deliver_locked(*peer, shared) && may_wait) {
+            const bool now_full = small && peer->connected() ? peer->send_conn->send_small(frame.bytes())
+                                                             : deliver_locked(*peer, share());
+            if (now_full && may_wait) {
                 full.push_back(peer->send_conn);
             }
         } else {
+            const SharedFrame& local = share();
             wire::Message header;
-            wire::decode_message(shared->bytes().subspan(wire::frame_prefix), header);
+            wire::decode_message(local->bytes().subspan(wire::frame_prefix), header);
             const auto layout = wire::message_layout(topic);
-            deliver_local(self_sub, InboxItem{shared, layout, header.codec, header.sent_at_ns, id_shared_,
-                                              shared->size() - layout.payload_offset});
+            deliver_local(self_sub, InboxItem{local, layout, header.codec, header.sent_at_ns, id_shared_,
+                                              local->size() - layout.payload_offset});
         }
     }
     lock.unlock();
@@ -802,13 +837,17 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         if (sub->stopped) {
             return;
         }
-        if (sub->inbox.size() >= sub->capacity) {
-            sub->inbox.pop_front();
+        if (sub->queued() >= sub->capacity) {
+            sub->inbox[sub->inbox_head++] = InboxItem{};  // drop the oldest
             report = sub->drops.drop();
+            if (sub->inbox_head >= sub->capacity) {
+                sub->inbox.erase(sub->inbox.begin(), sub->inbox.begin() + static_cast<std::ptrdiff_t>(sub->inbox_head));
+                sub->inbox_head = 0;
+            }
         }
         // Items share the receive buffer they arrived in. A listener that falls behind would keep
         // many such buffers alive for a few bytes each: its items get compact copies instead.
-        if (sub->inbox.size() >= compact_backlog &&
+        if (sub->queued() >= compact_backlog &&
             item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
             auto copy = std::make_shared<Buffer>();
             const auto* from = item.frame->data() + item.layout.topic_offset;
@@ -839,26 +878,28 @@ void NodeImpl::start_worker(const std::shared_ptr<Subscription>& sub) {
 
 asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
     std::shared_ptr<ListenerFn> fn;  // copied again only when listen() replaced it
+    std::vector<InboxItem> batch;    // swapped with the inbox: every queued item under one lock
     for (;;) {
-        std::optional<InboxItem> item;
+        std::size_t head = 0;
         std::uint64_t unreported = 0;
+        batch.clear();
         {
             std::lock_guard lock(sub->mutex);
-            if (sub->stopped) {
+            if (sub->stopped.load(std::memory_order_relaxed)) {
                 co_return;
             }
-            if (sub->inbox.empty()) {
+            if (sub->queued() == 0) {
                 sub->idle = true;
                 unreported = sub->drops.take();
             } else {
-                item.emplace(std::move(sub->inbox.front()));
-                sub->inbox.pop_front();
+                std::swap(batch, sub->inbox);
+                head = std::exchange(sub->inbox_head, 0);
                 if (fn != sub->fn) {
                     fn = sub->fn;
                 }
             }
         }
-        if (!item) {
+        if (batch.empty()) {
             warn_inbox_drops(*sub, unreported);
             auto [ec, unused] = co_await sub->bell.async_receive(use_tuple);
             (void)unused;
@@ -867,27 +908,36 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             }
             continue;
         }
-        const Buffer& bytes = *item->frame;
-        const auto* base = bytes.data();
-        RawMessage m;
-        m.topic =
-            std::string_view(reinterpret_cast<const char*>(base + item->layout.topic_offset), item->layout.topic_size);
-        m.payload = std::span<const std::byte>(base + item->layout.payload_offset, item->payload_size);
-        m.sender_id = *item->sender;
-        m.codec = item->codec;
-        m.sent_at_ns = item->sent_at_ns;
-        try {
-            if (fn->plain) {
-                fn->plain(m);
-            } else {
-                co_await fn->coroutine(m);
+        for (std::size_t i = head; i < batch.size(); ++i) {
+            if (sub->stopped.load(std::memory_order_relaxed)) {
+                co_return;  // stop_listening() or stop(): no callback after it
             }
-        } catch (const Error& e) {
-            log(LogLevel::warn, "dropped a message on '" + sub->topic + "': " + e.what());
-        } catch (const std::exception& e) {
-            log(LogLevel::warn, "listener of '" + sub->topic + "' threw: " + e.what());
-        } catch (...) {
-            log(LogLevel::warn, "listener of '" + sub->topic + "' threw a non-standard exception");
+            InboxItem& item = batch[i];
+            const Buffer& bytes = *item.frame;
+            const auto* base = bytes.data();
+            RawMessage m;
+            m.topic = std::string_view(reinterpret_cast<const char*>(base + item.layout.topic_offset),
+                                       item.layout.topic_size);
+            m.payload = std::span<const std::byte>(base + item.layout.payload_offset, item.payload_size);
+            m.sender_id = *item.sender;
+            m.codec = item.codec;
+            m.sent_at_ns = item.sent_at_ns;
+            try {
+                if (fn->plain) {
+                    fn->plain(m);
+                } else {
+                    co_await fn->coroutine(m);
+                }
+            } catch (const Error& e) {
+                log(LogLevel::warn, "dropped a message on '" + sub->topic + "': " + e.what());
+            } catch (const std::exception& e) {
+                log(LogLevel::warn, "listener of '" + sub->topic + "' threw: " + e.what());
+            } catch (...) {
+                log(LogLevel::warn, "listener of '" + sub->topic + "' threw a non-standard exception");
+            }
+            // Release the receive buffer now: the reader reuses a buffer nobody refers to.
+            item.frame.reset();
+            item.sender.reset();
         }
     }
 }
@@ -968,7 +1018,7 @@ bool NodeImpl::stop_listening(std::string_view topic) {
     {
         std::lock_guard sl(it->second->mutex);
         it->second->stopped = true;
-        it->second->inbox.clear();
+        it->second->clear_inbox();
         it->second->bell.close();
     }
     subs_.erase(it);
@@ -1229,17 +1279,28 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
     std::error_code ec;
     RawPayload reply;
     if (timeout.count() > 0) {
+        // The timer answers the call itself when it expires first (a plain handler, not a race of
+        // two awaitables: that costs a parallel group per call).
         asio::steady_timer timer(executor, timeout);
-        auto result = co_await (channel->async_receive(use_tuple) || timer.async_wait(use_tuple));
-        if (result.index() == 1) {
-            {
-                Lock lock(mutex_);
-                pending_.erase(call_id);  // a late reply finds nothing and is ignored
+        timer.async_wait([weak = weak_from_this(), channel, call_id, service, timeout](const std::error_code& tec) {
+            auto self = weak.lock();
+            if (tec || !self) {
+                return;
             }
-            throw Error(errc::timeout,
-                        "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms");
-        }
-        std::tie(ec, reply) = std::move(std::get<0>(result));
+            {
+                Lock lock(self->mutex_);
+                if (self->pending_.erase(call_id) == 0) {
+                    return;  // answered (or failed) meanwhile
+                }
+            }
+            RawPayload text;
+            const std::string why =
+                "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
+            text.bytes.append(why.data(), why.size());
+            channel->try_send(make_error_code(errc::timeout), std::move(text));
+        });
+        std::tie(ec, reply) = co_await channel->async_receive(use_tuple);
+        timer.cancel();
     } else {
         std::tie(ec, reply) = co_await channel->async_receive(use_tuple);
     }

@@ -74,6 +74,9 @@ public:
     /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
     /// @returns true when the outbox is full now (for wait_for_room()).
     bool send_message(SharedFrame frame, bool urgent = false);
+    /// send_message() for a small frame: its bytes are copied into the outbox, so the caller
+    /// keeps (and may reuse) its buffer and no frame object is allocated.
+    bool send_small(std::span<const std::byte> frame);
     /// The receive buffer the frame being handed to ConnectionHandler::on_frame lies in: keeping
     /// a reference keeps its bytes (the reader never overwrites a buffer still shared).
     const std::shared_ptr<Buffer>& read_buffer() const noexcept { return read_buf_; }
@@ -109,10 +112,15 @@ private:
     /// Logs `count` dropped messages (no-op for 0).
     void warn_drops(std::uint64_t count, const char* why);
 
+    /// A queued message: a shared frame, or (frame null) `size` bytes at `offset` in arena_.
     struct Queued {
         SharedFrame frame;
         std::chrono::steady_clock::time_point queued_at;
+        std::uint32_t offset = 0;
+        std::uint32_t size = 0;
     };
+    /// With mutex_ held: makes room for a message (drop oldest). @returns drops to report.
+    std::uint64_t admit_locked(std::chrono::steady_clock::time_point now);
 
     Socket socket_;
     asio::strand<asio::any_io_executor> strand_;
@@ -130,6 +138,8 @@ private:
     std::mutex mutex_;  // guards the queues and writer_idle_
     std::deque<SharedFrame> control_;
     std::deque<Queued> messages_;
+    Buffer arena_;                  // the bytes of small queued messages (send_small), in order
+    std::size_t arena_queued_ = 0;  // messages_ entries that lie in arena_
     bool writer_idle_ = false;
     std::size_t room_waiters_ = 0;  // threads in wait_for_room()
     std::condition_variable room_;
