@@ -48,6 +48,17 @@ std::size_t& last_frame_size_hint() {
 // Message frames up to this size are copied into each connection's outbox (Connection::send_small)
 // instead of being shared: no frame object per message, and the buffer serves the thread's next one.
 constexpr std::size_t small_frame_max = 2048;
+// What this thread last sent to: the topic's own subscription and its listening peers, valid while
+// the node's generation is unchanged (checked under the node's lock before the pointers are used).
+struct SendCache {
+    const void* node = nullptr;
+    std::uint64_t generation = 0;
+    std::string topic;
+    bool listened = false;
+    const std::shared_ptr<Subscription>* sub = nullptr;
+    const std::vector<std::shared_ptr<Peer>>* listeners = nullptr;
+};
+thread_local SendCache send_cache;
 // The buffer of this thread's last small frame, for its next message (see begin_message).
 Buffer& spare_frame() {
     thread_local Buffer spare;
@@ -645,20 +656,18 @@ bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& fram
         throw Error(errc::invalid_argument, "topic name longer than 65535 bytes");
     }
     // Whether anyone listens, cached per thread until the topology changes (no lock per send).
-    struct Cache {
-        const NodeImpl* node = nullptr;
-        std::uint64_t generation = 0;
-        std::string topic;
-        bool listened = false;
-    };
-    thread_local Cache cache;
+    SendCache& cache = send_cache;
     const auto generation = generation_.load(std::memory_order_acquire);
     if (cache.node != this || cache.generation != generation || cache.topic != topic) {
         Lock lock(mutex_);
         cache.node = this;
         cache.generation = generation_.load(std::memory_order_relaxed);
         cache.topic.assign(topic);
-        cache.listened = subs_.contains(topic) || topic_index_.contains(topic);
+        const auto s = subs_.find(topic);
+        cache.sub = s != subs_.end() ? &s->second : nullptr;
+        const auto l = topic_index_.find(topic);
+        cache.listeners = l != topic_index_.end() ? &l->second : nullptr;
+        cache.listened = cache.sub || cache.listeners;
     }
     if (!cache.listened) {
         return false;
@@ -725,14 +734,22 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
     Lock lock(mutex_);
     refs_scratch_.clear();
     chosen_scratch_.clear();
-    std::shared_ptr<Subscription> self_sub;
-    if (auto s = subs_.find(topic); s != subs_.end()) {
-        self_sub = s->second;
-    }
+    static const std::shared_ptr<Subscription> no_sub;
+    const std::shared_ptr<Subscription>* own = nullptr;
     const std::vector<std::shared_ptr<Peer>>* listeners = nullptr;
-    if (auto it = topic_index_.find(topic); it != topic_index_.end()) {
-        listeners = &it->second;
+    if (send_cache.node == this && send_cache.generation == generation_.load(std::memory_order_relaxed) &&
+        send_cache.topic == topic) {
+        own = send_cache.sub;  // looked up by begin_message() in this generation
+        listeners = send_cache.listeners;
+    } else {
+        if (auto s = subs_.find(topic); s != subs_.end()) {
+            own = &s->second;
+        }
+        if (auto it = topic_index_.find(topic); it != topic_index_.end()) {
+            listeners = &it->second;
+        }
     }
+    const std::shared_ptr<Subscription>& self_sub = own ? *own : no_sub;
     // Within a name group, connected nodes are preferred over ones being reconnected.
     auto group_has_connected = [&](std::string_view group) {
         if (self_sub && group == name_) {
@@ -847,7 +864,7 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         }
         // Items share the receive buffer they arrived in. A listener that falls behind would keep
         // many such buffers alive for a few bytes each: its items get compact copies instead.
-        if (sub->queued() >= compact_backlog &&
+        if (item.frame.get() != sub->last_pinned && sub->queued() >= compact_backlog &&
             item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
             auto copy = std::make_shared<Buffer>();
             const auto* from = item.frame->data() + item.layout.topic_offset;
@@ -856,6 +873,7 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
             item.layout.topic_offset = 0;
             item.frame = std::move(copy);
         }
+        sub->last_pinned = item.frame.get();
         sub->inbox.push_back(std::move(item));
         wake = std::exchange(sub->idle, false);
     }
@@ -1141,39 +1159,40 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
         return;
     }
     // A large request is read where it arrived (the coroutine shares the receive buffer); a small
-    // one is copied, so slow handlers never pin whole receive buffers for a few bytes.
-    std::shared_ptr<const Buffer> buffer = conn->read_buffer();
-    std::span<const std::byte> request = r.payload;
-    if (request.size() < share_request_min) {
-        auto copy = std::make_shared<Buffer>();
-        copy->append(request.data(), request.size());
-        request = copy->bytes();
-        buffer = std::move(copy);
+    // one is copied (into the coroutine), so slow handlers never pin whole receive buffers.
+    std::shared_ptr<const Buffer> shared;
+    Buffer copy;
+    if (r.payload.size() < share_request_min) {
+        copy.append(r.payload.data(), r.payload.size());
+    } else {
+        shared = conn->read_buffer();
     }
     asio::co_spawn(
         exec_,
-        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service), buffer = std::move(buffer),
-         payload = request]() -> asio::awaitable<void> {
+        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service), shared = std::move(shared),
+         copy = std::move(copy), payload = r.payload]() -> asio::awaitable<void> {
             RawMessage m;
             m.topic = service;
             m.codec = codec;
-            m.payload = payload;
+            m.payload = shared ? payload : copy.bytes();
             m.sender_id = conn->peer().id;
-            auto reply = std::make_shared<Buffer>();
             std::string failure;
             try {
                 RawPayload result = co_await (*fn)(m);
-                wire::encode_reply(*reply, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.bytes());
+                // The reply's header and the handler's bytes go out in one gathered write.
+                thread_local Buffer head;
+                head.clear();
+                wire::encode_reply_header(head, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.size());
+                conn->send_parts(head.bytes(), result.bytes.bytes(), true);
+                co_return;
             } catch (const std::exception& e) {
                 failure = e.what();
             } catch (...) {
                 failure = "unknown exception";
             }
-            if (!failure.empty()) {
-                reply->clear();
-                wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
-                                   std::as_bytes(std::span(failure.data(), failure.size())));
-            }
+            auto reply = std::make_shared<Buffer>();
+            wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
+                               std::as_bytes(std::span(failure.data(), failure.size())));
             conn->send_control(std::move(reply), true);
         },
         asio::detached);
@@ -1253,10 +1272,19 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
         } else {
             call_id = next_call_id_++;
             channel = std::make_shared<CallChannel>(executor, 1);
-            auto frame = std::make_shared<Buffer>();
-            wire::encode_request(*frame, call_id, codec, service, request.bytes());
             PendingCall pending{channel, peer->id, nullptr};
-            deliver_locked(*peer, frame, &pending.conn, true);
+            if (peer->connected()) {
+                // The request's header and the caller's bytes go out in one gathered write.
+                thread_local Buffer head;
+                head.clear();
+                wire::encode_request_header(head, call_id, codec, service, request.size());
+                peer->send_conn->send_parts(head.bytes(), request.bytes(), false);
+                pending.conn = peer->send_conn.get();
+            } else {
+                auto frame = std::make_shared<Buffer>();
+                wire::encode_request(*frame, call_id, codec, service, request.bytes());
+                deliver_locked(*peer, frame, &pending.conn, true);
+            }
             pending_.emplace(call_id, std::move(pending));
         }
     }

@@ -49,6 +49,9 @@ struct Subscription {
     // them all at once (a swap) and neither side allocates once both vectors have grown.
     std::vector<InboxItem> inbox;
     std::size_t inbox_head = 0;
+    // The buffer the newest item shares. Items of a listener that falls behind are copied instead
+    // of pinning more receive buffers (items from the buffer already pinned share it still).
+    const Buffer* last_pinned = nullptr;
     std::size_t capacity;
     bool idle = false;
     std::atomic<bool> stopped{false};  // written under mutex; read without it by the worker

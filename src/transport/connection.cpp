@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -112,25 +113,75 @@ void Connection::ring() {
     bell_.try_send(std::error_code{}, 0);
 }
 
-Connection::Direct Connection::try_write_locked(const Buffer& frame) {
-    if (!writer_idle_ || !control_.empty() || !messages_.empty() || last_frame_ || frame.size() > direct_write_max ||
+Connection::Direct Connection::try_write_locked(std::span<const std::byte> head, std::span<const std::byte> body) {
+    const std::size_t total = head.size() + body.size();
+    if (!writer_idle_ || !control_.empty() || !messages_.empty() || last_frame_ || total > direct_write_max ||
         !handshaken_.load(std::memory_order_acquire) || closed_.load(std::memory_order_acquire)) {
         return Direct::no;
     }
-    const auto n = ::send(socket_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    iovec parts[2] = {{const_cast<std::byte*>(head.data()), head.size()},
+                      {const_cast<std::byte*>(body.data()), body.size()}};
+    msghdr msg{};
+    msg.msg_iov = parts;
+    msg.msg_iovlen = body.empty() ? 1 : 2;
+    const auto n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n <= 0) {
         return Direct::no;  // full socket buffer, or an error the writer will meet and report
     }
     last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
-    if (static_cast<std::size_t>(n) == frame.size()) {
+    const auto written = static_cast<std::size_t>(n);
+    if (written == total) {
         return Direct::written;
     }
     // The rest goes first, by the writer.
     auto rest = std::make_shared<Buffer>();
-    rest->append(frame.data() + n, frame.size() - static_cast<std::size_t>(n));
+    rest->reserve(total - written);
+    if (written < head.size()) {
+        rest->append(head.data() + written, head.size() - written);
+        rest->append(body.data(), body.size());
+    } else {
+        rest->append(body.data() + (written - head.size()), total - written);
+    }
     control_.push_front(std::move(rest));
     writer_idle_ = false;
     return Direct::partial;
+}
+
+bool Connection::send_parts(std::span<const std::byte> head, std::span<const std::byte> body, bool control) {
+    if (!open()) {
+        return false;
+    }
+    bool wake = false, full = false;
+    std::uint64_t report = 0;
+    const auto now = coarse_now();
+    {
+        std::lock_guard lock(mutex_);
+        const Direct direct = try_write_locked(head, body);
+        if (direct == Direct::written) {
+            return false;
+        }
+        if (direct == Direct::partial) {
+            wake = true;
+        } else {
+            auto frame = std::make_shared<Buffer>();
+            frame->reserve(head.size() + body.size());
+            frame->append(head.data(), head.size());
+            frame->append(body.data(), body.size());
+            if (control) {
+                control_.push_back(std::move(frame));
+            } else {
+                report = admit_locked(now);
+                messages_.push_back({std::move(frame), now});
+                full = messages_.size() >= config_.outbox_capacity;
+            }
+            wake = std::exchange(writer_idle_, false);
+        }
+    }
+    warn_drops(report, "the outbox was full");
+    if (wake) {
+        ring();
+    }
+    return full;
 }
 
 void Connection::send_control(SharedFrame frame, bool urgent) {

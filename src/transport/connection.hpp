@@ -74,6 +74,11 @@ public:
     /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
     /// @returns true when the outbox is full now (for wait_for_room()).
     bool send_message(SharedFrame frame, bool urgent = false);
+    /// An urgent frame given in two parts, `head` then `body` (a request or reply and the user's
+    /// payload): written at once by the calling thread with one gathered write when the writer is
+    /// idle and nothing is queued (no copy); otherwise joined and queued as a control frame
+    /// (`control`) or a message. @returns as send_message().
+    bool send_parts(std::span<const std::byte> head, std::span<const std::byte> body, bool control);
     /// send_message() for a small frame: its bytes are copied into the outbox, so the caller
     /// keeps (and may reuse) its buffer and no frame object is allocated.
     bool send_small(std::span<const std::byte> frame);
@@ -108,7 +113,9 @@ private:
     void ring();
     enum class Direct { no, written, partial };
     /// With mutex_ held: writes `frame` now if the writer is idle and nothing is queued.
-    Direct try_write_locked(const Buffer& frame);
+    Direct try_write_locked(const Buffer& frame) { return try_write_locked(frame.bytes(), {}); }
+    /// try_write_locked() of a frame in two parts; a partial write queues the rest first.
+    Direct try_write_locked(std::span<const std::byte> head, std::span<const std::byte> body);
     /// Logs `count` dropped messages (no-op for 0).
     void warn_drops(std::uint64_t count, const char* why);
 
