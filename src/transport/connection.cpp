@@ -467,6 +467,11 @@ asio::awaitable<void> Connection::read_loop() {
         const std::size_t capacity = read_buf_->capacity();
         if (begin == end && !shared) {
             begin = end = origin(*read_buf_, 0);
+        } else if (begin == end && capacity - end < read_chunk) {
+            // Listeners still hold this buffer and little room is left: the next read goes to
+            // another one now, while there is nothing to copy (a large frame read here would
+            // otherwise be copied once its length showed it does not fit).
+            fresh(capacity - 4096);
         } else if (capacity - end < read_chunk / 4 && begin > 4096) {
             if (shared) {
                 fresh(capacity - 4096);

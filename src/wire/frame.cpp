@@ -1,5 +1,6 @@
 #include "wire/frame.hpp"
 
+#include <bit>
 #include <cstring>
 
 namespace meshy::detail::wire {
@@ -38,17 +39,60 @@ void put_str16(Buffer& out, std::string_view s) {
     out.append(s.data(), n);
 }
 
-std::uint64_t load_le(const std::byte* p, int n) {
+template <int N>
+std::uint64_t load_le_n(const std::byte* p) {
+    if constexpr (std::endian::native == std::endian::little) {
+        if constexpr (N == 2) {
+            std::uint16_t v;
+            std::memcpy(&v, p, 2);
+            return v;
+        } else if constexpr (N == 4) {
+            std::uint32_t v;
+            std::memcpy(&v, p, 4);
+            return v;
+        } else if constexpr (N == 8) {
+            std::uint64_t v;
+            std::memcpy(&v, p, 8);
+            return v;
+        }
+    }
     std::uint64_t v = 0;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < N; ++i) {
         v |= static_cast<std::uint64_t>(std::to_integer<std::uint8_t>(p[i])) << (8 * i);
     }
     return v;
 }
 
-void store_u32(std::byte* p, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        p[i] = static_cast<std::byte>(v >> (8 * i));
+inline std::uint64_t load_le(const std::byte* p, int n) {
+    switch (n) {
+        case 1:
+            return std::to_integer<std::uint8_t>(p[0]);
+        case 2:
+            return load_le_n<2>(p);
+        case 4:
+            return load_le_n<4>(p);
+        default:
+            return load_le_n<8>(p);
+    }
+}
+
+inline void store_u32(std::byte* p, std::uint32_t v) {
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(p, &v, 4);
+    } else {
+        for (int i = 0; i < 4; ++i) {
+            p[i] = static_cast<std::byte>(v >> (8 * i));
+        }
+    }
+}
+
+inline void store_u64(std::byte* p, std::uint64_t v) {
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(p, &v, 8);
+    } else {
+        for (int i = 0; i < 8; ++i) {
+            p[i] = static_cast<std::byte>(v >> (8 * i));
+        }
     }
 }
 
@@ -188,7 +232,7 @@ Parse next_frame(std::span<const std::byte> in,
     if (in.size() < 4) {
         return Parse::need_more;
     }
-    const std::size_t length = static_cast<std::size_t>(load_le(in.data(), 4));
+    const std::size_t length = static_cast<std::size_t>(load_le_n<4>(in.data()));
     if (length == 0) {
         reason = "zero-length frame";
         return Parse::error;
@@ -280,9 +324,7 @@ void begin_message(Buffer& out, CodecId codec, std::uint64_t sent_at_ns, std::st
     p[6] = std::byte{0};  // flags, reserved
     p[7] = static_cast<std::byte>(topic.size() & 0xff);
     p[8] = static_cast<std::byte>(topic.size() >> 8);
-    for (int i = 0; i < 8; ++i) {
-        p[9 + i] = static_cast<std::byte>(sent_at_ns >> (8 * i));
-    }
+    store_u64(p + 9, sent_at_ns);
     if (!topic.empty()) {
         std::memcpy(p + header, topic.data(), topic.size());
     }
@@ -339,12 +381,12 @@ bool decode_message(std::span<const std::byte> body, Message& out) {
         return false;
     }
     const std::byte* p = body.data();
-    const auto topic_len = static_cast<std::size_t>(load_le(p + 2, 2));
+    const auto topic_len = static_cast<std::size_t>(load_le_n<2>(p + 2));
     if (body.size() - message_header < topic_len) {
         return false;
     }
     out.codec = static_cast<CodecId>(std::to_integer<std::uint8_t>(p[0]));
-    out.sent_at_ns = load_le(p + 4, 8);
+    out.sent_at_ns = load_le_n<8>(p + 4);
     out.topic = std::string_view(reinterpret_cast<const char*>(p + message_header), topic_len);
     out.payload = body.subspan(message_header + topic_len);
     return true;
