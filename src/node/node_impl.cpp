@@ -896,7 +896,7 @@ void NodeImpl::start_worker(const std::shared_ptr<Subscription>& sub) {
 
 asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
     std::shared_ptr<ListenerFn> fn;  // copied again only when listen() replaced it
-    std::vector<InboxItem> batch;    // swapped with the inbox: every queued item under one lock
+    std::vector<InboxItem> batch;    // taken from the inbox (all of it, for a plain callback)
     for (;;) {
         std::size_t head = 0;
         std::uint64_t unreported = 0;
@@ -910,10 +910,24 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
                 sub->idle = true;
                 unreported = sub->drops.take();
             } else {
-                std::swap(batch, sub->inbox);
-                head = std::exchange(sub->inbox_head, 0);
                 if (fn != sub->fn) {
                     fn = sub->fn;
+                }
+                if (fn->plain) {
+                    // A plain callback takes every queued item at once (one lock for all).
+                    std::swap(batch, sub->inbox);
+                    head = std::exchange(sub->inbox_head, 0);
+                } else {
+                    // A coroutine may be slow: it takes one at a time, so that its inbox keeps
+                    // dropping the oldest while it works.
+                    batch.push_back(std::move(sub->inbox[sub->inbox_head++]));
+                    if (sub->inbox_head == sub->inbox.size()) {
+                        sub->clear_inbox();
+                    } else if (sub->inbox_head >= compact_backlog && 2 * sub->inbox_head >= sub->inbox.size()) {
+                        sub->inbox.erase(sub->inbox.begin(),
+                                         sub->inbox.begin() + static_cast<std::ptrdiff_t>(sub->inbox_head));
+                        sub->inbox_head = 0;
+                    }
                 }
             }
         }
