@@ -38,6 +38,9 @@ constexpr std::size_t read_offset = 512;  // page offset of the bytes a read rec
 // when the writer is idle: one hand-over less per round trip.
 constexpr std::size_t direct_write_max = 4u * 1024 * 1024;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
+// Bytes of small messages an outbox's arena holds at most (offsets are 32-bit); beyond, they queue
+// as shared frames.
+constexpr std::size_t max_arena_size = std::size_t{1} << 30;
 // Capacity of a small messages' arena (see send_small) that the writer keeps for reuse.
 constexpr std::size_t max_arena_kept = 16u * 1024 * 1024;
 
@@ -252,16 +255,28 @@ bool Connection::send_small(std::span<const std::byte> frame) {
     if (!open()) {
         return false;
     }
+    if (frame.size() > max_arena_kept) {
+        auto shared = std::make_shared<Buffer>();
+        shared->append(frame.data(), frame.size());
+        return send_message(std::move(shared));
+    }
     bool wake = false, full = false;
     std::uint64_t report = 0;
     const auto now = coarse_now();
     {
         std::lock_guard lock(mutex_);
         report = admit_locked(now);
-        const auto offset = static_cast<std::uint32_t>(arena_.size());
-        arena_.append(frame.data(), frame.size());
-        messages_.push_back({nullptr, now, offset, static_cast<std::uint32_t>(frame.size())});
-        ++arena_queued_;
+        if (arena_.size() + frame.size() > max_arena_size) {
+            // An outbox configured far beyond its default: the rest of this burst is shared frames.
+            auto shared = std::make_shared<Buffer>();
+            shared->append(frame.data(), frame.size());
+            messages_.push_back({std::move(shared), now});
+        } else {
+            const auto offset = static_cast<std::uint32_t>(arena_.size());
+            arena_.append(frame.data(), frame.size());
+            messages_.push_back({nullptr, now, offset, static_cast<std::uint32_t>(frame.size())});
+            ++arena_queued_;
+        }
         full = messages_.size() >= config_.outbox_capacity;
         wake = std::exchange(writer_idle_, false);
     }
