@@ -761,8 +761,10 @@ int main(int argc, char** argv) {
                 p = *end ? end + 1 : end;
             }
         } else {
-            std::fprintf(stderr,
-                         "usage: peer_compare [--runs N] [--scale F] [--pinned|--unpinned] [--sizes 0,1024,1048576]\n");
+            std::fprintf(
+                stderr,
+                "usage: peer_compare [--runs N] [--scale F] [--pinned|--unpinned] [--sizes 0,1024,1048576]\n"
+                "                    [--only raw|zmq|meshy] [--test stream|pingpong] [--transport unix|tcp]\n");
             return 2;
         }
     }
