@@ -489,7 +489,9 @@ Latency zmq_pingpong(bool tcp, std::size_t size, std::size_t count) {
 // --- meshy -------------------------------------------------------------------------------------------
 
 int domain_counter = 0;
-std::string only;  // --only raw|zmq|meshy: run just that peer (for profiling)
+std::string only;            // --only raw|zmq|meshy: run just that peer (for profiling)
+std::string only_test;       // --test stream|pingpong: run just that workload (for profiling)
+std::string only_transport;  // --transport unix|tcp: run just that transport (for profiling)
 
 bool wanted(const char* peer) {
     return only.empty() || only == peer;
@@ -669,26 +671,31 @@ void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>
         "meshy/raw | meshy received/sent |\n|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<std::string> latency_rows;
     for (const bool tcp : {false, true}) {
+        if (!only_transport.empty() && only_transport != (tcp ? "tcp" : "unix")) {
+            continue;
+        }
         for (const std::size_t size : sizes) {
             const std::size_t n = stream_count(size, scale);
             std::vector<double> raw, zmq, mesh, mesh_got;
             std::vector<double> raw_p50, raw_p99, zmq_p50, zmq_p99, mesh_p50, mesh_p99;
             for (int r = 0; r < runs; ++r) {
-                auto a = wanted("raw") ? raw_stream(tcp, size, n) : StreamResult{};
+                const bool stream = only_test.empty() || only_test == "stream";
+                const bool pingpong = only_test.empty() || only_test == "pingpong";
+                auto a = stream && wanted("raw") ? raw_stream(tcp, size, n) : StreamResult{};
                 raw.push_back(a.seconds > 0 ? (a.count - 1) / a.seconds : 0);
-                auto b = wanted("zmq") ? zmq_stream(tcp, size, n) : StreamResult{};
+                auto b = stream && wanted("zmq") ? zmq_stream(tcp, size, n) : StreamResult{};
                 zmq.push_back(b.seconds > 0 ? (b.count - 1) / b.seconds : 0);
-                auto c = wanted("meshy") ? meshy_stream(tcp, size, n) : StreamResult{};
+                auto c = stream && wanted("meshy") ? meshy_stream(tcp, size, n) : StreamResult{};
                 mesh.push_back(c.seconds > 0 ? (c.count - 1) / c.seconds : 0);
                 mesh_got.push_back(c.count);
                 const std::size_t k = pingpong_count(size, scale);
-                auto d = wanted("raw") ? raw_pingpong(tcp, size, k) : Latency{};
+                auto d = pingpong && wanted("raw") ? raw_pingpong(tcp, size, k) : Latency{};
                 raw_p50.push_back(d.p50_us);
                 raw_p99.push_back(d.p99_us);
-                auto e = wanted("zmq") ? zmq_pingpong(tcp, size, k) : Latency{};
+                auto e = pingpong && wanted("zmq") ? zmq_pingpong(tcp, size, k) : Latency{};
                 zmq_p50.push_back(e.p50_us);
                 zmq_p99.push_back(e.p99_us);
-                auto f = wanted("meshy") ? meshy_pingpong(tcp, size, k) : Latency{};
+                auto f = pingpong && wanted("meshy") ? meshy_pingpong(tcp, size, k) : Latency{};
                 mesh_p50.push_back(f.p50_us);
                 mesh_p99.push_back(f.p99_us);
             }
@@ -730,6 +737,14 @@ int main(int argc, char** argv) {
             only = argv[++i];
             continue;
         }
+        if (a == "--test" && i + 1 < argc) {
+            only_test = argv[++i];
+            continue;
+        }
+        if (a == "--transport" && i + 1 < argc) {
+            only_transport = argv[++i];
+            continue;
+        }
         if (a == "--runs" && i + 1 < argc) {
             runs = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--scale" && i + 1 < argc) {
@@ -746,8 +761,10 @@ int main(int argc, char** argv) {
                 p = *end ? end + 1 : end;
             }
         } else {
-            std::fprintf(stderr,
-                         "usage: peer_compare [--runs N] [--scale F] [--pinned|--unpinned] [--sizes 0,1024,1048576]\n");
+            std::fprintf(
+                stderr,
+                "usage: peer_compare [--runs N] [--scale F] [--pinned|--unpinned] [--sizes 0,1024,1048576]\n"
+                "                    [--only raw|zmq|meshy] [--test stream|pingpong] [--transport unix|tcp]\n");
             return 2;
         }
     }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <utility>
 
 namespace meshy {
 
@@ -14,8 +15,17 @@ namespace meshy {
 class Buffer {
 public:
     Buffer() = default;
-    Buffer(Buffer&&) noexcept = default;
-    Buffer& operator=(Buffer&&) noexcept = default;
+    /// Moving leaves `other` empty, with no capacity.
+    Buffer(Buffer&& other) noexcept
+        : bytes_(std::move(other.bytes_)),
+          size_(std::exchange(other.size_, 0)),
+          capacity_(std::exchange(other.capacity_, 0)) {}
+    Buffer& operator=(Buffer&& other) noexcept {
+        bytes_ = std::move(other.bytes_);
+        size_ = std::exchange(other.size_, 0);
+        capacity_ = std::exchange(other.capacity_, 0);
+        return *this;
+    }
     Buffer(const Buffer& other) { append(other.data(), other.size()); }
     Buffer& operator=(const Buffer& other) {
         if (this != &other) {

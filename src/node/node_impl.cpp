@@ -45,6 +45,25 @@ std::size_t& last_frame_size_hint() {
     thread_local std::size_t hint = 64;
     return hint;
 }
+// Message frames up to this size are copied into each connection's outbox (Connection::send_small)
+// instead of being shared: no frame object per message, and the buffer serves the thread's next one.
+constexpr std::size_t small_frame_max = 2048;
+// What this thread last sent to: the topic's own subscription and its listening peers, valid while
+// the node's generation is unchanged (checked under the node's lock before the pointers are used).
+struct SendCache {
+    const void* node = nullptr;
+    std::uint64_t generation = 0;
+    std::string topic;
+    bool listened = false;
+    const std::shared_ptr<Subscription>* sub = nullptr;
+    const std::vector<std::shared_ptr<Peer>>* listeners = nullptr;
+};
+thread_local SendCache send_cache;
+// The buffer of this thread's last small frame, for its next message (see begin_message).
+Buffer& spare_frame() {
+    thread_local Buffer spare;
+    return spare;
+}
 constexpr int max_redial_ms = 2000;
 
 std::string resolve_domain(const std::optional<std::string>& configured) {
@@ -277,7 +296,7 @@ void NodeImpl::stop() {
         for (auto& [topic, sub] : subs_) {
             std::lock_guard sl(sub->mutex);
             sub->stopped = true;
-            sub->inbox.clear();
+            sub->clear_inbox();
             sub->bell.close();
         }
         subs_.clear();
@@ -637,23 +656,24 @@ bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& fram
         throw Error(errc::invalid_argument, "topic name longer than 65535 bytes");
     }
     // Whether anyone listens, cached per thread until the topology changes (no lock per send).
-    struct Cache {
-        const NodeImpl* node = nullptr;
-        std::uint64_t generation = 0;
-        std::string topic;
-        bool listened = false;
-    };
-    thread_local Cache cache;
+    SendCache& cache = send_cache;
     const auto generation = generation_.load(std::memory_order_acquire);
     if (cache.node != this || cache.generation != generation || cache.topic != topic) {
         Lock lock(mutex_);
         cache.node = this;
         cache.generation = generation_.load(std::memory_order_relaxed);
         cache.topic.assign(topic);
-        cache.listened = subs_.contains(topic) || topic_index_.contains(topic);
+        const auto s = subs_.find(topic);
+        cache.sub = s != subs_.end() ? &s->second : nullptr;
+        const auto l = topic_index_.find(topic);
+        cache.listeners = l != topic_index_.end() ? &l->second : nullptr;
+        cache.listened = cache.sub || cache.listeners;
     }
     if (!cache.listened) {
         return false;
+    }
+    if (frame.capacity() == 0) {
+        frame = std::move(spare_frame());  // empty when another frame of this thread holds it
     }
     frame.clear();
     // Room for a frame as big as this thread's last one: a stream of like messages costs one
@@ -688,19 +708,48 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
     }
     wire::finish_frame(frame);
     last_frame_size_hint() = std::min<std::size_t>(frame.size(), max_size_hint);
-    auto shared = std::make_shared<const Buffer>(std::move(frame));
+    // A small frame is copied into each connection's outbox; it is shared (copied once) only for
+    // this node's own listener or a peer still connecting. A large one is always shared.
+    const bool small = frame.size() <= small_frame_max;
+    SharedFrame shared;
+    if (!small) {
+        shared = std::make_shared<const Buffer>(std::move(frame));
+    }
+    auto share = [&]() -> const SharedFrame& {
+        if (!shared) {
+            shared = std::make_shared<const Buffer>(frame);
+        }
+        return shared;
+    };
+    struct Recycle {
+        Buffer& frame;
+        bool small;
+        ~Recycle() {
+            if (small) {
+                spare_frame() = std::move(frame);
+            }
+        }
+    } recycle{frame, small};
 
     Lock lock(mutex_);
     refs_scratch_.clear();
     chosen_scratch_.clear();
-    std::shared_ptr<Subscription> self_sub;
-    if (auto s = subs_.find(topic); s != subs_.end()) {
-        self_sub = s->second;
-    }
+    static const std::shared_ptr<Subscription> no_sub;
+    const std::shared_ptr<Subscription>* own = nullptr;
     const std::vector<std::shared_ptr<Peer>>* listeners = nullptr;
-    if (auto it = topic_index_.find(topic); it != topic_index_.end()) {
-        listeners = &it->second;
+    if (send_cache.node == this && send_cache.generation == generation_.load(std::memory_order_relaxed) &&
+        send_cache.topic == topic) {
+        own = send_cache.sub;  // looked up by begin_message() in this generation
+        listeners = send_cache.listeners;
+    } else {
+        if (auto s = subs_.find(topic); s != subs_.end()) {
+            own = &s->second;
+        }
+        if (auto it = topic_index_.find(topic); it != topic_index_.end()) {
+            listeners = &it->second;
+        }
     }
+    const std::shared_ptr<Subscription>& self_sub = own ? *own : no_sub;
     // Within a name group, connected nodes are preferred over ones being reconnected.
     auto group_has_connected = [&](std::string_view group) {
         if (self_sub && group == name_) {
@@ -751,15 +800,18 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
             continue;
         }
         if (Peer* peer = targets[index]) {
-            if (deliver_locked(*peer, shared) && may_wait) {
+            const bool now_full = small && peer->connected() ? peer->send_conn->send_small(frame.bytes())
+                                                             : deliver_locked(*peer, share());
+            if (now_full && may_wait) {
                 full.push_back(peer->send_conn);
             }
         } else {
+            const SharedFrame& local = share();
             wire::Message header;
-            wire::decode_message(shared->bytes().subspan(wire::frame_prefix), header);
+            wire::decode_message(local->bytes().subspan(wire::frame_prefix), header);
             const auto layout = wire::message_layout(topic);
-            deliver_local(self_sub, InboxItem{shared, layout, header.codec, header.sent_at_ns, id_shared_,
-                                              shared->size() - layout.payload_offset});
+            deliver_local(self_sub, InboxItem{local, layout, header.codec, header.sent_at_ns, id_shared_,
+                                              local->size() - layout.payload_offset});
         }
     }
     lock.unlock();
@@ -802,13 +854,17 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         if (sub->stopped) {
             return;
         }
-        if (sub->inbox.size() >= sub->capacity) {
-            sub->inbox.pop_front();
+        if (sub->queued() >= sub->capacity) {
+            sub->inbox[sub->inbox_head++] = InboxItem{};  // drop the oldest
             report = sub->drops.drop();
+            if (sub->inbox_head >= sub->capacity) {
+                sub->inbox.erase(sub->inbox.begin(), sub->inbox.begin() + static_cast<std::ptrdiff_t>(sub->inbox_head));
+                sub->inbox_head = 0;
+            }
         }
         // Items share the receive buffer they arrived in. A listener that falls behind would keep
         // many such buffers alive for a few bytes each: its items get compact copies instead.
-        if (sub->inbox.size() >= compact_backlog &&
+        if (item.frame.get() != sub->last_pinned && sub->queued() >= compact_backlog &&
             item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
             auto copy = std::make_shared<Buffer>();
             const auto* from = item.frame->data() + item.layout.topic_offset;
@@ -817,6 +873,7 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
             item.layout.topic_offset = 0;
             item.frame = std::move(copy);
         }
+        sub->last_pinned = item.frame.get();
         sub->inbox.push_back(std::move(item));
         wake = std::exchange(sub->idle, false);
     }
@@ -839,26 +896,42 @@ void NodeImpl::start_worker(const std::shared_ptr<Subscription>& sub) {
 
 asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
     std::shared_ptr<ListenerFn> fn;  // copied again only when listen() replaced it
+    std::vector<InboxItem> batch;    // taken from the inbox (all of it, for a plain callback)
     for (;;) {
-        std::optional<InboxItem> item;
+        std::size_t head = 0;
         std::uint64_t unreported = 0;
+        batch.clear();
         {
             std::lock_guard lock(sub->mutex);
-            if (sub->stopped) {
+            if (sub->stopped.load(std::memory_order_relaxed)) {
                 co_return;
             }
-            if (sub->inbox.empty()) {
+            if (sub->queued() == 0) {
                 sub->idle = true;
                 unreported = sub->drops.take();
             } else {
-                item.emplace(std::move(sub->inbox.front()));
-                sub->inbox.pop_front();
                 if (fn != sub->fn) {
                     fn = sub->fn;
                 }
+                if (fn->plain) {
+                    // A plain callback takes every queued item at once (one lock for all).
+                    std::swap(batch, sub->inbox);
+                    head = std::exchange(sub->inbox_head, 0);
+                } else {
+                    // A coroutine may be slow: it takes one at a time, so that its inbox keeps
+                    // dropping the oldest while it works.
+                    batch.push_back(std::move(sub->inbox[sub->inbox_head++]));
+                    if (sub->inbox_head == sub->inbox.size()) {
+                        sub->clear_inbox();
+                    } else if (sub->inbox_head >= compact_backlog && 2 * sub->inbox_head >= sub->inbox.size()) {
+                        sub->inbox.erase(sub->inbox.begin(),
+                                         sub->inbox.begin() + static_cast<std::ptrdiff_t>(sub->inbox_head));
+                        sub->inbox_head = 0;
+                    }
+                }
             }
         }
-        if (!item) {
+        if (batch.empty()) {
             warn_inbox_drops(*sub, unreported);
             auto [ec, unused] = co_await sub->bell.async_receive(use_tuple);
             (void)unused;
@@ -867,27 +940,36 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             }
             continue;
         }
-        const Buffer& bytes = *item->frame;
-        const auto* base = bytes.data();
-        RawMessage m;
-        m.topic =
-            std::string_view(reinterpret_cast<const char*>(base + item->layout.topic_offset), item->layout.topic_size);
-        m.payload = std::span<const std::byte>(base + item->layout.payload_offset, item->payload_size);
-        m.sender_id = *item->sender;
-        m.codec = item->codec;
-        m.sent_at_ns = item->sent_at_ns;
-        try {
-            if (fn->plain) {
-                fn->plain(m);
-            } else {
-                co_await fn->coroutine(m);
+        for (std::size_t i = head; i < batch.size(); ++i) {
+            if (sub->stopped.load(std::memory_order_relaxed)) {
+                co_return;  // stop_listening() or stop(): no callback after it
             }
-        } catch (const Error& e) {
-            log(LogLevel::warn, "dropped a message on '" + sub->topic + "': " + e.what());
-        } catch (const std::exception& e) {
-            log(LogLevel::warn, "listener of '" + sub->topic + "' threw: " + e.what());
-        } catch (...) {
-            log(LogLevel::warn, "listener of '" + sub->topic + "' threw a non-standard exception");
+            InboxItem& item = batch[i];
+            const Buffer& bytes = *item.frame;
+            const auto* base = bytes.data();
+            RawMessage m;
+            m.topic = std::string_view(reinterpret_cast<const char*>(base + item.layout.topic_offset),
+                                       item.layout.topic_size);
+            m.payload = std::span<const std::byte>(base + item.layout.payload_offset, item.payload_size);
+            m.sender_id = *item.sender;
+            m.codec = item.codec;
+            m.sent_at_ns = item.sent_at_ns;
+            try {
+                if (fn->plain) {
+                    fn->plain(m);
+                } else {
+                    co_await fn->coroutine(m);
+                }
+            } catch (const Error& e) {
+                log(LogLevel::warn, "dropped a message on '" + sub->topic + "': " + e.what());
+            } catch (const std::exception& e) {
+                log(LogLevel::warn, "listener of '" + sub->topic + "' threw: " + e.what());
+            } catch (...) {
+                log(LogLevel::warn, "listener of '" + sub->topic + "' threw a non-standard exception");
+            }
+            // Release the receive buffer now: the reader reuses a buffer nobody refers to.
+            item.frame.reset();
+            item.sender.reset();
         }
     }
 }
@@ -968,7 +1050,7 @@ bool NodeImpl::stop_listening(std::string_view topic) {
     {
         std::lock_guard sl(it->second->mutex);
         it->second->stopped = true;
-        it->second->inbox.clear();
+        it->second->clear_inbox();
         it->second->bell.close();
     }
     subs_.erase(it);
@@ -1091,39 +1173,40 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
         return;
     }
     // A large request is read where it arrived (the coroutine shares the receive buffer); a small
-    // one is copied, so slow handlers never pin whole receive buffers for a few bytes.
-    std::shared_ptr<const Buffer> buffer = conn->read_buffer();
-    std::span<const std::byte> request = r.payload;
-    if (request.size() < share_request_min) {
-        auto copy = std::make_shared<Buffer>();
-        copy->append(request.data(), request.size());
-        request = copy->bytes();
-        buffer = std::move(copy);
+    // one is copied (into the coroutine), so slow handlers never pin whole receive buffers.
+    std::shared_ptr<const Buffer> shared;
+    Buffer copy;
+    if (r.payload.size() < share_request_min) {
+        copy.append(r.payload.data(), r.payload.size());
+    } else {
+        shared = conn->read_buffer();
     }
     asio::co_spawn(
         exec_,
-        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service), buffer = std::move(buffer),
-         payload = request]() -> asio::awaitable<void> {
+        [conn, fn, call_id = r.call_id, codec = r.codec, service = std::string(r.service), shared = std::move(shared),
+         copy = std::move(copy), payload = r.payload]() -> asio::awaitable<void> {
             RawMessage m;
             m.topic = service;
             m.codec = codec;
-            m.payload = payload;
+            m.payload = shared ? payload : copy.bytes();
             m.sender_id = conn->peer().id;
-            auto reply = std::make_shared<Buffer>();
             std::string failure;
             try {
                 RawPayload result = co_await (*fn)(m);
-                wire::encode_reply(*reply, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.bytes());
+                // The reply's header and the handler's bytes go out in one gathered write.
+                thread_local Buffer head;
+                head.clear();
+                wire::encode_reply_header(head, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.size());
+                conn->send_parts(head.bytes(), result.bytes.bytes(), true);
+                co_return;
             } catch (const std::exception& e) {
                 failure = e.what();
             } catch (...) {
                 failure = "unknown exception";
             }
-            if (!failure.empty()) {
-                reply->clear();
-                wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
-                                   std::as_bytes(std::span(failure.data(), failure.size())));
-            }
+            auto reply = std::make_shared<Buffer>();
+            wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
+                               std::as_bytes(std::span(failure.data(), failure.size())));
             conn->send_control(std::move(reply), true);
         },
         asio::detached);
@@ -1203,10 +1286,19 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
         } else {
             call_id = next_call_id_++;
             channel = std::make_shared<CallChannel>(executor, 1);
-            auto frame = std::make_shared<Buffer>();
-            wire::encode_request(*frame, call_id, codec, service, request.bytes());
             PendingCall pending{channel, peer->id, nullptr};
-            deliver_locked(*peer, frame, &pending.conn, true);
+            if (peer->connected()) {
+                // The request's header and the caller's bytes go out in one gathered write.
+                thread_local Buffer head;
+                head.clear();
+                wire::encode_request_header(head, call_id, codec, service, request.size());
+                peer->send_conn->send_parts(head.bytes(), request.bytes(), false);
+                pending.conn = peer->send_conn.get();
+            } else {
+                auto frame = std::make_shared<Buffer>();
+                wire::encode_request(*frame, call_id, codec, service, request.bytes());
+                deliver_locked(*peer, frame, &pending.conn, true);
+            }
             pending_.emplace(call_id, std::move(pending));
         }
     }
@@ -1229,17 +1321,28 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
     std::error_code ec;
     RawPayload reply;
     if (timeout.count() > 0) {
+        // The timer answers the call itself when it expires first (a plain handler, not a race of
+        // two awaitables: that costs a parallel group per call).
         asio::steady_timer timer(executor, timeout);
-        auto result = co_await (channel->async_receive(use_tuple) || timer.async_wait(use_tuple));
-        if (result.index() == 1) {
-            {
-                Lock lock(mutex_);
-                pending_.erase(call_id);  // a late reply finds nothing and is ignored
+        timer.async_wait([weak = weak_from_this(), channel, call_id, service, timeout](const std::error_code& tec) {
+            auto self = weak.lock();
+            if (tec || !self) {
+                return;
             }
-            throw Error(errc::timeout,
-                        "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms");
-        }
-        std::tie(ec, reply) = std::move(std::get<0>(result));
+            {
+                Lock lock(self->mutex_);
+                if (self->pending_.erase(call_id) == 0) {
+                    return;  // answered (or failed) meanwhile
+                }
+            }
+            RawPayload text;
+            const std::string why =
+                "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
+            text.bytes.append(why.data(), why.size());
+            channel->try_send(make_error_code(errc::timeout), std::move(text));
+        });
+        std::tie(ec, reply) = co_await channel->async_receive(use_tuple);
+        timer.cancel();
     } else {
         std::tie(ec, reply) = co_await channel->async_receive(use_tuple);
     }

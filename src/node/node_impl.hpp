@@ -45,13 +45,25 @@ struct Subscription {
     std::string topic;
     std::mutex mutex;  // guards everything below except bell
     std::shared_ptr<ListenerFn> fn;
-    std::deque<InboxItem> inbox;
+    // The inbox: items inbox[inbox_head..] in arrival order. A vector, so that the worker can take
+    // them all at once (a swap) and neither side allocates once both vectors have grown.
+    std::vector<InboxItem> inbox;
+    std::size_t inbox_head = 0;
+    // The buffer the newest item shares. Items of a listener that falls behind are copied instead
+    // of pinning more receive buffers (items from the buffer already pinned share it still).
+    const Buffer* last_pinned = nullptr;
     std::size_t capacity;
     bool idle = false;
-    bool stopped = false;
+    std::atomic<bool> stopped{false};  // written under mutex; read without it by the worker
     DropCounter drops;  // inbox drops; reported when they happen (at most once a second) and when it drains
     asio::strand<asio::any_io_executor> strand;
     asio::experimental::concurrent_channel<void(std::error_code, int)> bell;
+
+    std::size_t queued() const noexcept { return inbox.size() - inbox_head; }
+    void clear_inbox() {
+        inbox.clear();
+        inbox_head = 0;
+    }
 };
 
 using CallChannel = asio::experimental::concurrent_channel<void(std::error_code, RawPayload)>;

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -37,6 +38,11 @@ constexpr std::size_t read_offset = 512;  // page offset of the bytes a read rec
 // when the writer is idle: one hand-over less per round trip.
 constexpr std::size_t direct_write_max = 4u * 1024 * 1024;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
+// Bytes of small messages an outbox's arena holds at most (offsets are 32-bit); beyond, they queue
+// as shared frames.
+constexpr std::size_t max_arena_size = std::size_t{1} << 30;
+// Capacity of a small messages' arena (see send_small) that the writer keeps for reuse.
+constexpr std::size_t max_arena_kept = 16u * 1024 * 1024;
 
 /// A monotonic clock with a few ms of resolution, for outbox ages (TTL): far cheaper per message.
 std::chrono::steady_clock::time_point coarse_now() {
@@ -110,25 +116,75 @@ void Connection::ring() {
     bell_.try_send(std::error_code{}, 0);
 }
 
-Connection::Direct Connection::try_write_locked(const Buffer& frame) {
-    if (!writer_idle_ || !control_.empty() || !messages_.empty() || last_frame_ || frame.size() > direct_write_max ||
+Connection::Direct Connection::try_write_locked(std::span<const std::byte> head, std::span<const std::byte> body) {
+    const std::size_t total = head.size() + body.size();
+    if (!writer_idle_ || !control_.empty() || !messages_.empty() || last_frame_ || total > direct_write_max ||
         !handshaken_.load(std::memory_order_acquire) || closed_.load(std::memory_order_acquire)) {
         return Direct::no;
     }
-    const auto n = ::send(socket_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    iovec parts[2] = {{const_cast<std::byte*>(head.data()), head.size()},
+                      {const_cast<std::byte*>(body.data()), body.size()}};
+    msghdr msg{};
+    msg.msg_iov = parts;
+    msg.msg_iovlen = body.empty() ? 1 : 2;
+    const auto n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n <= 0) {
         return Direct::no;  // full socket buffer, or an error the writer will meet and report
     }
     last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
-    if (static_cast<std::size_t>(n) == frame.size()) {
+    const auto written = static_cast<std::size_t>(n);
+    if (written == total) {
         return Direct::written;
     }
     // The rest goes first, by the writer.
     auto rest = std::make_shared<Buffer>();
-    rest->append(frame.data() + n, frame.size() - static_cast<std::size_t>(n));
+    rest->reserve(total - written);
+    if (written < head.size()) {
+        rest->append(head.data() + written, head.size() - written);
+        rest->append(body.data(), body.size());
+    } else {
+        rest->append(body.data() + (written - head.size()), total - written);
+    }
     control_.push_front(std::move(rest));
     writer_idle_ = false;
     return Direct::partial;
+}
+
+bool Connection::send_parts(std::span<const std::byte> head, std::span<const std::byte> body, bool control) {
+    if (!open()) {
+        return false;
+    }
+    bool wake = false, full = false;
+    std::uint64_t report = 0;
+    const auto now = coarse_now();
+    {
+        std::lock_guard lock(mutex_);
+        const Direct direct = try_write_locked(head, body);
+        if (direct == Direct::written) {
+            return false;
+        }
+        if (direct == Direct::partial) {
+            wake = true;
+        } else {
+            auto frame = std::make_shared<Buffer>();
+            frame->reserve(head.size() + body.size());
+            frame->append(head.data(), head.size());
+            frame->append(body.data(), body.size());
+            if (control) {
+                control_.push_back(std::move(frame));
+            } else {
+                report = admit_locked(now);
+                messages_.push_back({std::move(frame), now});
+                full = messages_.size() >= config_.outbox_capacity;
+            }
+            wake = std::exchange(writer_idle_, false);
+        }
+    }
+    warn_drops(report, "the outbox was full");
+    if (wake) {
+        ring();
+    }
+    return full;
 }
 
 void Connection::send_control(SharedFrame frame, bool urgent) {
@@ -154,6 +210,18 @@ void Connection::send_control(SharedFrame frame, bool urgent) {
     }
 }
 
+std::uint64_t Connection::admit_locked(std::chrono::steady_clock::time_point now) {
+    if (messages_.size() < config_.outbox_capacity * (config_.wait_when_full ? 2 : 1)) {
+        return 0;
+    }
+    if (!messages_.front().frame) {
+        --arena_queued_;  // its bytes stay in the arena; the writer skips them
+    }
+    messages_.pop_front();
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return drops_.drop(now);
+}
+
 bool Connection::send_message(SharedFrame frame, bool urgent) {
     if (!open()) {
         return false;
@@ -170,15 +238,47 @@ bool Connection::send_message(SharedFrame frame, bool urgent) {
         if (direct == Direct::partial) {
             wake = true;  // the rest is queued as a control frame
         } else {
-            if (messages_.size() >= config_.outbox_capacity * (config_.wait_when_full ? 2 : 1)) {
-                messages_.pop_front();
-                dropped_.fetch_add(1, std::memory_order_relaxed);
-                report = drops_.drop(now);
-            }
+            report = admit_locked(now);
             messages_.push_back({std::move(frame), now});
             full = messages_.size() >= config_.outbox_capacity;
             wake = std::exchange(writer_idle_, false);
         }
+    }
+    warn_drops(report, "the outbox was full");
+    if (wake) {
+        ring();
+    }
+    return full;
+}
+
+bool Connection::send_small(std::span<const std::byte> frame) {
+    if (!open()) {
+        return false;
+    }
+    if (frame.size() > max_arena_kept) {
+        auto shared = std::make_shared<Buffer>();
+        shared->append(frame.data(), frame.size());
+        return send_message(std::move(shared));
+    }
+    bool wake = false, full = false;
+    std::uint64_t report = 0;
+    const auto now = coarse_now();
+    {
+        std::lock_guard lock(mutex_);
+        report = admit_locked(now);
+        if (arena_.size() + frame.size() > max_arena_size) {
+            // An outbox configured far beyond its default: the rest of this burst is shared frames.
+            auto shared = std::make_shared<Buffer>();
+            shared->append(frame.data(), frame.size());
+            messages_.push_back({std::move(shared), now});
+        } else {
+            const auto offset = static_cast<std::uint32_t>(arena_.size());
+            arena_.append(frame.data(), frame.size());
+            messages_.push_back({nullptr, now, offset, static_cast<std::uint32_t>(frame.size())});
+            ++arena_queued_;
+        }
+        full = messages_.size() >= config_.outbox_capacity;
+        wake = std::exchange(writer_idle_, false);
     }
     warn_drops(report, "the outbox was full");
     if (wake) {
@@ -246,6 +346,8 @@ void Connection::do_close(const std::string& reason, bool abnormal) {
         unsent = messages_.size();
         control_.clear();
         messages_.clear();
+        arena_ = Buffer{};
+        arena_queued_ = 0;
     }
     room_.notify_all();
     warn_drops(unreported, "the outbox was full");
@@ -380,6 +482,11 @@ asio::awaitable<void> Connection::read_loop() {
         const std::size_t capacity = read_buf_->capacity();
         if (begin == end && !shared) {
             begin = end = origin(*read_buf_, 0);
+        } else if (begin == end && capacity - end < read_chunk) {
+            // Listeners still hold this buffer and little room is left: the next read goes to
+            // another one now, while there is nothing to copy (a large frame read here would
+            // otherwise be copied once its length showed it does not fit).
+            fresh(capacity - 4096);
         } else if (capacity - end < read_chunk / 4 && begin > 4096) {
             if (shared) {
                 fresh(capacity - 4096);
@@ -408,8 +515,9 @@ asio::awaitable<void> Connection::read_loop() {
 
 asio::awaitable<void> Connection::write_loop() {
     auto self = shared_from_this();
-    std::vector<SharedFrame> batch;
+    std::vector<SharedFrame> batch;  // keeps the shared frames being written
     std::vector<asio::const_buffer> buffers;
+    Buffer writing;  // the arena being written (swapped with arena_)
     batch.reserve(max_batch_frames);
     buffers.reserve(max_batch_frames);
     std::uint64_t expired = 0;
@@ -418,34 +526,72 @@ asio::awaitable<void> Connection::write_loop() {
     while (open()) {
         batch.clear();
         buffers.clear();
+        writing.clear();
         std::size_t bytes = 0;
         {
             std::lock_guard lock(mutex_);
-            while (!control_.empty() && batch.size() < max_batch_frames) {
+            while (!control_.empty() && buffers.size() < max_batch_frames) {
                 bytes += control_.front()->size();
+                buffers.emplace_back(control_.front()->data(), control_.front()->size());
                 batch.push_back(std::move(control_.front()));
                 control_.pop_front();
             }
             // Messages wait until the peer's handshake is in: before it we do not know it is a peer.
+            bool took_arena = false;
             if (handshaken_.load(std::memory_order_acquire)) {
                 const auto oldest_allowed = coarse_now() - config_.outbox_ttl;
-                while (!messages_.empty() && batch.size() < max_batch_frames && bytes < max_batch_bytes) {
+                const std::byte* run_end = nullptr;  // end of the last buffer when it lies in the arena
+                while (!messages_.empty() && buffers.size() < max_batch_frames && bytes < max_batch_bytes) {
                     auto& q = messages_.front();
+                    if (!q.frame) {
+                        --arena_queued_;
+                        took_arena = true;
+                    }
                     if (q.queued_at < oldest_allowed) {
                         ++expired;
-                    } else {
+                    } else if (q.frame) {
                         bytes += q.frame->size();
+                        buffers.emplace_back(q.frame->data(), q.frame->size());
                         batch.push_back(std::move(q.frame));
+                        run_end = nullptr;
+                    } else {
+                        // Consecutive small messages go out as one piece of the arena.
+                        const std::byte* at = arena_.data() + q.offset;
+                        bytes += q.size;
+                        if (run_end == at) {
+                            buffers.back() = asio::const_buffer(buffers.back().data(), buffers.back().size() + q.size);
+                        } else {
+                            buffers.emplace_back(at, q.size);
+                        }
+                        run_end = at + q.size;
                     }
                     messages_.pop_front();
+                }
+            }
+            if (took_arena) {
+                // The writer takes the arena; small messages still queued move to a fresh one.
+                if (arena_queued_ == 0) {
+                    std::swap(writing, arena_);
+                } else {
+                    Buffer rest;
+                    for (auto& q : messages_) {
+                        if (!q.frame) {
+                            const auto offset = static_cast<std::uint32_t>(rest.size());
+                            rest.append(arena_.data() + q.offset, q.size);
+                            q.offset = offset;
+                        }
+                    }
+                    writing = std::move(arena_);
+                    arena_ = std::move(rest);
                 }
             }
             if (room_waiters_ && messages_.size() < config_.outbox_capacity) {
                 room_.notify_all();
             }
-            if (batch.empty()) {
+            if (buffers.empty()) {
                 if (last_frame_) {
                     // Everything queued is out: the goodbye goes last, then the connection closes.
+                    buffers.emplace_back(last_frame_->data(), last_frame_->size());
                     batch.push_back(std::move(last_frame_));
                     closing = true;
                 } else {
@@ -459,16 +605,13 @@ asio::awaitable<void> Connection::write_loop() {
                 "dropped " + std::to_string(expired) + " message(s) to " + peer_.name + " older than the outbox TTL");
             expired = 0;
         }
-        if (batch.empty()) {
+        if (buffers.empty()) {
             auto [ec, unused] = co_await bell_.async_receive(use_tuple);
             (void)unused;
             if (ec) {
                 co_return;  // closed
             }
             continue;
-        }
-        for (const auto& f : batch) {
-            buffers.emplace_back(f->data(), f->size());
         }
         auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
         (void)n;
@@ -480,6 +623,9 @@ asio::awaitable<void> Connection::write_loop() {
         if (closing) {
             do_close(close_reason_after_flush_);
             co_return;
+        }
+        if (writing.capacity() > max_arena_kept) {
+            writing = Buffer{};  // a burst's arena is not kept for ever
         }
     }
 }

@@ -74,6 +74,14 @@ public:
     /// Queues a topic message or request, subject to the outbox capacity and TTL (drop oldest).
     /// @returns true when the outbox is full now (for wait_for_room()).
     bool send_message(SharedFrame frame, bool urgent = false);
+    /// An urgent frame given in two parts, `head` then `body` (a request or reply and the user's
+    /// payload): written at once by the calling thread with one gathered write when the writer is
+    /// idle and nothing is queued (no copy); otherwise joined and queued as a control frame
+    /// (`control`) or a message. @returns as send_message().
+    bool send_parts(std::span<const std::byte> head, std::span<const std::byte> body, bool control);
+    /// send_message() for a small frame: its bytes are copied into the outbox, so the caller
+    /// keeps (and may reuse) its buffer and no frame object is allocated.
+    bool send_small(std::span<const std::byte> frame);
     /// The receive buffer the frame being handed to ConnectionHandler::on_frame lies in: keeping
     /// a reference keeps its bytes (the reader never overwrites a buffer still shared).
     const std::shared_ptr<Buffer>& read_buffer() const noexcept { return read_buf_; }
@@ -105,14 +113,21 @@ private:
     void ring();
     enum class Direct { no, written, partial };
     /// With mutex_ held: writes `frame` now if the writer is idle and nothing is queued.
-    Direct try_write_locked(const Buffer& frame);
+    Direct try_write_locked(const Buffer& frame) { return try_write_locked(frame.bytes(), {}); }
+    /// try_write_locked() of a frame in two parts; a partial write queues the rest first.
+    Direct try_write_locked(std::span<const std::byte> head, std::span<const std::byte> body);
     /// Logs `count` dropped messages (no-op for 0).
     void warn_drops(std::uint64_t count, const char* why);
 
+    /// A queued message: a shared frame, or (frame null) `size` bytes at `offset` in arena_.
     struct Queued {
         SharedFrame frame;
         std::chrono::steady_clock::time_point queued_at;
+        std::uint32_t offset = 0;
+        std::uint32_t size = 0;
     };
+    /// With mutex_ held: makes room for a message (drop oldest). @returns drops to report.
+    std::uint64_t admit_locked(std::chrono::steady_clock::time_point now);
 
     Socket socket_;
     asio::strand<asio::any_io_executor> strand_;
@@ -130,6 +145,8 @@ private:
     std::mutex mutex_;  // guards the queues and writer_idle_
     std::deque<SharedFrame> control_;
     std::deque<Queued> messages_;
+    Buffer arena_;                  // the bytes of small queued messages (send_small), in order
+    std::size_t arena_queued_ = 0;  // messages_ entries that lie in arena_
     bool writer_idle_ = false;
     std::size_t room_waiters_ = 0;  // threads in wait_for_room()
     std::condition_variable room_;

@@ -1,5 +1,6 @@
 #include "wire/frame.hpp"
 
+#include <bit>
 #include <cstring>
 
 namespace meshy::detail::wire {
@@ -38,17 +39,60 @@ void put_str16(Buffer& out, std::string_view s) {
     out.append(s.data(), n);
 }
 
-std::uint64_t load_le(const std::byte* p, int n) {
+template <int N>
+std::uint64_t load_le_n(const std::byte* p) {
+    if constexpr (std::endian::native == std::endian::little) {
+        if constexpr (N == 2) {
+            std::uint16_t v;
+            std::memcpy(&v, p, 2);
+            return v;
+        } else if constexpr (N == 4) {
+            std::uint32_t v;
+            std::memcpy(&v, p, 4);
+            return v;
+        } else if constexpr (N == 8) {
+            std::uint64_t v;
+            std::memcpy(&v, p, 8);
+            return v;
+        }
+    }
     std::uint64_t v = 0;
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < N; ++i) {
         v |= static_cast<std::uint64_t>(std::to_integer<std::uint8_t>(p[i])) << (8 * i);
     }
     return v;
 }
 
-void store_u32(std::byte* p, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) {
-        p[i] = static_cast<std::byte>(v >> (8 * i));
+inline std::uint64_t load_le(const std::byte* p, int n) {
+    switch (n) {
+        case 1:
+            return std::to_integer<std::uint8_t>(p[0]);
+        case 2:
+            return load_le_n<2>(p);
+        case 4:
+            return load_le_n<4>(p);
+        default:
+            return load_le_n<8>(p);
+    }
+}
+
+inline void store_u32(std::byte* p, std::uint32_t v) {
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(p, &v, 4);
+    } else {
+        for (int i = 0; i < 4; ++i) {
+            p[i] = static_cast<std::byte>(v >> (8 * i));
+        }
+    }
+}
+
+inline void store_u64(std::byte* p, std::uint64_t v) {
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(p, &v, 8);
+    } else {
+        for (int i = 0; i < 8; ++i) {
+            p[i] = static_cast<std::byte>(v >> (8 * i));
+        }
     }
 }
 
@@ -188,7 +232,7 @@ Parse next_frame(std::span<const std::byte> in,
     if (in.size() < 4) {
         return Parse::need_more;
     }
-    const std::size_t length = static_cast<std::size_t>(load_le(in.data(), 4));
+    const std::size_t length = static_cast<std::size_t>(load_le_n<4>(in.data()));
     if (length == 0) {
         reason = "zero-length frame";
         return Parse::error;
@@ -247,19 +291,43 @@ void encode_reply(
     end_frame(out, start);
 }
 
+void encode_request_header(
+    Buffer& out, std::uint64_t call_id, CodecId codec, std::string_view service, std::size_t payload_size) {
+    const std::size_t start = begin_frame(out, FrameType::request);
+    put_u64(out, call_id);
+    put_u8(out, static_cast<std::uint8_t>(codec));
+    put_str16(out, service);
+    store_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4 + payload_size));
+}
+
+void encode_reply_header(
+    Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::size_t payload_size) {
+    const std::size_t start = begin_frame(out, FrameType::reply);
+    put_u64(out, call_id);
+    put_u8(out, static_cast<std::uint8_t>(status));
+    put_u8(out, static_cast<std::uint8_t>(codec));
+    store_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4 + payload_size));
+}
+
 void encode_empty(Buffer& out, FrameType type) {
     const std::size_t start = begin_frame(out, type);
     end_frame(out, start);
 }
 
 void begin_message(Buffer& out, CodecId codec, std::uint64_t sent_at_ns, std::string_view topic) {
-    out.reserve(frame_prefix + message_header + topic.size() + 64);
-    begin_frame(out, FrameType::message);
-    put_u8(out, static_cast<std::uint8_t>(codec));
-    put_u8(out, 0);  // flags, reserved
-    put_u16(out, static_cast<std::uint16_t>(topic.size()));
-    put_u64(out, sent_at_ns);
-    out.append(topic.data(), topic.size());
+    const std::size_t header = frame_prefix + message_header;
+    out.reserve(out.size() + header + topic.size() + 64);
+    std::byte* p = out.grow(header + topic.size());
+    store_u32(p, 0);  // length: finish_frame()
+    p[4] = static_cast<std::byte>(FrameType::message);
+    p[5] = static_cast<std::byte>(codec);
+    p[6] = std::byte{0};  // flags, reserved
+    p[7] = static_cast<std::byte>(topic.size() & 0xff);
+    p[8] = static_cast<std::byte>(topic.size() >> 8);
+    store_u64(p + 9, sent_at_ns);
+    if (!topic.empty()) {
+        std::memcpy(p + header, topic.data(), topic.size());
+    }
 }
 
 void finish_frame(Buffer& out) {
@@ -308,14 +376,19 @@ bool decode_info(std::span<const std::byte> body, Info& out) {
 }
 
 bool decode_message(std::span<const std::byte> body, Message& out) {
-    Reader r(body);
-    std::uint8_t codec = 0, flags = 0;
-    std::uint16_t topic_len = 0;
-    if (!r.u8(codec) || !r.u8(flags) || !r.u16(topic_len) || !r.u64(out.sent_at_ns) || !r.str(topic_len, out.topic)) {
+    // The hot path of every received message: fixed fields first, one bounds check for them.
+    if (body.size() < message_header) {
         return false;
     }
-    out.codec = static_cast<CodecId>(codec);
-    out.payload = r.rest();
+    const std::byte* p = body.data();
+    const auto topic_len = static_cast<std::size_t>(load_le_n<2>(p + 2));
+    if (body.size() - message_header < topic_len) {
+        return false;
+    }
+    out.codec = static_cast<CodecId>(std::to_integer<std::uint8_t>(p[0]));
+    out.sent_at_ns = load_le_n<8>(p + 4);
+    out.topic = std::string_view(reinterpret_cast<const char*>(p + message_header), topic_len);
+    out.payload = body.subspan(message_header + topic_len);
     return true;
 }
 

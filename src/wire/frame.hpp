@@ -117,6 +117,12 @@ void encode_request(
 void encode_reply(
     Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::span<const std::byte> payload);
 void encode_empty(Buffer& out, FrameType type);
+/// Append a request's or a reply's prefix and header only, for a payload of `payload_size` bytes
+/// that the caller writes after them (a gathered write: the payload is not copied).
+void encode_request_header(
+    Buffer& out, std::uint64_t call_id, CodecId codec, std::string_view service, std::size_t payload_size);
+void encode_reply_header(
+    Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::size_t payload_size);
 
 /// Writes a message frame's prefix and header (everything but the payload) into an empty
 /// buffer; the caller appends the payload, then calls finish_frame().

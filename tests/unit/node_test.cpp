@@ -246,6 +246,93 @@ TEST_F(NodeTest, SlowCoroutineCallbackDoesNotStallOtherTopics) {
     runner.join();
 }
 
+TEST_F(NodeTest, SlowCoroutineListenerKeepsTheNewestMessages) {
+    auto o = options("solo");
+    o.inbox_capacity = 4;
+    Node sut(o);
+    std::mutex mutex;
+    std::vector<int> got;
+    std::atomic<bool> release{false};
+    sut.listen_blocking("numbers", [&](int n) -> asio::awaitable<void> {
+        {
+            std::lock_guard lock(mutex);
+            got.push_back(n);
+        }
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        for (int i = 0; i < 1000 && !release; ++i) {  // the first message holds the listener up
+            t.expires_after(5ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+    });
+    sut.send_blocking("numbers", 0);
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return got.size() == 1;
+    }));
+    for (int i = 1; i < 100; ++i) {
+        sut.send_blocking("numbers", i);
+    }
+    release = true;
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return got.size() == 5;
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(got, (std::vector<int>{0, 96, 97, 98, 99}));
+}
+
+TEST_F(NodeTest, SmallAndLargeMessagesKeepTheirOrder) {
+    Node listener(options("listener", meshy::CodecId::raw));
+    Node sender(options("sender", meshy::CodecId::raw));
+    std::mutex mutex;
+    std::vector<std::size_t> sizes;
+    listener.listen_raw("mixed", [&](const meshy::RawMessage& m) {
+        std::lock_guard lock(mutex);
+        sizes.push_back(m.payload.size());
+    });
+    sender.wait_for_listener_blocking("mixed", 5s);
+    std::vector<std::size_t> sent;
+    for (int i = 0; i < 300; ++i) {
+        const std::size_t size = i % 3 == 0 ? 100000 : i % 3 == 1 ? 10 : 3000;  // shared, inline, shared
+        const std::vector<std::byte> payload(size, std::byte{0x5a});
+        sender.send_raw("mixed", meshy::CodecId::raw, payload);
+        sent.push_back(size);
+    }
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return sizes.size() == sent.size();
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(sizes, sent);
+}
+
+TEST_F(NodeTest, LargeServiceRequestAndReplyRoundTrip) {
+    Node provider(options("provider", meshy::CodecId::raw));
+    Node caller(options("caller", meshy::CodecId::raw));
+    provider.add_service_raw("reverse", [](const meshy::RawMessage& m) -> asio::awaitable<meshy::RawPayload> {
+        meshy::RawPayload reply;
+        reply.codec = m.codec;
+        for (auto it = m.payload.rbegin(); it != m.payload.rend(); ++it) {
+            reply.bytes.append(&*it, 1);
+        }
+        co_return reply;
+    });
+    caller.wait_for_service_provider_blocking("reverse", 5s);
+    for (const std::size_t size : {std::size_t{0}, std::size_t{5}, std::size_t{3} << 20}) {
+        meshy::Buffer request;
+        for (std::size_t i = 0; i < size; ++i) {
+            const auto b = static_cast<std::byte>(i % 251);
+            request.append(&b, 1);
+        }
+        const auto reply =
+            caller.call_raw_blocking("reverse", meshy::CodecId::raw, request, CallOptions{.timeout = 10s});
+        ASSERT_EQ(reply.bytes.size(), size);
+        for (std::size_t i = 0; i < size; ++i) {
+            ASSERT_EQ(reply.bytes.data()[i], request.data()[size - 1 - i]) << "at " << i;
+        }
+    }
+}
+
 TEST_F(NodeTest, BlockingCallOnTheNodeThreadIsRefused) {
     Node sut(options("self"));
     sut.add_service_blocking("answer", [] { return 42; });
