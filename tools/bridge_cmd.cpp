@@ -64,18 +64,8 @@ void run_bridge(const GlobalOptions& globals, BridgeCommandOptions o) {
     b.idle_timeout = seconds(o.idle_timeout);
     b.service_timeout = seconds(o.service_timeout);
 
-    LogLevel level = LogLevel::warn;
-    if (!globals.log_level.empty()) {
-        parse_log_level(globals.log_level, level);
-        set_log_level(level);
-    } else if (!std::getenv("MESHY_LOG")) {
-        set_log_level(level);
-    }
+    const NodeOptions options = cli_node_options(globals, o.name);
     asio::io_context io(1);
-    NodeOptions options{.name = o.name};
-    if (!globals.domain_id.empty()) {
-        options.domain_id = globals.domain_id;
-    }
     Node node(io.get_executor(), options);
     std::unique_ptr<bridge::BridgeServer> server;
     try {

@@ -54,6 +54,9 @@ inline std::string mesh_name(std::string name) {
 }
 void setup_speedtest(CLI::App& app, const GlobalOptions& globals);
 
+/// Options of a node the CLI runs, named `name`: the domain from --domain-id; also sets the log level
+/// (--log, else $MESHY_LOG, else warnings only).
+NodeOptions cli_node_options(const GlobalOptions& globals, std::string name);
 /// Builds the CLI's own node (on its own thread), named "meshy-cli-<what>".
 std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what);
 /// The mesh as a node sees it after the discovery time, without the CLI's own node.

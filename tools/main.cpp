@@ -12,7 +12,7 @@
 
 namespace meshy::cli {
 
-std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what) {
+NodeOptions cli_node_options(const GlobalOptions& globals, std::string name) {
     // Quiet by default: the CLI's own output is the point; MESHY_LOG or --log say otherwise.
     LogLevel level = LogLevel::warn;
     if (!globals.log_level.empty()) {
@@ -21,11 +21,15 @@ std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string&
     } else if (!std::getenv("MESHY_LOG")) {
         set_log_level(level);
     }
-    NodeOptions options{.name = "meshy-cli-" + what};
+    NodeOptions options{.name = std::move(name)};
     if (!globals.domain_id.empty()) {
         options.domain_id = globals.domain_id;
     }
-    return std::make_unique<Node>(options);
+    return options;
+}
+
+std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what) {
+    return std::make_unique<Node>(cli_node_options(globals, "meshy-cli-" + what));
 }
 
 std::vector<NodeInfo> discover_mesh(const GlobalOptions& globals, const std::string& what) {

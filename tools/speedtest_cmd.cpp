@@ -131,17 +131,7 @@ std::string echo_service(const SpeedOptions& o) {
 }
 
 std::unique_ptr<Node> make_speed_node(const GlobalOptions& globals, const SpeedOptions& o, const std::string& what) {
-    LogLevel level = LogLevel::warn;
-    if (!globals.log_level.empty()) {
-        parse_log_level(globals.log_level, level);
-        set_log_level(level);
-    } else if (!std::getenv("MESHY_LOG")) {
-        set_log_level(level);
-    }
-    NodeOptions options{.name = "meshy-speedtest-" + what};
-    if (!globals.domain_id.empty()) {
-        options.domain_id = globals.domain_id;
-    }
+    NodeOptions options = cli_node_options(globals, "meshy-speedtest-" + what);
     options.allow_unix = !o.disable_unix;
     options.allow_tcp = !o.disable_tcp;
     options.codec = parse_codec(o.codec);

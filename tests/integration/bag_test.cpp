@@ -23,6 +23,8 @@
 #include "process.hpp"
 
 using namespace std::chrono_literals;
+using meshy::test::has_line;
+using meshy::test::joined;
 using meshy::test::Process;
 using meshy::test::run_command;
 namespace fs = std::filesystem;
@@ -32,18 +34,6 @@ namespace {
 const std::string cli = MESHY_CLI_PATH;
 const std::string test_node = MESHY_TEST_NODE_PATH;
 const std::string source_dir = MESHY_SOURCE_DIR;
-
-std::string joined(const std::vector<std::string>& lines) {
-    std::string out;
-    for (const auto& l : lines) {
-        out += l + "\n";
-    }
-    return out;
-}
-
-bool has_line(const std::vector<std::string>& lines, const std::string& text) {
-    return std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return l.find(text) != std::string::npos; });
-}
 
 /// The value after "key: " on the line that starts with it.
 std::optional<std::string> field(const std::vector<std::string>& lines, const std::string& key) {

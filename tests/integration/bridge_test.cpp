@@ -24,6 +24,8 @@
 #include "process.hpp"
 
 using namespace std::chrono_literals;
+using meshy::test::has_line;
+using meshy::test::joined;
 using meshy::test::Process;
 using meshy::test::run_command;
 namespace fs = std::filesystem;
@@ -36,18 +38,6 @@ const fs::path clients = fs::path(MESHY_SOURCE_DIR) / "tests" / "bridge";
 const fs::path artifacts = MESHY_ARTIFACT_DIR;
 const std::string system_python = "/usr/bin/python3";  // Debian's, with python3-websocket
 const std::string chromium = "/usr/bin/chromium";
-
-std::string joined(const std::vector<std::string>& lines) {
-    std::string out;
-    for (const auto& l : lines) {
-        out += l + "\n";
-    }
-    return out;
-}
-
-bool has_line(const std::vector<std::string>& lines, const std::string& text) {
-    return std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return l.find(text) != std::string::npos; });
-}
 
 /// Why a client of these tests cannot run here, or nullopt.
 std::optional<std::string> missing_node_clients() {

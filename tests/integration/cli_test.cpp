@@ -12,6 +12,8 @@
 #include "process.hpp"
 
 using namespace std::chrono_literals;
+using meshy::test::has_line;
+using meshy::test::joined;
 using meshy::test::Process;
 using meshy::test::run_command;
 
@@ -42,17 +44,6 @@ protected:
     meshy::test::RunResult run(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s) {
         args.insert(args.begin(), cli);
         return run_command(std::move(args), timeout, env_);
-    }
-    static std::string joined(const std::vector<std::string>& lines) {
-        std::string out;
-        for (const auto& l : lines) {
-            out += l + "\n";
-        }
-        return out;
-    }
-    static bool has_line(const std::vector<std::string>& lines, const std::string& text) {
-        return std::any_of(lines.begin(), lines.end(),
-                           [&](const auto& l) { return l.find(text) != std::string::npos; });
     }
 
     std::string domain_;

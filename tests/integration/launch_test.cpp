@@ -25,6 +25,8 @@
 
 using namespace std::chrono_literals;
 using meshy::test::Clock;
+using meshy::test::has_line;
+using meshy::test::joined;
 using meshy::test::Millis;
 using meshy::test::Process;
 using meshy::test::run_command;
@@ -67,18 +69,6 @@ bool gone(pid_t pid, Millis timeout) {
         }
         std::this_thread::sleep_for(10ms);  // a poll period, not a wait for an outcome
     }
-}
-
-std::string joined(const std::vector<std::string>& lines) {
-    std::string out;
-    for (const auto& l : lines) {
-        out += l + "\n";
-    }
-    return out;
-}
-
-bool has_line(const std::vector<std::string>& lines, const std::string& text) {
-    return std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return l.find(text) != std::string::npos; });
 }
 
 std::size_t count_prefix(const std::vector<std::string>& lines, const std::string& prefix) {

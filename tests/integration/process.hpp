@@ -126,4 +126,23 @@ struct RunResult {
 };
 RunResult run_command(std::vector<std::string> argv, Millis timeout, std::map<std::string, std::string> env = {});
 
+/// The lines as one text, each ending in '\n' (for failure messages).
+inline std::string joined(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) {
+        out += l + "\n";
+    }
+    return out;
+}
+
+/// Whether any line contains `text`.
+inline bool has_line(const std::vector<std::string>& lines, const std::string& text) {
+    for (const auto& l : lines) {
+        if (l.find(text) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace meshy::test

@@ -11,6 +11,7 @@
 #include "process.hpp"
 
 using namespace std::chrono_literals;
+using meshy::test::joined;
 using meshy::test::Process;
 using meshy::test::run_command;
 
@@ -34,14 +35,6 @@ std::vector<std::string> cells(const std::string& row) {
         const auto b = cell.find_first_not_of(' ');
         const auto e = cell.find_last_not_of(' ');
         out.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
-    }
-    return out;
-}
-
-std::string joined(const std::vector<std::string>& lines) {
-    std::string out;
-    for (const auto& l : lines) {
-        out += l + "\n";
     }
     return out;
 }
