@@ -151,8 +151,7 @@ public:
         if (!begin_message(topic, codec, frame)) {
             return;
         }
-        detail::encode_args<UserCodec>(codec, frame, detail::wire_value(args)...);
-        finish_message(topic, std::move(frame));
+        send_encoded<UserCodec>(topic, codec, std::move(frame), detail::wire_value(args)...);
     }
 
     /// Sends an already encoded payload (tools, bag playback). @param sent_at_ns 0: now.
@@ -309,6 +308,17 @@ private:
         }
     }
 
+    template <class UserCodec, class... Values>
+    void send_encoded(std::string_view topic, CodecId codec, Buffer&& frame, const Values&... values) {
+        // A large last argument is not copied into the frame (see detail::large_payload_min).
+        if (const auto tail = detail::encode_head<UserCodec>(codec, frame, values...); !tail.empty()) {
+            finish_message(topic, std::move(frame), tail);
+            return;
+        }
+        detail::encode_args<UserCodec>(codec, frame, values...);
+        finish_message(topic, std::move(frame));
+    }
+
     template <class UserCodec, class... Args>
     Buffer encode_request(const Args&... args) const {
         Buffer out;
@@ -386,7 +396,9 @@ private:
 
     CodecId default_codec() const noexcept;
     bool begin_message(std::string_view topic, CodecId codec, Buffer& frame);
-    void finish_message(std::string_view topic, Buffer&& frame);
+    /// Sends the frame begun by begin_message(); `tail`, when given, is the end of its payload,
+    /// which is only read during the call.
+    void finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail = {});
     void listen_erased(std::string topic, detail::ListenerFn fn);
     void depends_on_listener_erased(std::string downstream, std::string upstream, detail::ListenerFn fn);
     void add_service_erased(std::string service, detail::ServiceFn fn);

@@ -119,8 +119,8 @@ CodecId Node::default_codec() const noexcept {
 bool Node::begin_message(std::string_view topic, CodecId codec, Buffer& frame) {
     return impl_->begin_message(topic, codec, frame);
 }
-void Node::finish_message(std::string_view topic, Buffer&& frame) {
-    impl_->finish_message(topic, std::move(frame));
+void Node::finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail) {
+    impl_->finish_message(topic, std::move(frame), tail);
 }
 void Node::send_raw(std::string_view topic,
                     CodecId codec,

@@ -697,39 +697,50 @@ void NodeImpl::send_raw(std::string_view topic,
             frame.data()[wire::frame_prefix + 4 + i] = static_cast<std::byte>(sent_at_ns >> (8 * i));
         }
     }
+    if (payload.size() >= large_payload_min) {
+        finish_message(topic, std::move(frame), payload);  // written from `payload`, not copied
+        return;
+    }
     frame.append(payload.data(), payload.size());
     finish_message(topic, std::move(frame));
 }
 
-void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
-    if (frame.size() > options_.max_frame_size) {
+void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail) {
+    const std::size_t total = frame.size() + tail.size();
+    if (total > options_.max_frame_size) {
         throw Error(errc::frame_too_large,
-                    "message on '" + std::string(topic) + "' is " + std::to_string(frame.size()) + " bytes");
+                    "message on '" + std::string(topic) + "' is " + std::to_string(total) + " bytes");
     }
-    wire::finish_frame(frame);
+    wire::finish_frame(frame, tail.size());
     last_frame_size_hint() = std::min<std::size_t>(frame.size(), max_size_hint);
     // A small frame is copied into each connection's outbox; it is shared (copied once) only for
-    // this node's own listener or a peer still connecting. A large one is always shared.
-    const bool small = frame.size() <= small_frame_max;
+    // this node's own listener or a peer still connecting. A large one is always shared, except
+    // one with a `tail` (a large payload): connected peers get it from the caller's bytes
+    // (Connection::send_through), and it is joined into a shared copy only for the others.
+    const bool small = total <= small_frame_max;
     SharedFrame shared;
-    if (!small) {
+    if (!small && tail.empty()) {
         shared = std::make_shared<const Buffer>(std::move(frame));
     }
     auto share = [&]() -> const SharedFrame& {
         if (!shared) {
-            shared = std::make_shared<const Buffer>(frame);
+            auto joined = std::make_shared<Buffer>();
+            joined->reserve(total);
+            joined->append(frame.data(), frame.size());
+            joined->append(tail.data(), tail.size());
+            shared = std::move(joined);
         }
         return shared;
     };
     struct Recycle {
         Buffer& frame;
-        bool small;
+        bool keep;
         ~Recycle() {
-            if (small) {
+            if (keep) {
                 spare_frame() = std::move(frame);
             }
         }
-    } recycle{frame, small};
+    } recycle{frame, small || !tail.empty()};
 
     Lock lock(mutex_);
     refs_scratch_.clear();
@@ -794,12 +805,19 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
     // Backpressure (OutboxFull::wait): the connections to wait on, once the lock is released.
     thread_local std::vector<std::shared_ptr<Connection>> full;
     full.clear();
+    // Connections that get a frame with a tail, once the lock is released (it may block).
+    thread_local std::vector<std::shared_ptr<Connection>> through;
+    through.clear();
     const bool may_wait = options_.outbox_full == OutboxFull::wait;
     for (std::size_t index : chosen_scratch_) {
         if (index >= targets.size()) {
             continue;
         }
         if (Peer* peer = targets[index]) {
+            if (!tail.empty() && peer->connected()) {
+                through.push_back(peer->send_conn);
+                continue;
+            }
             const bool now_full = small && peer->connected() ? peer->send_conn->send_small(frame.bytes())
                                                              : deliver_locked(*peer, share());
             if (now_full && may_wait) {
@@ -815,6 +833,20 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame) {
         }
     }
     lock.unlock();
+    if (!through.empty()) {
+        // Waiting (OutboxFull::wait) means writing the frame on this thread once the connection's
+        // writer is idle, like a blocking socket write; never on the node's own thread.
+        const bool blocking = may_wait && !on_own_thread();
+        const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
+        for (const auto& conn : through) {
+            if (blocking) {
+                conn->send_through(frame.bytes(), tail, deadline);
+            } else {
+                conn->send_parts(frame.bytes(), tail, false);
+            }
+        }
+        through.clear();
+    }
     if (!full.empty()) {
         if (!on_own_thread()) {
             const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;

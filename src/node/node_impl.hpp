@@ -122,7 +122,7 @@ public:
 
     // topics
     bool begin_message(std::string_view topic, CodecId codec, Buffer& frame);
-    void finish_message(std::string_view topic, Buffer&& frame);
+    void finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail = {});
     void send_raw(std::string_view topic, CodecId codec, std::span<const std::byte> payload, std::uint64_t sent_at_ns);
     void listen(std::string topic, ListenerFn fn);
     bool stop_listening(std::string_view topic);

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -50,6 +51,19 @@ std::chrono::steady_clock::time_point coarse_now() {
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
                                                  std::chrono::nanoseconds(ts.tv_nsec));
+}
+
+/// A copy of the bytes of a frame given as `head` then `body` from `done` on.
+SharedFrame rest_of(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
+    auto rest = std::make_shared<Buffer>();
+    rest->reserve(head.size() + body.size() - done);
+    if (done < head.size()) {
+        rest->append(head.data() + done, head.size() - done);
+        rest->append(body.data(), body.size());
+    } else {
+        rest->append(body.data() + (done - head.size()), body.size() - (done - head.size()));
+    }
+    return rest;
 }
 
 std::string describe(const Connection::Socket& s, bool is_unix) {
@@ -136,16 +150,7 @@ Connection::Direct Connection::try_write_locked(std::span<const std::byte> head,
     if (written == total) {
         return Direct::written;
     }
-    // The rest goes first, by the writer.
-    auto rest = std::make_shared<Buffer>();
-    rest->reserve(total - written);
-    if (written < head.size()) {
-        rest->append(head.data() + written, head.size() - written);
-        rest->append(body.data(), body.size());
-    } else {
-        rest->append(body.data() + (written - head.size()), total - written);
-    }
-    control_.push_front(std::move(rest));
+    control_.push_front(rest_of(head, body, written));  // the rest goes first, by the writer
     writer_idle_ = false;
     return Direct::partial;
 }
@@ -179,6 +184,112 @@ bool Connection::send_parts(std::span<const std::byte> head, std::span<const std
             }
             wake = std::exchange(writer_idle_, false);
         }
+    }
+    warn_drops(report, "the outbox was full");
+    if (wake) {
+        ring();
+    }
+    return full;
+}
+
+bool Connection::send_through(std::span<const std::byte> head,
+                              std::span<const std::byte> body,
+                              std::chrono::steady_clock::time_point deadline) {
+    if (!open()) {
+        return false;
+    }
+    const std::size_t total = head.size() + body.size();
+    std::unique_lock lock(mutex_);
+    auto ready = [&] {
+        return !open() || (writer_idle_ && !direct_active_ && control_.empty() && messages_.empty() && !last_frame_ &&
+                           handshaken_.load(std::memory_order_acquire));
+    };
+    if (!ready()) {
+        ++room_waiters_;
+        room_.wait_until(lock, deadline, ready);
+        --room_waiters_;
+    }
+    if (!open()) {
+        return false;
+    }
+    if (!ready()) {
+        lock.unlock();
+        return send_parts(head, body, false);  // waited long enough: queue a copy
+    }
+    // The writer is idle and stays away (direct_active_) while this thread writes the frame.
+    writer_idle_ = false;
+    direct_active_ = true;
+    std::size_t done = 0;
+    int error = 0;
+    while (done < total && open()) {
+        iovec parts[2];
+        std::size_t count = 0;
+        if (done < head.size()) {
+            parts[count++] = {const_cast<std::byte*>(head.data()) + done, head.size() - done};
+            if (!body.empty()) {
+                parts[count++] = {const_cast<std::byte*>(body.data()), body.size()};
+            }
+        } else {
+            parts[count++] = {const_cast<std::byte*>(body.data()) + (done - head.size()), total - done};
+        }
+        msghdr msg{};
+        msg.msg_iov = parts;
+        msg.msg_iovlen = count;
+        const int fd = socket_.native_handle();
+        const auto n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) {
+                break;  // the rest is copied and queued below
+            }
+            // Wait for room without the lock (do_close() may close the socket meanwhile: the loop
+            // checks open() again before the next write).
+            lock.unlock();
+            pollfd p{fd, POLLOUT, 0};
+            ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
+            lock.lock();
+            continue;
+        }
+        error = n < 0 ? errno : EIO;
+        break;
+    }
+    direct_active_ = false;
+    if (done > 0) {
+        last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+    }
+    bool wake = false, full = false;
+    std::uint64_t report = 0;
+    if (open() && error == 0) {
+        if (done < total) {
+            auto rest = rest_of(head, body, done);
+            if (done == 0) {
+                const auto now = coarse_now();
+                report = admit_locked(now);
+                messages_.push_back({std::move(rest), now});
+                full = messages_.size() >= config_.outbox_capacity;
+            } else {
+                control_.push_front(std::move(rest));  // the end of a frame begun on the socket goes first
+            }
+        }
+        wake = !control_.empty() || !messages_.empty() || last_frame_;
+        if (!wake) {
+            writer_idle_ = true;
+            if (room_waiters_) {
+                room_.notify_all();
+            }
+        }
+    }
+    lock.unlock();
+    if (error != 0) {
+        close("write to " + remote_ + " failed: " + std::error_code(error, std::system_category()).message());
     }
     warn_drops(report, "the outbox was full");
     if (wake) {
@@ -396,6 +507,10 @@ asio::awaitable<void> Connection::read_loop() {
     std::string reason;
     bool handshaken = false;
     std::size_t since_yield = 0;
+    // Large frames (read_chunk and up) are read to their end exactly, and the next one starts a
+    // read in a buffer with room for one as large: their bytes are never copied in user space.
+    std::size_t want = 0;        // bytes of the frame being received (from `begin`), once known
+    std::size_t large_hint = 0;  // size of the last large frame
 
     for (;;) {
         // Parse what has arrived.
@@ -450,6 +565,7 @@ asio::awaitable<void> Connection::read_loop() {
                 co_return;
             }
             if (r == wire::Parse::need_more) {
+                want = needed;
                 if (needed > read_buf_->capacity() - begin) {
                     // Make room for the whole frame; its size was checked against the maximum.
                     fresh(needed > read_chunk ? needed + read_chunk : read_chunk);
@@ -457,6 +573,10 @@ asio::awaitable<void> Connection::read_loop() {
                 break;
             }
             begin += used;
+            want = 0;
+            if (used >= read_chunk) {
+                large_hint = used;
+            }
             if (frame.type == wire::FrameType::bye) {
                 handler_->on_frame(self, frame);
                 do_close("peer " + peer_.name + " said goodbye");
@@ -469,7 +589,9 @@ asio::awaitable<void> Connection::read_loop() {
                 }
                 // One read can hold thousands of small frames: let the listeners they woke (on
                 // this executor too) take them before their inboxes overflow.
-                if (++since_yield >= yield_every_frames) {
+                // After a large frame too: its listener (on this thread, usually) is done with
+                // the buffer before the next read, which then reuses it, still in the cache.
+                if (++since_yield >= yield_every_frames || used >= read_chunk) {
                     since_yield = 0;
                     co_await asio::post(strand_, asio::use_awaitable);
                     if (!open()) {
@@ -497,11 +619,19 @@ asio::awaitable<void> Connection::read_loop() {
                 begin = at;
             }
         }
+        if (begin == end && large_hint && read_buf_->capacity() - end < large_hint + read_chunk) {
+            fresh(large_hint + read_chunk);  // nothing to copy yet
+        }
         if (read_buf_->capacity() == end) {
             fresh(end - begin + read_chunk);
         }
-        auto [ec, n] = co_await socket_.async_read_some(
-            asio::buffer(read_buf_->data() + end, read_buf_->capacity() - end), use_tuple);
+        std::size_t room = read_buf_->capacity() - end;
+        if (want >= read_chunk && begin + want > end) {
+            room = std::min(room, begin + want - end);  // to the end of this large frame
+        } else if (want == 0 && large_hint) {
+            room = std::min(room, large_hint);  // likely the end of the next one, if alike
+        }
+        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buf_->data() + end, room), use_tuple);
         if (ec) {
             do_close(ec == asio::error::eof
                          ? "peer " + (peer_.name.empty() ? remote_ : peer_.name) + " closed the connection"
@@ -530,7 +660,7 @@ asio::awaitable<void> Connection::write_loop() {
         std::size_t bytes = 0;
         {
             std::lock_guard lock(mutex_);
-            while (!control_.empty() && buffers.size() < max_batch_frames) {
+            while (!direct_active_ && !control_.empty() && buffers.size() < max_batch_frames) {
                 bytes += control_.front()->size();
                 buffers.emplace_back(control_.front()->data(), control_.front()->size());
                 batch.push_back(std::move(control_.front()));
@@ -538,7 +668,7 @@ asio::awaitable<void> Connection::write_loop() {
             }
             // Messages wait until the peer's handshake is in: before it we do not know it is a peer.
             bool took_arena = false;
-            if (handshaken_.load(std::memory_order_acquire)) {
+            if (handshaken_.load(std::memory_order_acquire) && !direct_active_) {
                 const auto oldest_allowed = coarse_now() - config_.outbox_ttl;
                 const std::byte* run_end = nullptr;  // end of the last buffer when it lies in the arena
                 while (!messages_.empty() && buffers.size() < max_batch_frames && bytes < max_batch_bytes) {
@@ -588,7 +718,7 @@ asio::awaitable<void> Connection::write_loop() {
             if (room_waiters_ && messages_.size() < config_.outbox_capacity) {
                 room_.notify_all();
             }
-            if (buffers.empty()) {
+            if (buffers.empty() && !direct_active_) {
                 if (last_frame_) {
                     // Everything queued is out: the goodbye goes last, then the connection closes.
                     buffers.emplace_back(last_frame_->data(), last_frame_->size());
@@ -596,6 +726,9 @@ asio::awaitable<void> Connection::write_loop() {
                     closing = true;
                 } else {
                     writer_idle_ = true;
+                    if (room_waiters_) {
+                        room_.notify_all();  // send_through() waits for an idle writer
+                    }
                 }
             }
         }

@@ -79,6 +79,14 @@ public:
     /// idle and nothing is queued (no copy); otherwise joined and queued as a control frame
     /// (`control`) or a message. @returns as send_message().
     bool send_parts(std::span<const std::byte> head, std::span<const std::byte> body, bool control);
+    /// A large message in two parts, `head` then `body`, where `body` (the user's payload) is only
+    /// valid during the call. Blocking (OutboxFull::wait, never on the connection's executor): waits
+    /// until the writer is idle and nothing is queued, then writes the frame itself, without a copy,
+    /// like a blocking socket write; what is still unwritten at `deadline` is copied and queued.
+    /// Otherwise as send_parts(). @returns as send_message().
+    bool send_through(std::span<const std::byte> head,
+                      std::span<const std::byte> body,
+                      std::chrono::steady_clock::time_point deadline);
     /// send_message() for a small frame: its bytes are copied into the outbox, so the caller
     /// keeps (and may reuse) its buffer and no frame object is allocated.
     bool send_small(std::span<const std::byte> frame);
@@ -148,6 +156,7 @@ private:
     Buffer arena_;                  // the bytes of small queued messages (send_small), in order
     std::size_t arena_queued_ = 0;  // messages_ entries that lie in arena_
     bool writer_idle_ = false;
+    bool direct_active_ = false;    // send_through() is writing: the writer leaves the socket alone
     std::size_t room_waiters_ = 0;  // threads in wait_for_room()
     std::condition_variable room_;
     DropCounter drops_;  // outbox drops (capacity and TTL); reported by warn_drops()

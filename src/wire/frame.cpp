@@ -330,8 +330,8 @@ void begin_message(Buffer& out, CodecId codec, std::uint64_t sent_at_ns, std::st
     }
 }
 
-void finish_frame(Buffer& out) {
-    store_u32(out.data(), static_cast<std::uint32_t>(out.size() - 4));
+void finish_frame(Buffer& out, std::size_t extra) {
+    store_u32(out.data(), static_cast<std::uint32_t>(out.size() + extra - 4));
 }
 
 MessageLayout message_layout(std::string_view topic) {

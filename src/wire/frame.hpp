@@ -128,7 +128,8 @@ void encode_reply_header(
 /// buffer; the caller appends the payload, then calls finish_frame().
 void begin_message(Buffer& out, CodecId codec, std::uint64_t sent_at_ns, std::string_view topic);
 /// Patches the length prefix of the frame that starts the buffer.
-void finish_frame(Buffer& out);
+/// `extra`: bytes of the frame that follow those in `out` (written from elsewhere).
+void finish_frame(Buffer& out, std::size_t extra = 0);
 /// Where a message frame's topic and payload start, for a frame begun with begin_message().
 MessageLayout message_layout(std::string_view topic);
 

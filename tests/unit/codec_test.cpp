@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <meshy/meshy.hpp>
 #include <optional>
@@ -110,6 +111,51 @@ TEST(CodecDispatch, PicksTheCodecByIdAndRefusesMismatches) {
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::codec_mismatch);
     }
+}
+
+// A large last argument is sent from the caller's bytes: the head plus those bytes must be exactly
+// what the codec would have encoded.
+template <class... Args>
+void expect_head_and_tail_equal_encoding(CodecId id, const Args&... args) {
+    Buffer whole;
+    detail::encode_args<detail::NoCodec>(id, whole, args...);
+    Buffer head;
+    const auto tail = detail::encode_head<detail::NoCodec>(id, head, args...);
+    ASSERT_FALSE(tail.empty());
+    Buffer joined;
+    joined.append(head.data(), head.size());
+    joined.append(tail.data(), tail.size());
+    ASSERT_EQ(joined.size(), whole.size());
+    EXPECT_EQ(0, std::memcmp(joined.data(), whole.data(), whole.size()));
+}
+
+TEST(CodecDispatch, LargeLastArgumentIsEncodedAsHeadPlusTheCallersBytes) {
+    for (const std::size_t size : {detail::large_payload_min, std::size_t{70000}, std::size_t{1} << 20}) {
+        std::vector<std::uint8_t> bytes(size);
+        for (std::size_t i = 0; i < size; ++i) {
+            bytes[i] = static_cast<std::uint8_t>(i * 7);
+        }
+        const std::string text(size, 'x');
+        const std::vector<char> chars(size, 'c');
+        expect_head_and_tail_equal_encoding(CodecId::msgpack, bytes);
+        expect_head_and_tail_equal_encoding(CodecId::msgpack, 42, std::string("name"), bytes);
+        expect_head_and_tail_equal_encoding(CodecId::msgpack, text);
+        expect_head_and_tail_equal_encoding(CodecId::msgpack, 1.5, chars);
+        expect_head_and_tail_equal_encoding(CodecId::raw, bytes);
+        expect_head_and_tail_equal_encoding(CodecId::raw, text);
+    }
+}
+
+TEST(CodecDispatch, SmallOrNonBytesLastArgumentsAreEncodedWhole) {
+    Buffer head;
+    const std::vector<std::uint8_t> small(detail::large_payload_min - 1);
+    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::msgpack, head, small).empty());
+    const std::vector<int> numbers(100000);
+    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::msgpack, head, numbers).empty());
+    const std::vector<std::uint8_t> large(detail::large_payload_min);
+    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::cereal, head, large).empty());
+    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::raw, head, 1, large).empty());  // raw: one argument
+    EXPECT_EQ(head.size(), 0u);
 }
 
 TEST(Buffer, GrowsWithoutLosingContents) {

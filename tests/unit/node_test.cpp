@@ -306,6 +306,79 @@ TEST_F(NodeTest, SmallAndLargeMessagesKeepTheirOrder) {
     EXPECT_EQ(sizes, sent);
 }
 
+// Large payloads are written from the caller's bytes (with OutboxFull::wait by the sending thread
+// itself); the receiver reads them to their end. Sizes that vary, small ones between them, and the
+// sender's own listener (which gets a copy) must all see every message intact and in order.
+class LargeSendTest : public NodeTest, public ::testing::WithParamInterface<std::tuple<meshy::OutboxFull, bool>> {};
+
+TEST_P(LargeSendTest, LargePayloadsArriveIntactAndInOrder) {
+    const auto [outbox_full, tcp] = GetParam();
+    auto listener_options = options("listener");
+    listener_options.allow_unix = !tcp;
+    Node listener(listener_options);
+    auto sender_options = options("sender");
+    sender_options.outbox_full = outbox_full;
+    sender_options.allow_unix = !tcp;
+    Node sender(sender_options);
+    auto pattern = [](int seq, std::size_t size) {
+        std::vector<std::uint8_t> bytes(size);
+        for (std::size_t i = 0; i < size; ++i) {
+            bytes[i] = static_cast<std::uint8_t>(i * 31 + static_cast<std::size_t>(seq));
+        }
+        return bytes;
+    };
+    struct Seen {
+        std::mutex mutex;
+        std::vector<int> order;
+        int corrupt = 0;
+    } remote, own;
+    auto listen = [&](Node& node, Seen& seen) {
+        node.listen_blocking("large", [&, &seen = seen](int seq, const std::vector<std::uint8_t>& bytes) {
+            const bool intact = bytes == pattern(seq, bytes.size());
+            std::lock_guard lock(seen.mutex);
+            seen.order.push_back(seq);
+            seen.corrupt += intact ? 0 : 1;
+        });
+    };
+    listen(listener, remote);
+    sender.wait_for_listener_blocking("large", 5s);
+    listen(sender, own);  // after: waiting counts this node's own listener too
+    const std::size_t sizes[] = {70000, 10, (std::size_t{1} << 20) + 3, 3000, 300000, std::size_t{3} << 20, 65536};
+    constexpr int count = 40;
+    for (int seq = 0; seq < count; ++seq) {
+        const auto size = sizes[static_cast<std::size_t>(seq) % std::size(sizes)];
+        sender.send_blocking("large", seq, pattern(seq, size));
+    }
+    for (Seen* seen : {&remote, &own}) {
+        const bool all = eventually(
+            [&] {
+                std::lock_guard lock(seen->mutex);
+                return seen->order.size() == count;
+            },
+            20s);
+        std::lock_guard lock(seen->mutex);
+        std::string got;
+        for (int seq : seen->order) {
+            got += " " + std::to_string(seq);
+        }
+        ASSERT_TRUE(all) << (seen == &own ? "own listener" : "remote listener") << " got" << got;
+        EXPECT_EQ(seen->corrupt, 0);
+        for (int seq = 0; seq < count; ++seq) {
+            EXPECT_EQ(seen->order[static_cast<std::size_t>(seq)], seq);
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Outbox,
+                         LargeSendTest,
+                         ::testing::Combine(::testing::Values(meshy::OutboxFull::drop_oldest, meshy::OutboxFull::wait),
+                                            ::testing::Bool()),
+                         [](const auto& info) {
+                             return std::string(std::get<0>(info.param) == meshy::OutboxFull::wait ? "wait"
+                                                                                                   : "drop_oldest") +
+                                    (std::get<1>(info.param) ? "_tcp" : "_unix");
+                         });
+
 TEST_F(NodeTest, LargeServiceRequestAndReplyRoundTrip) {
     Node provider(options("provider", meshy::CodecId::raw));
     Node caller(options("caller", meshy::CodecId::raw));

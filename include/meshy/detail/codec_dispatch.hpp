@@ -3,9 +3,13 @@
 /// id a received message carries), among the built-in codecs and an optional user codec.
 #pragma once
 
+#include <cstddef>
 #include <span>
 #include <string>
 #include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "meshy/codec.hpp"
 #include "meshy/codecs/cereal.hpp"
@@ -54,6 +58,59 @@ void encode_args(CodecId id, Buffer& out, const Args&... args) {
     }
     throw Error(errc::codec_mismatch, "codec " + std::to_string(static_cast<int>(id)) + " (" +
                                           std::string(codec_name(id)) + ") cannot encode these argument types");
+}
+
+/// Payloads whose last argument holds this many bytes or more are sent from the caller's bytes:
+/// the frame's head is encoded, and the bytes are written after it without a copy when the
+/// connection can take them (see Node::send_blocking).
+inline constexpr std::size_t large_payload_min = 64 * 1024;
+
+/// For a large last argument that codec `id` writes last and unchanged (raw: the one bytes
+/// argument; msgpack: a bin or str): encodes everything before those bytes into `out` and
+/// @returns them. Otherwise encodes nothing and @returns an empty span.
+template <class UserCodec, class... Args>
+std::span<const std::byte> encode_head(CodecId id, Buffer& out, const Args&... args) {
+    if constexpr (sizeof...(Args) == 0) {
+        return {};
+    } else {
+        constexpr std::size_t n = sizeof...(Args);
+        using Last = std::remove_cvref_t<std::tuple_element_t<n - 1, std::tuple<Args...>>>;
+        if constexpr (!is_raw_bytes<Last>) {
+            return {};
+        } else {
+            const auto values = std::forward_as_tuple(args...);
+            const Last& last = std::get<n - 1>(values);
+            const auto tail = std::as_bytes(std::span(last.data(), last.size()));
+            if (tail.size() < large_payload_min) {
+                return {};
+            }
+            constexpr bool builtin = std::is_same_v<UserCodec, NoCodec>;
+            if constexpr (n == 1 && (builtin || std::is_same_v<UserCodec, RawCodec>)) {
+                if (id == CodecId::raw) {
+                    return tail;
+                }
+            }
+            if constexpr ((builtin || std::is_same_v<UserCodec, MsgpackCodec>)&&CodecFor<MsgpackCodec, Args...> &&
+                          !std::is_same_v<Last, std::vector<std::byte>>) {
+                if (id == CodecId::msgpack) {
+                    // The bytes MsgpackCodec::encode() writes, but for the last argument's body.
+                    msgpack::packer<Buffer> packer(out);
+                    packer.pack_array(static_cast<std::uint32_t>(n));
+                    [&]<std::size_t... I>(std::index_sequence<I...>) {
+                        (packer.pack(std::get<I>(values)), ...);
+                    }
+                    (std::make_index_sequence<n - 1>{});
+                    if constexpr (std::is_same_v<Last, std::string>) {
+                        packer.pack_str(static_cast<std::uint32_t>(tail.size()));
+                    } else {
+                        packer.pack_bin(static_cast<std::uint32_t>(tail.size()));
+                    }
+                    return tail;
+                }
+            }
+            return {};
+        }
+    }
 }
 
 template <class C, class... Args>
