@@ -878,6 +878,32 @@ bool NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connec
     return false;
 }
 
+std::uint64_t NodeImpl::enqueue_locked(Subscription& sub, InboxItem&& item) {
+    std::uint64_t report = 0;
+    if (sub.queued() >= sub.capacity) {
+        sub.inbox[sub.inbox_head++] = InboxItem{};  // drop the oldest
+        report = sub.drops.drop();
+        if (sub.inbox_head >= sub.capacity) {
+            sub.inbox.erase(sub.inbox.begin(), sub.inbox.begin() + static_cast<std::ptrdiff_t>(sub.inbox_head));
+            sub.inbox_head = 0;
+        }
+    }
+    // Items share the receive buffer they arrived in. A listener that falls behind would keep
+    // many such buffers alive for a few bytes each: its items get compact copies instead.
+    if (item.frame.get() != sub.last_pinned && sub.queued() >= compact_backlog &&
+        item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
+        auto copy = std::make_shared<Buffer>();
+        const auto* from = item.frame->data() + item.layout.topic_offset;
+        copy->append(from, item.layout.payload_offset + item.payload_size - item.layout.topic_offset);
+        item.layout.payload_offset -= item.layout.topic_offset;
+        item.layout.topic_offset = 0;
+        item.frame = std::move(copy);
+    }
+    sub.last_pinned = item.frame.get();
+    sub.inbox.push_back(std::move(item));
+    return report;
+}
+
 void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item) {
     bool wake = false;
     std::uint64_t report = 0;
@@ -886,29 +912,28 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         if (sub->stopped) {
             return;
         }
-        if (sub->queued() >= sub->capacity) {
-            sub->inbox[sub->inbox_head++] = InboxItem{};  // drop the oldest
-            report = sub->drops.drop();
-            if (sub->inbox_head >= sub->capacity) {
-                sub->inbox.erase(sub->inbox.begin(), sub->inbox.begin() + static_cast<std::ptrdiff_t>(sub->inbox_head));
-                sub->inbox_head = 0;
-            }
-        }
-        // Items share the receive buffer they arrived in. A listener that falls behind would keep
-        // many such buffers alive for a few bytes each: its items get compact copies instead.
-        if (item.frame.get() != sub->last_pinned && sub->queued() >= compact_backlog &&
-            item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
-            auto copy = std::make_shared<Buffer>();
-            const auto* from = item.frame->data() + item.layout.topic_offset;
-            copy->append(from, item.layout.payload_offset + item.payload_size - item.layout.topic_offset);
-            item.layout.payload_offset -= item.layout.topic_offset;
-            item.layout.topic_offset = 0;
-            item.frame = std::move(copy);
-        }
-        sub->last_pinned = item.frame.get();
-        sub->inbox.push_back(std::move(item));
+        report = enqueue_locked(*sub, std::move(item));
         wake = std::exchange(sub->idle, false);
     }
+    warn_inbox_drops(*sub, report);
+    if (wake) {
+        sub->bell.try_send(std::error_code{}, 0);
+    }
+}
+
+void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, std::vector<InboxItem>& items) {
+    bool wake = false;
+    std::uint64_t report = 0;
+    {
+        std::lock_guard lock(sub->mutex);
+        if (!sub->stopped) {
+            for (auto& item : items) {
+                report += enqueue_locked(*sub, std::move(item));
+            }
+            wake = std::exchange(sub->idle, false);
+        }
+    }
+    items.clear();
     warn_inbox_drops(*sub, report);
     if (wake) {
         sub->bell.try_send(std::error_code{}, 0);
@@ -1006,41 +1031,54 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
     }
 }
 
+namespace {
+/// The messages of one read for one subscription, delivered together (NodeImpl::on_frames_done):
+/// one lock and one wake-up for the lot. A reader flushes it before it waits, so it never spans
+/// two connections; it holds its subscription only while it holds items.
+struct ReceiveBatch {
+    const NodeImpl* node = nullptr;
+    std::uint64_t generation = 0;
+    std::string topic;
+    std::shared_ptr<Subscription> sub;
+    std::vector<InboxItem> items;
+};
+thread_local ReceiveBatch receive_batch;
+}  // namespace
+
+void NodeImpl::on_frames_done(const std::shared_ptr<Connection>&) {
+    ReceiveBatch& batch = receive_batch;
+    if (batch.sub) {
+        if (!batch.items.empty()) {
+            deliver_local(batch.sub, batch.items);
+        }
+        batch.sub.reset();
+    }
+}
+
 void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body) {
     wire::Message m;
     if (!wire::decode_message(body, m)) {
         conn->close("malformed message frame from " + conn->peer().name);
         return;
     }
-    // The subscription of the topic last received on this thread, until the topology changes.
-    struct Cache {
-        const NodeImpl* node = nullptr;
-        std::uint64_t generation = 0;
-        std::string topic;
-        std::weak_ptr<Subscription> sub;
-    };
-    thread_local Cache cache;
-    std::shared_ptr<Subscription> sub;
+    ReceiveBatch& batch = receive_batch;
     const auto generation = generation_.load(std::memory_order_acquire);
-    if (cache.node == this && cache.generation == generation && cache.topic == m.topic) {
-        sub = cache.sub.lock();
-    }
-    if (!sub) {
+    if (!batch.sub || batch.node != this || batch.generation != generation || batch.topic != m.topic) {
+        on_frames_done(conn);  // another topic (or node): the batch so far goes first
         Lock lock(mutex_);
         auto it = subs_.find(m.topic);
         if (it == subs_.end()) {
             return;  // the sender's view of our topics is a moment old
         }
-        sub = it->second;
-        cache.node = this;
-        cache.generation = generation_.load(std::memory_order_relaxed);
-        cache.topic.assign(m.topic);
-        cache.sub = sub;
+        batch.node = this;
+        batch.generation = generation_.load(std::memory_order_relaxed);
+        batch.topic.assign(m.topic);
+        batch.sub = it->second;
     }
     // The item shares the connection's receive buffer: no copy.
     const auto& buffer = conn->read_buffer();
     const auto body_offset = static_cast<std::size_t>(body.data() - buffer->data());
-    InboxItem item;
+    InboxItem& item = batch.items.emplace_back();
     item.frame = buffer;
     item.layout.topic_offset = body_offset + wire::message_header;
     item.layout.topic_size = m.topic.size();
@@ -1049,7 +1087,6 @@ void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span
     item.codec = m.codec;
     item.sent_at_ns = m.sent_at_ns;
     item.sender = conn->peer_id();
-    deliver_local(sub, std::move(item));
 }
 
 void NodeImpl::listen(std::string topic, ListenerFn fn) {

@@ -145,6 +145,7 @@ public:
     // ConnectionHandler
     bool on_handshake(const std::shared_ptr<Connection>& conn, const wire::Handshake& hs, std::string& reason) override;
     void on_frame(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame) override;
+    void on_frames_done(const std::shared_ptr<Connection>& conn) override;
     void on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) override;
 
 private:
@@ -167,6 +168,10 @@ private:
     /// @returns true when the peer's outbox is full now (see OutboxFull::wait).
     bool deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used = nullptr, bool urgent = false);
     void deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item);
+    /// deliver_local() of several items, under one lock; `items` is left empty.
+    void deliver_local(const std::shared_ptr<Subscription>& sub, std::vector<InboxItem>& items);
+    /// With sub->mutex held: queues `item` (dropping the oldest when full). @returns drops to report.
+    std::uint64_t enqueue_locked(Subscription& sub, InboxItem&& item);
     static void warn_inbox_drops(const Subscription& sub, std::uint64_t count);
     void start_worker(const std::shared_ptr<Subscription>& sub);
     asio::awaitable<void> worker(std::shared_ptr<Subscription> sub);

@@ -470,6 +470,11 @@ void Connection::do_close(const std::string& reason, bool abnormal) {
 
 asio::awaitable<void> Connection::read_loop() {
     auto self = shared_from_this();
+    // Whatever way the reader ends, the frames it handed on are delivered.
+    struct FramesDone {
+        Connection& conn;
+        ~FramesDone() { conn.handler_->on_frames_done(conn.shared_from_this()); }
+    } frames_done{*this};
     // Received frames are handed on without a copy: listeners' inbox items share the receive
     // buffer. So a buffer still shared is never written below `end` again; a fresh one (or the
     // spare, once nothing refers to it) takes the unparsed bytes instead.
@@ -593,6 +598,7 @@ asio::awaitable<void> Connection::read_loop() {
                 // the buffer before the next read, which then reuses it, still in the cache.
                 if (++since_yield >= yield_every_frames || used >= read_chunk) {
                     since_yield = 0;
+                    handler_->on_frames_done(self);
                     co_await asio::post(strand_, asio::use_awaitable);
                     if (!open()) {
                         co_return;
@@ -600,6 +606,7 @@ asio::awaitable<void> Connection::read_loop() {
                 }
             }
         }
+        handler_->on_frames_done(self);
         const bool shared = read_buf_.use_count() > 1;
         const std::size_t capacity = read_buf_->capacity();
         if (begin == end && !shared) {

@@ -39,6 +39,9 @@ public:
                               std::string& reason) = 0;
     /// A well-formed frame (bodies are checked by the handler, which closes on a bad one).
     virtual void on_frame(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame) = 0;
+    /// The frames of one read were handed to on_frame(): the reader is about to wait (for more
+    /// bytes, or its turn) or to end. A handler that batches per read delivers its batch now.
+    virtual void on_frames_done(const std::shared_ptr<Connection>& conn) { (void)conn; }
     /// The connection closed (once).
     virtual void on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) = 0;
 };
