@@ -7,7 +7,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <random>
+
+#if defined(__x86_64__)
+#    include <x86intrin.h>
+#endif
 
 #include "meshy/error.hpp"
 
@@ -43,6 +48,62 @@ std::uint64_t now_ns() noexcept {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count());
 }
+
+#if defined(__x86_64__)
+namespace {
+bool tsc_keeps_time() {
+    static const bool tsc = [] {
+        std::ifstream f("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+        std::string name;
+        f >> name;
+        return name == "tsc";  // then the kernel trusts it: invariant and in step across CPUs
+    }();
+    return tsc;
+}
+
+struct TscClock {
+    std::uint64_t tsc = 0, ns = 0;            // the last precise reading
+    std::uint64_t from_tsc = 0, from_ns = 0;  // the reading the rate is measured from
+    double ns_per_tick = 0;                   // 0 until 10 ms of readings measured it
+};
+constexpr std::uint64_t reread_after_ns = 1'000'000;
+constexpr std::uint64_t measure_over_ns = 10'000'000;
+constexpr std::uint64_t remeasure_after_ns = 10'000'000'000;
+}  // namespace
+
+std::uint64_t stamp_ns() noexcept {
+    if (!tsc_keeps_time()) {
+        return now_ns();
+    }
+    thread_local TscClock c;
+    const std::uint64_t t = __rdtsc();
+    if (c.ns_per_tick > 0 && t >= c.tsc) {
+        const double since = static_cast<double>(t - c.tsc) * c.ns_per_tick;
+        if (since < static_cast<double>(reread_after_ns)) {
+            return c.ns + static_cast<std::uint64_t>(since);
+        }
+    }
+    const std::uint64_t ns = now_ns();
+    const std::uint64_t tsc = __rdtsc();
+    if (c.from_ns == 0 || ns < c.from_ns || tsc <= c.from_tsc) {
+        c.from_ns = ns;  // first reading, or the clock was set back
+        c.from_tsc = tsc;
+    } else if (ns - c.from_ns >= measure_over_ns) {
+        c.ns_per_tick = static_cast<double>(ns - c.from_ns) / static_cast<double>(tsc - c.from_tsc);
+        if (ns - c.from_ns >= remeasure_after_ns) {
+            c.from_ns = ns;  // follow NTP's slewing: measure over the last ~10 s
+            c.from_tsc = tsc;
+        }
+    }
+    c.tsc = tsc;
+    c.ns = ns;
+    return ns;
+}
+#else
+std::uint64_t stamp_ns() noexcept {
+    return now_ns();
+}
+#endif
 
 namespace {
 void make_dirs(const std::string& path) {

@@ -679,7 +679,7 @@ bool NodeImpl::begin_message(std::string_view topic, CodecId codec, Buffer& fram
     // Room for a frame as big as this thread's last one: a stream of like messages costs one
     // allocation each, not a small one and then a grown one.
     frame.reserve(last_frame_size_hint());
-    wire::begin_message(frame, codec, now_ns(), topic);
+    wire::begin_message(frame, codec, stamp_ns(), topic);
     return true;
 }
 
@@ -828,8 +828,8 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
             wire::Message header;
             wire::decode_message(local->bytes().subspan(wire::frame_prefix), header);
             const auto layout = wire::message_layout(topic);
-            deliver_local(self_sub, InboxItem{local, layout, header.codec, header.sent_at_ns, id_shared_,
-                                              local->size() - layout.payload_offset});
+            deliver_local(self_sub, InboxItem{local.get(), local, layout, header.codec, header.sent_at_ns,
+                                              id_shared_.get(), id_shared_, local->size() - layout.payload_offset});
         }
     }
     lock.unlock();
@@ -878,10 +878,13 @@ bool NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connec
     return false;
 }
 
-std::uint64_t NodeImpl::enqueue_locked(Subscription& sub, InboxItem&& item) {
+std::uint64_t NodeImpl::enqueue_locked(Subscription& sub, InboxItem&& item, bool compact) {
     std::uint64_t report = 0;
     if (sub.queued() >= sub.capacity) {
-        sub.inbox[sub.inbox_head++] = InboxItem{};  // drop the oldest
+        // Drop the oldest; its references go to the next item of its run (maybe this one).
+        InboxItem& oldest = sub.inbox[sub.inbox_head++];
+        oldest.pass_refs(sub.inbox_head < sub.inbox.size() ? sub.inbox[sub.inbox_head] : item);
+        oldest = InboxItem{};
         report = sub.drops.drop();
         if (sub.inbox_head >= sub.capacity) {
             sub.inbox.erase(sub.inbox.begin(), sub.inbox.begin() + static_cast<std::ptrdiff_t>(sub.inbox_head));
@@ -890,16 +893,17 @@ std::uint64_t NodeImpl::enqueue_locked(Subscription& sub, InboxItem&& item) {
     }
     // Items share the receive buffer they arrived in. A listener that falls behind would keep
     // many such buffers alive for a few bytes each: its items get compact copies instead.
-    if (item.frame.get() != sub.last_pinned && sub.queued() >= compact_backlog &&
-        item.frame->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
+    if (compact && item.frame && item.bytes != sub.last_pinned && sub.queued() >= compact_backlog &&
+        item.bytes->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
         auto copy = std::make_shared<Buffer>();
-        const auto* from = item.frame->data() + item.layout.topic_offset;
+        const auto* from = item.bytes->data() + item.layout.topic_offset;
         copy->append(from, item.layout.payload_offset + item.payload_size - item.layout.topic_offset);
         item.layout.payload_offset -= item.layout.topic_offset;
         item.layout.topic_offset = 0;
+        item.bytes = copy.get();
         item.frame = std::move(copy);
     }
-    sub.last_pinned = item.frame.get();
+    sub.last_pinned = item.bytes;
     sub.inbox.push_back(std::move(item));
     return report;
 }
@@ -912,7 +916,7 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem
         if (sub->stopped) {
             return;
         }
-        report = enqueue_locked(*sub, std::move(item));
+        report = enqueue_locked(*sub, std::move(item), true);
         wake = std::exchange(sub->idle, false);
     }
     warn_inbox_drops(*sub, report);
@@ -927,8 +931,16 @@ void NodeImpl::deliver_local(const std::shared_ptr<Subscription>& sub, std::vect
     {
         std::lock_guard lock(sub->mutex);
         if (!sub->stopped) {
+            // A listener that is behind gets compact copies: then every item holds references of
+            // its own first (a copied item would otherwise split its run).
+            const bool behind = sub->queued() >= compact_backlog;
+            if (behind) {
+                for (std::size_t i = 0; i + 1 < items.size(); ++i) {
+                    items[i].share_refs(items[i + 1]);
+                }
+            }
             for (auto& item : items) {
-                report += enqueue_locked(*sub, std::move(item));
+                report += enqueue_locked(*sub, std::move(item), behind);
             }
             wake = std::exchange(sub->idle, false);
         }
@@ -976,7 +988,11 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
                     head = std::exchange(sub->inbox_head, 0);
                 } else {
                     // A coroutine may be slow: it takes one at a time, so that its inbox keeps
-                    // dropping the oldest while it works.
+                    // dropping the oldest while it works. The item keeps its references, and the
+                    // rest of its run gets its own.
+                    if (sub->inbox_head + 1 < sub->inbox.size()) {
+                        sub->inbox[sub->inbox_head].share_refs(sub->inbox[sub->inbox_head + 1]);
+                    }
                     batch.push_back(std::move(sub->inbox[sub->inbox_head++]));
                     if (sub->inbox_head == sub->inbox.size()) {
                         sub->clear_inbox();
@@ -1002,13 +1018,12 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
                 co_return;  // stop_listening() or stop(): no callback after it
             }
             InboxItem& item = batch[i];
-            const Buffer& bytes = *item.frame;
-            const auto* base = bytes.data();
+            const auto* base = item.bytes->data();
             RawMessage m;
             m.topic = std::string_view(reinterpret_cast<const char*>(base + item.layout.topic_offset),
                                        item.layout.topic_size);
             m.payload = std::span<const std::byte>(base + item.layout.payload_offset, item.payload_size);
-            m.sender_id = *item.sender;
+            m.sender_id = *item.sender_id;
             m.codec = item.codec;
             m.sent_at_ns = item.sent_at_ns;
             try {
@@ -1024,7 +1039,11 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             } catch (...) {
                 log(LogLevel::warn, "listener of '" + sub->topic + "' threw a non-standard exception");
             }
-            // Release the receive buffer now: the reader reuses a buffer nobody refers to.
+            // Release the receive buffer now (the reader reuses a buffer nobody refers to), unless
+            // the rest of the run still needs it.
+            if (i + 1 < batch.size()) {
+                item.pass_refs(batch[i + 1]);
+            }
             item.frame.reset();
             item.sender.reset();
         }
@@ -1078,15 +1097,21 @@ void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span
     // The item shares the connection's receive buffer: no copy.
     const auto& buffer = conn->read_buffer();
     const auto body_offset = static_cast<std::size_t>(body.data() - buffer->data());
+    // The first item of a run (the messages of one read) holds the references for the run.
+    const bool run_goes_on = !batch.items.empty() && batch.items.back().bytes == buffer.get();
     InboxItem& item = batch.items.emplace_back();
-    item.frame = buffer;
+    item.bytes = buffer.get();
+    item.sender_id = conn->peer_id().get();
+    if (!run_goes_on) {
+        item.frame = buffer;
+        item.sender = conn->peer_id();
+    }
     item.layout.topic_offset = body_offset + wire::message_header;
     item.layout.topic_size = m.topic.size();
     item.layout.payload_offset = body_offset + wire::message_header + m.topic.size();
     item.payload_size = m.payload.size();
     item.codec = m.codec;
     item.sent_at_ns = m.sent_at_ns;
-    item.sender = conn->peer_id();
 }
 
 void NodeImpl::listen(std::string topic, ListenerFn fn) {

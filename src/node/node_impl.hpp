@@ -28,14 +28,37 @@
 
 namespace meshy::detail {
 
-/// A received (or self-delivered) message waiting for its listener. It shares the frame's bytes.
+/// A received (or self-delivered) message waiting for its listener. It lies in `bytes` (a receive
+/// buffer, shared) and names its sender by `sender_id`.
+///
+/// Consecutive items in one buffer (a run: the messages of one read) hold one reference to it and
+/// to the sender's id between them: the run's first item holds `frame` and `sender`, the others
+/// hold null ones. Items leave a queue in order, and the one leaving hands the references to the
+/// next item of its run (pass_refs), so the first item of a queue always holds them.
 struct InboxItem {
-    SharedFrame frame;
+    const Buffer* bytes = nullptr;
+    SharedFrame frame;  // owns `bytes`; null while an earlier item of the run does
     wire::MessageLayout layout;
     CodecId codec{};
     std::uint64_t sent_at_ns = 0;
-    std::shared_ptr<const std::string> sender;
-    std::size_t payload_size = 0;  // the payload ends here; the buffer may hold more frames
+    const std::string* sender_id = nullptr;
+    std::shared_ptr<const std::string> sender;  // owns `sender_id`, with `frame`
+    std::size_t payload_size = 0;               // the payload ends here; the buffer may hold more frames
+
+    /// Hands this item's references to `next` when `next` is the following item of its run.
+    void pass_refs(InboxItem& next) noexcept {
+        if (frame && !next.frame && next.bytes == bytes) {
+            next.frame = std::move(frame);
+            next.sender = std::move(sender);
+        }
+    }
+    /// Gives `next`, the following item of this item's run, references of its own too.
+    void share_refs(InboxItem& next) const {
+        if (frame && !next.frame && next.bytes == bytes) {
+            next.frame = frame;
+            next.sender = sender;
+        }
+    }
 };
 
 /// One listened topic: a bounded inbox and the worker coroutine that feeds the callback.
@@ -170,8 +193,9 @@ private:
     void deliver_local(const std::shared_ptr<Subscription>& sub, InboxItem item);
     /// deliver_local() of several items, under one lock; `items` is left empty.
     void deliver_local(const std::shared_ptr<Subscription>& sub, std::vector<InboxItem>& items);
-    /// With sub->mutex held: queues `item` (dropping the oldest when full). @returns drops to report.
-    std::uint64_t enqueue_locked(Subscription& sub, InboxItem&& item);
+    /// With sub->mutex held: queues `item` (dropping the oldest when full; `compact`: copying it out
+    /// of its receive buffer when the listener is behind). @returns drops to report.
+    std::uint64_t enqueue_locked(Subscription& sub, InboxItem&& item, bool compact);
     static void warn_inbox_drops(const Subscription& sub, std::uint64_t count);
     void start_worker(const std::shared_ptr<Subscription>& sub);
     asio::awaitable<void> worker(std::shared_ptr<Subscription> sub);

@@ -281,6 +281,61 @@ TEST_F(NodeTest, SlowCoroutineListenerKeepsTheNewestMessages) {
     EXPECT_EQ(got, (std::vector<int>{0, 96, 97, 98, 99}));
 }
 
+// The messages of one read share one reference to their receive buffer, handed on as they leave
+// the inbox (taken, or dropped when it is full). A small inbox and a listener that falls behind
+// drop many of them mid-run: every message that does arrive must still be intact (run under ASan
+// in CI), plain or coroutine listener alike.
+class InboxRunTest : public NodeTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(InboxRunTest, MessagesOfOneReadStayIntactThroughDrops) {
+    const bool coroutine = GetParam();
+    auto listener_options = options("listener");
+    listener_options.inbox_capacity = 5;
+    Node listener(listener_options);
+    Node sender(options("sender"));
+    auto text_of = [](int seq) {
+        return std::to_string(seq) + std::string(40 + seq % 50, static_cast<char>('a' + seq % 26));
+    };
+    std::mutex mutex;
+    int received = 0, corrupt = 0, last = -1;
+    auto check = [&](int seq, const std::string& text) {
+        std::lock_guard lock(mutex);
+        ++received;
+        corrupt += text == text_of(seq) && seq > last ? 0 : 1;
+        last = seq;
+    };
+    if (coroutine) {
+        listener.listen_blocking("burst", [&](int seq, const std::string& text) -> asio::awaitable<void> {
+            check(seq, text);
+            co_return;
+        });
+    } else {
+        listener.listen_blocking("burst", [&](int seq, const std::string& text) {
+            check(seq, text);
+            if (seq % 500 == 0) {
+                std::this_thread::sleep_for(2ms);  // fall behind now and then
+            }
+        });
+    }
+    sender.wait_for_listener_blocking("burst", 5s);
+    constexpr int count = 20000;
+    for (int seq = 0; seq < count; ++seq) {
+        sender.send_blocking("burst", seq, text_of(seq));
+    }
+    sender.send_blocking("burst", count, text_of(count));
+    EXPECT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return last == count;
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(corrupt, 0);
+    EXPECT_GT(received, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Listener, InboxRunTest, ::testing::Bool(), [](const auto& info) {
+    return std::string(info.param ? "coroutine" : "plain");
+});
+
 TEST_F(NodeTest, SmallAndLargeMessagesKeepTheirOrder) {
     Node listener(options("listener", meshy::CodecId::raw));
     Node sender(options("sender", meshy::CodecId::raw));

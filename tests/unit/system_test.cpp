@@ -1,0 +1,53 @@
+// Process and machine helpers (src/common/system.hpp).
+#include "common/system.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
+namespace {
+
+std::int64_t gap(std::uint64_t a, std::uint64_t b) {
+    return static_cast<std::int64_t>(a - b);
+}
+
+// Message stamps may be read through the TSC between precise readings: over 60 ms of a busy
+// thread (past the 10 ms it takes to measure the tick rate), they stay within 50 us of now_ns()
+// and never run backwards by more than that.
+TEST(StampClock, FollowsTheRealTimeClock) {
+    using namespace std::chrono_literals;
+    const auto until = std::chrono::steady_clock::now() + 60ms;
+    std::uint64_t last = 0;
+    std::int64_t worst = 0, back = 0;
+    std::size_t readings = 0;
+    while (std::chrono::steady_clock::now() < until && readings < 50'000'000) {
+        const std::uint64_t before = meshy::detail::now_ns();
+        const std::uint64_t stamp = meshy::detail::stamp_ns();
+        const std::uint64_t after = meshy::detail::now_ns();
+        worst = std::max({worst, gap(before, stamp), gap(stamp, after)});
+        if (last != 0) {
+            back = std::max(back, gap(last, stamp));
+        }
+        last = stamp;
+        ++readings;
+    }
+    EXPECT_GT(readings, 0u);
+    EXPECT_LT(worst, 50'000) << "ns outside [before, after]";
+    EXPECT_LT(back, 50'000) << "ns backwards";
+}
+
+// A thread that stamps seldom reads the precise clock each time.
+TEST(StampClock, SeldomReadingsArePrecise) {
+    for (int i = 0; i < 5; ++i) {
+        const std::uint64_t before = meshy::detail::now_ns();
+        const std::uint64_t stamp = meshy::detail::stamp_ns();
+        const std::uint64_t after = meshy::detail::now_ns();
+        EXPECT_LE(before, stamp);
+        EXPECT_LE(stamp, after);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past the 1 ms between readings
+    }
+}
+
+}  // namespace
