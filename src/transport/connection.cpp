@@ -24,11 +24,6 @@ namespace {
 using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-std::int64_t steady_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
 // Bounds of one coalesced write: enough to amortise the syscall, small enough to stay fair.
 constexpr std::size_t max_batch_frames = 256;
 constexpr std::size_t max_batch_bytes = 4u * 1024 * 1024;
@@ -64,6 +59,11 @@ SharedFrame rest_of(std::span<const std::byte> head, std::span<const std::byte> 
         rest->append(body.data() + (done - head.size()), body.size() - (done - head.size()));
     }
     return rest;
+}
+
+/// coarse_now() in ns, for the heartbeat and silence checks (taken on every read and write).
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(coarse_now().time_since_epoch()).count();
 }
 
 std::string describe(const Connection::Socket& s, bool is_unix) {
