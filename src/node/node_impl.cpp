@@ -761,6 +761,18 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
         }
     }
     const std::shared_ptr<Subscription>& self_sub = own ? *own : no_sub;
+    // The common case, kept short: a small message, one listening peer, connected, no listener on
+    // this node, and the built-in balancer (which picks a lone candidate).
+    if (small && !self_sub && listeners && listeners->size() == 1 && !options_.topic_load_balancer &&
+        listeners->front()->connected()) {
+        const std::shared_ptr<Connection>& conn = listeners->front()->send_conn;
+        if (conn->send_small(frame.bytes()) && options_.outbox_full == OutboxFull::wait && !on_own_thread()) {
+            const auto waiting = conn;  // backpressure, once the lock is released
+            lock.unlock();
+            waiting->wait_for_room(std::chrono::steady_clock::now() + options_.outbox_ttl);
+        }
+        return;
+    }
     // Within a name group, connected nodes are preferred over ones being reconnected.
     auto group_has_connected = [&](std::string_view group) {
         if (self_sub && group == name_) {
