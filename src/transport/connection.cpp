@@ -327,6 +327,7 @@ std::uint64_t Connection::admit_locked(std::chrono::steady_clock::time_point now
     }
     if (!messages_.front().frame) {
         --arena_queued_;  // its bytes stay in the arena; the writer skips them
+        arena_gaps_ = true;
     }
     messages_.pop_front();
     dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -459,6 +460,7 @@ void Connection::do_close(const std::string& reason, bool abnormal) {
         messages_.clear();
         arena_ = Buffer{};
         arena_queued_ = 0;
+        arena_gaps_ = false;
     }
     room_.notify_all();
     warn_drops(unreported, "the outbox was full");
@@ -659,6 +661,7 @@ asio::awaitable<void> Connection::write_loop() {
     buffers.reserve(max_batch_frames);
     std::uint64_t expired = 0;
     bool closing = false;
+    bool linger = false;  // a write just ended
 
     while (open()) {
         batch.clear();
@@ -675,7 +678,17 @@ asio::awaitable<void> Connection::write_loop() {
             }
             // Messages wait until the peer's handshake is in: before it we do not know it is a peer.
             bool took_arena = false;
-            if (handshaken_.load(std::memory_order_acquire) && !direct_active_) {
+            const bool ready = handshaken_.load(std::memory_order_acquire) && !direct_active_;
+            if (ready && buffers.empty() && !messages_.empty() && arena_queued_ == messages_.size() && !arena_gaps_ &&
+                arena_.size() <= max_batch_bytes && messages_.front().queued_at >= coarse_now() - config_.outbox_ttl) {
+                // Only small messages, none dropped, none too old (the oldest is not): the arena is
+                // written whole, and taking it costs the same however many messages it holds.
+                bytes = arena_.size();
+                buffers.emplace_back(arena_.data(), arena_.size());
+                messages_.clear();
+                arena_queued_ = 0;
+                std::swap(writing, arena_);
+            } else if (ready) {
                 const auto oldest_allowed = coarse_now() - config_.outbox_ttl;
                 const std::byte* run_end = nullptr;  // end of the last buffer when it lies in the arena
                 while (!messages_.empty() && buffers.size() < max_batch_frames && bytes < max_batch_bytes) {
@@ -707,11 +720,13 @@ asio::awaitable<void> Connection::write_loop() {
             }
             if (took_arena) {
                 // The writer takes the arena; small messages still queued move to a fresh one.
+                arena_gaps_ = false;  // the arena's bytes all leave, or its messages move to a fresh one
                 if (arena_queued_ == 0) {
                     std::swap(writing, arena_);
                 } else {
                     Buffer rest;
-                    for (auto& q : messages_) {
+                    for (std::size_t i = 0; i < messages_.size(); ++i) {
+                        auto& q = messages_[i];
                         if (!q.frame) {
                             const auto offset = static_cast<std::uint32_t>(rest.size());
                             rest.append(arena_.data() + q.offset, q.size);
@@ -731,7 +746,7 @@ asio::awaitable<void> Connection::write_loop() {
                     buffers.emplace_back(last_frame_->data(), last_frame_->size());
                     batch.push_back(std::move(last_frame_));
                     closing = true;
-                } else {
+                } else if (!linger) {
                     writer_idle_ = true;
                     if (room_waiters_) {
                         room_.notify_all();  // send_through() waits for an idle writer
@@ -744,6 +759,13 @@ asio::awaitable<void> Connection::write_loop() {
             log(LogLevel::warn,
                 "dropped " + std::to_string(expired) + " message(s) to " + peer_.name + " older than the outbox TTL");
             expired = 0;
+        }
+        if (buffers.empty() && linger) {
+            // Just after a write, look once more after the other ready handlers ran: a sender on
+            // another CPU has usually queued more by then, and is spared a wake-up of this writer.
+            linger = false;
+            co_await asio::post(strand_, asio::use_awaitable);
+            continue;
         }
         if (buffers.empty()) {
             auto [ec, unused] = co_await bell_.async_receive(use_tuple);
@@ -760,6 +782,7 @@ asio::awaitable<void> Connection::write_loop() {
             co_return;
         }
         last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+        linger = true;
         if (closing) {
             do_close(close_reason_after_flush_);
             co_return;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/drop_counter.hpp"
+#include "common/ring_queue.hpp"
 #include "meshy/buffer.hpp"
 #include "wire/frame.hpp"
 
@@ -155,9 +156,10 @@ private:
 
     std::mutex mutex_;  // guards the queues and writer_idle_
     std::deque<SharedFrame> control_;
-    std::deque<Queued> messages_;
+    RingQueue<Queued> messages_;
     Buffer arena_;                  // the bytes of small queued messages (send_small), in order
     std::size_t arena_queued_ = 0;  // messages_ entries that lie in arena_
+    bool arena_gaps_ = false;       // arena_ holds bytes of dropped messages
     bool writer_idle_ = false;
     bool direct_active_ = false;    // send_through() is writing: the writer leaves the socket alone
     std::size_t room_waiters_ = 0;  // threads in wait_for_room()
