@@ -426,6 +426,10 @@ void NodeImpl::dial_locked(Peer& peer) {
 
 asio::awaitable<void> NodeImpl::dial(std::string peer_id, Advert advert) {
     auto self = shared_from_this();
+    // co_spawn starts this inline when called on strand_, as dial_locked() is, with mutex_ held: an
+    // advert with nothing to try (no Unix socket file left, no TCP port) would otherwise reach the
+    // lock below without having suspended once, and deadlock.
+    co_await asio::post(strand_, asio::use_awaitable);
     std::optional<Connection::Socket> connected;
     bool is_unix = false;
     std::string last_error;
@@ -851,10 +855,10 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
         const bool blocking = may_wait && !on_own_thread();
         const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
         for (const auto& conn : through) {
-            if (blocking) {
-                conn->send_through(frame.bytes(), tail, deadline);
-            } else {
+            if (!blocking) {
                 conn->send_parts(frame.bytes(), tail, false);
+            } else if (conn->send_through(frame.bytes(), tail, deadline)) {
+                conn->wait_for_room(deadline);  // it was queued, and the outbox is full
             }
         }
         through.clear();

@@ -34,6 +34,8 @@ constexpr std::size_t read_offset = 512;  // page offset of the bytes a read rec
 // when the writer is idle: one hand-over less per round trip.
 constexpr std::size_t direct_write_max = 4u * 1024 * 1024;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
+// How long send_through() waits for the writer to become idle before it queues a copy instead.
+constexpr auto idle_writer_wait = std::chrono::milliseconds(20);
 // Bytes of small messages an outbox's arena holds at most (offsets are 32-bit); beyond, they queue
 // as shared frames.
 constexpr std::size_t max_arena_size = std::size_t{1} << 30;
@@ -205,8 +207,10 @@ bool Connection::send_through(std::span<const std::byte> head,
                            handshaken_.load(std::memory_order_acquire));
     };
     if (!ready()) {
+        // A writer busy with a backlog (other threads' messages) is not waited for long: then the
+        // frame is copied and queued like any other, and the caller waits for room if need be.
         ++room_waiters_;
-        room_.wait_until(lock, deadline, ready);
+        room_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + idle_writer_wait), ready);
         --room_waiters_;
     }
     if (!open()) {
@@ -214,7 +218,7 @@ bool Connection::send_through(std::span<const std::byte> head,
     }
     if (!ready()) {
         lock.unlock();
-        return send_parts(head, body, false);  // waited long enough: queue a copy
+        return send_parts(head, body, false);
     }
     // The writer is idle and stays away (direct_active_) while this thread writes the frame.
     writer_idle_ = false;

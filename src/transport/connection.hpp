@@ -84,10 +84,11 @@ public:
     /// (`control`) or a message. @returns as send_message().
     bool send_parts(std::span<const std::byte> head, std::span<const std::byte> body, bool control);
     /// A large message in two parts, `head` then `body`, where `body` (the user's payload) is only
-    /// valid during the call. Blocking (OutboxFull::wait, never on the connection's executor): waits
-    /// until the writer is idle and nothing is queued, then writes the frame itself, without a copy,
-    /// like a blocking socket write; what is still unwritten at `deadline` is copied and queued.
-    /// Otherwise as send_parts(). @returns as send_message().
+    /// valid during the call. For OutboxFull::wait, never on the connection's executor: once the
+    /// writer is idle and nothing is queued (it waits up to 20 ms for that, else it queues a copy
+    /// like send_parts()), it writes the frame itself, without a copy, like a blocking socket
+    /// write; what is still unwritten at `deadline` is copied and queued. @returns as
+    /// send_message().
     bool send_through(std::span<const std::byte> head,
                       std::span<const std::byte> body,
                       std::chrono::steady_clock::time_point deadline);

@@ -336,6 +336,36 @@ INSTANTIATE_TEST_SUITE_P(Listener, InboxRunTest, ::testing::Bool(), [](const aut
     return std::string(info.param ? "coroutine" : "plain");
 });
 
+// A peer whose advert offers nothing to connect to (Unix sockets only, and its socket file gone,
+// as after a crash) is redialled with back-off; the node must keep working meanwhile. It used to
+// deadlock on its own lock at the first redial.
+TEST_F(NodeTest, UnreachablePeerIsRedialledWithoutBlockingTheNode) {
+    auto unix_only = [&](std::string name) {
+        auto o = options(std::move(name));
+        o.allow_tcp = false;
+        return o;
+    };
+    Node gone(unix_only("gone"));
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+        if (entry.path().extension() == ".sock") {
+            std::filesystem::remove(entry.path());
+        }
+    }
+    Node sut(unix_only("sut"));
+    // Several redials (100, 200, 400 ms) while the node answers: each query takes the node's lock.
+    const auto until = std::chrono::steady_clock::now() + 900ms;
+    while (std::chrono::steady_clock::now() < until) {
+        auto answer = std::async(std::launch::async, [&] { return sut.nodes().size(); });
+        if (answer.wait_for(3s) != std::future_status::ready) {
+            ADD_FAILURE() << "the node's lock is held for good";
+            std::abort();  // a deadlocked node cannot be destroyed
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    sut.listen_blocking("still-works", [](int) {});
+    EXPECT_TRUE(sut.topic_has_listeners("still-works"));
+}
+
 TEST_F(NodeTest, SmallAndLargeMessagesKeepTheirOrder) {
     Node listener(options("listener", meshy::CodecId::raw));
     Node sender(options("sender", meshy::CodecId::raw));
