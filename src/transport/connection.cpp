@@ -50,6 +50,26 @@ std::chrono::steady_clock::time_point coarse_now() {
                                                  std::chrono::nanoseconds(ts.tv_nsec));
 }
 
+/// One non-blocking gathered write of the bytes of a frame given as `head` then `body`, from
+/// `done` on. @returns what sendmsg() returns.
+ssize_t send_rest(int fd, std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
+    iovec parts[2];
+    std::size_t count = 0;
+    if (done < head.size()) {
+        parts[count++] = {const_cast<std::byte*>(head.data()) + done, head.size() - done};
+        if (!body.empty()) {
+            parts[count++] = {const_cast<std::byte*>(body.data()), body.size()};
+        }
+    } else {
+        const std::size_t at = done - head.size();
+        parts[count++] = {const_cast<std::byte*>(body.data()) + at, body.size() - at};
+    }
+    msghdr msg{};
+    msg.msg_iov = parts;
+    msg.msg_iovlen = count;
+    return ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /// A copy of the bytes of a frame given as `head` then `body` from `done` on.
 SharedFrame rest_of(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
     auto rest = std::make_shared<Buffer>();
@@ -134,16 +154,10 @@ void Connection::ring() {
 
 Connection::Direct Connection::try_write_locked(std::span<const std::byte> head, std::span<const std::byte> body) {
     const std::size_t total = head.size() + body.size();
-    if (!writer_idle_ || !control_.empty() || !messages_.empty() || last_frame_ || total > direct_write_max ||
-        !handshaken_.load(std::memory_order_acquire) || closed_.load(std::memory_order_acquire)) {
+    if (!socket_free_locked() || total > direct_write_max || closed_.load(std::memory_order_acquire)) {
         return Direct::no;
     }
-    iovec parts[2] = {{const_cast<std::byte*>(head.data()), head.size()},
-                      {const_cast<std::byte*>(body.data()), body.size()}};
-    msghdr msg{};
-    msg.msg_iov = parts;
-    msg.msg_iovlen = body.empty() ? 1 : 2;
-    const auto n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    const auto n = send_rest(socket_.native_handle(), head, body, 0);
     if (n <= 0) {
         return Direct::no;  // full socket buffer, or an error the writer will meet and report
     }
@@ -203,8 +217,7 @@ bool Connection::send_through(std::span<const std::byte> head,
     const std::size_t total = head.size() + body.size();
     std::unique_lock lock(mutex_);
     auto ready = [&] {
-        return !open() || (writer_idle_ && !direct_active_ && control_.empty() && messages_.empty() && !last_frame_ &&
-                           handshaken_.load(std::memory_order_acquire));
+        return !open() || socket_free_locked();
     };
     if (!ready()) {
         // A writer busy with a backlog (other threads' messages) is not waited for long: then the
@@ -226,21 +239,8 @@ bool Connection::send_through(std::span<const std::byte> head,
     std::size_t done = 0;
     int error = 0;
     while (done < total && open()) {
-        iovec parts[2];
-        std::size_t count = 0;
-        if (done < head.size()) {
-            parts[count++] = {const_cast<std::byte*>(head.data()) + done, head.size() - done};
-            if (!body.empty()) {
-                parts[count++] = {const_cast<std::byte*>(body.data()), body.size()};
-            }
-        } else {
-            parts[count++] = {const_cast<std::byte*>(body.data()) + (done - head.size()), total - done};
-        }
-        msghdr msg{};
-        msg.msg_iov = parts;
-        msg.msg_iovlen = count;
         const int fd = socket_.native_handle();
-        const auto n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        const auto n = send_rest(fd, head, body, done);
         if (n > 0) {
             done += static_cast<std::size_t>(n);
             continue;

@@ -124,6 +124,12 @@ private:
     asio::awaitable<void> watchdog();
     void do_close(const std::string& reason, bool abnormal = false);
     void ring();
+    /// With mutex_ held: the peer's handshake is in, the writer is idle and nothing is queued, so a
+    /// frame may be written to the socket at once by the calling thread.
+    bool socket_free_locked() const noexcept {
+        return writer_idle_ && !direct_active_ && control_.empty() && messages_.empty() && !last_frame_ &&
+               handshaken_.load(std::memory_order_acquire);
+    }
     enum class Direct { no, written, partial };
     /// With mutex_ held: writes `frame` now if the writer is idle and nothing is queued.
     Direct try_write_locked(const Buffer& frame) { return try_write_locked(frame.bytes(), {}); }
