@@ -584,11 +584,11 @@ Latency meshy_pingpong(bool tcp, std::size_t size, std::size_t count) {
     with_child<int>(
         [&] {
             meshy::Node node(meshy_options(tcp, "provider", domain));
-            node.add_service_raw("echo", [](const meshy::RawMessage& m) -> asio::awaitable<meshy::RawPayload> {
+            node.add_service_raw("echo", [](const meshy::RawMessage& m) {
                 meshy::RawPayload reply;
                 reply.codec = m.codec;
                 reply.bytes.append(m.payload.data(), m.payload.size());
-                co_return reply;
+                return reply;
             });
             ready.put("ok");
             done.get();

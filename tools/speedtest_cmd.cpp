@@ -232,11 +232,11 @@ void run_recv(const GlobalOptions& globals, const SpeedOptions& o) {
         reported.store(true);
         return true;
     });
-    node->add_service_raw(echo_service(o), [](const RawMessage& m) -> asio::awaitable<RawPayload> {
+    node->add_service_raw(echo_service(o), [](const RawMessage& m) {
         RawPayload reply;
         reply.codec = m.codec;
         reply.bytes.append(m.payload.data(), m.payload.size());
-        co_return reply;
+        return reply;
     });
     if (!o.machine) {
         std::printf("Waiting for a sender on '%s'...\n", o.topic.c_str());

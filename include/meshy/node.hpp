@@ -67,8 +67,12 @@ struct ListenerFn {
     std::function<asio::awaitable<void>(const RawMessage&)> coroutine;
 };
 
-/// A type-erased service handler.
-using ServiceFn = std::function<asio::awaitable<RawPayload>(const RawMessage&)>;
+/// A type-erased service handler: exactly one of the two is set. A plain one runs where the
+/// request is read (no coroutine is started per request); a coroutine is spawned per request.
+struct ServiceFn {
+    std::function<RawPayload(const RawMessage&)> plain;
+    std::function<asio::awaitable<RawPayload>(const RawMessage&)> coroutine;
+};
 
 template <class F>
 concept listener_callable = has_plain_signature<F> &&
@@ -273,8 +277,11 @@ public:
                       "parameters)");
         add_service_erased(std::move(service), make_service<UserCodec>(std::move(handler)));
     }
-    /// Provides a service from undecoded requests (tools, bridges).
-    void add_service_raw(std::string service, detail::ServiceFn handler);
+    /// Provides a service from undecoded requests (tools, bridges). A plain handler runs on the
+    /// node's executor where the request was read, like a plain listener: it should not block.
+    void add_service_raw(std::string service, std::function<RawPayload(const RawMessage&)> handler);
+    /// add_service_raw() with a coroutine handler, spawned per request (it may take its time).
+    void add_service_raw(std::string service, std::function<asio::awaitable<RawPayload>(const RawMessage&)> handler);
     /// Stops providing a service. @returns false if not provided.
     bool remove_service(std::string_view service);
     /// The services this node provides, sorted.
@@ -364,29 +371,39 @@ private:
         using result = typename traits::result;
         using value = typename detail::awaitable_value<result>::type;
         const CodecId reply_codec = codec_for<UserCodec>();
-        // The node keeps this ServiceFn alive until the coroutine it returned has finished.
-        return [h = std::move(handler), reply_codec](const RawMessage& m) mutable -> asio::awaitable<RawPayload> {
-            auto args = decode_as<UserCodec>(m, static_cast<typename traits::args*>(nullptr));
-            RawPayload reply;
-            reply.codec = reply_codec;
-            if constexpr (std::is_void_v<value>) {
-                if constexpr (detail::awaitable_value<result>::is_awaitable) {
+        detail::ServiceFn fn;
+        if constexpr (detail::awaitable_value<result>::is_awaitable) {
+            // The node keeps this ServiceFn alive until the coroutine it returned has finished.
+            fn.coroutine = [h = std::move(handler),
+                            reply_codec](const RawMessage& m) mutable -> asio::awaitable<RawPayload> {
+                auto args = decode_as<UserCodec>(m, static_cast<typename traits::args*>(nullptr));
+                RawPayload reply;
+                reply.codec = reply_codec;
+                if constexpr (std::is_void_v<value>) {
                     co_await std::apply(h, std::move(args));
+                    detail::encode_args<UserCodec>(reply_codec, reply.bytes);
                 } else {
-                    std::apply(h, std::move(args));
-                }
-                detail::encode_args<UserCodec>(reply_codec, reply.bytes);
-            } else {
-                if constexpr (detail::awaitable_value<result>::is_awaitable) {
                     value v = co_await std::apply(h, std::move(args));
                     detail::encode_args<UserCodec>(reply_codec, reply.bytes, v);
+                }
+                co_return reply;
+            };
+        } else {
+            fn.plain = [h = std::move(handler), reply_codec](const RawMessage& m) mutable {
+                auto args = decode_as<UserCodec>(m, static_cast<typename traits::args*>(nullptr));
+                RawPayload reply;
+                reply.codec = reply_codec;
+                if constexpr (std::is_void_v<value>) {
+                    std::apply(h, std::move(args));
+                    detail::encode_args<UserCodec>(reply_codec, reply.bytes);
                 } else {
                     value v = std::apply(h, std::move(args));
                     detail::encode_args<UserCodec>(reply_codec, reply.bytes, v);
                 }
-            }
-            co_return reply;
-        };
+                return reply;
+            };
+        }
+        return fn;
     }
 
     template <class UserCodec, class... Args>

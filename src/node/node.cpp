@@ -168,8 +168,15 @@ RawPayload Node::call_raw_blocking(std::string_view service, CodecId codec, Buff
 void Node::add_service_erased(std::string service, detail::ServiceFn fn) {
     impl_->add_service(std::move(service), std::move(fn));
 }
-void Node::add_service_raw(std::string service, detail::ServiceFn handler) {
-    impl_->add_service(std::move(service), std::move(handler));
+void Node::add_service_raw(std::string service, std::function<RawPayload(const RawMessage&)> handler) {
+    detail::ServiceFn fn;
+    fn.plain = std::move(handler);
+    impl_->add_service(std::move(service), std::move(fn));
+}
+void Node::add_service_raw(std::string service, std::function<asio::awaitable<RawPayload>(const RawMessage&)> handler) {
+    detail::ServiceFn fn;
+    fn.coroutine = std::move(handler);
+    impl_->add_service(std::move(service), std::move(fn));
 }
 bool Node::remove_service(std::string_view service) {
     return impl_->remove_service(service);

@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
@@ -144,6 +147,7 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       own_loop_(own_loop),
       exec_(std::move(executor)),
       strand_(asio::make_strand(exec_)),
+      call_timer_(strand_),
       topic_balancer_(options_.topic_load_balancer ? options_.topic_load_balancer : round_robin_topic_balancer()),
       service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
                                                        : round_robin_service_balancer()) {
@@ -276,7 +280,6 @@ void NodeImpl::stop() {
         }
     }
     std::vector<std::shared_ptr<Connection>> conns;
-    std::vector<std::shared_ptr<CallChannel>> failed;
     {
         Lock lock(mutex_);
         for (auto& [pid, peer] : peers_) {
@@ -290,9 +293,10 @@ void NodeImpl::stop() {
         service_index_.clear();
         bump_generation();
         for (auto& [cid, call] : pending_) {
-            call.channel->try_send(make_error_code(errc::not_running), RawPayload{});
+            call.waiter->complete(CallOutcome{make_error_code(errc::not_running), {}}, false);
         }
         pending_.clear();
+        call_timer_.cancel();
         for (auto& [topic, sub] : subs_) {
             std::lock_guard sl(sub->mutex);
             sub->stopped = true;
@@ -346,6 +350,7 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.outbox_ttl = options_.outbox_ttl;
     c.heartbeat_interval = options_.heartbeat_interval;
     c.peer_timeout = options_.peer_timeout;
+    c.one_thread = own_loop_;
     return c;
 }
 
@@ -525,7 +530,7 @@ void NodeImpl::drop_peer_state_locked(Peer& peer, const std::string& why) {
     }
     peer.parked.clear();
     peer.send_conn.reset();
-    fail_calls_locked([&](const PendingCall& c) { return c.peer_id == peer.id; }, errc::connection_lost,
+    fail_calls_locked([&](const PendingCall& c) { return c.peer->id == peer.id; }, errc::connection_lost,
                       "provider " + peer.name + " left: " + why);
     topology_changed_locked();
 }
@@ -1144,7 +1149,7 @@ void NodeImpl::listen(std::string topic, ListenerFn fn) {
         it->second->fn = std::move(shared_fn);
         return;
     }
-    auto sub = std::make_shared<Subscription>(exec_, topic, std::move(shared_fn), options_.inbox_capacity);
+    auto sub = std::make_shared<Subscription>(exec_, topic, std::move(shared_fn), options_.inbox_capacity, own_loop_);
     subs_.emplace(std::move(topic), sub);
     bump_generation();
     start_worker(sub);
@@ -1225,6 +1230,9 @@ void NodeImpl::add_service(std::string service, ServiceFn fn) {
     if (service.empty() || service.size() > 0xffff) {
         throw Error(errc::invalid_argument, "service name must have 1 to 65535 bytes");
     }
+    if (!fn.plain == !fn.coroutine) {
+        throw Error(errc::invalid_argument, "add_service('" + service + "'): give exactly one handler");
+    }
     Lock lock(mutex_);
     if (!running()) {
         throw Error(errc::not_running, "add_service('" + service + "')");
@@ -1282,6 +1290,26 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
         conn->send_control(std::move(reply));
         return;
     }
+    if (fn->plain) {
+        // Runs here, on the reader, with the request where it was read (like a plain listener).
+        RawMessage m;
+        m.topic = r.service;
+        m.codec = r.codec;
+        m.payload = r.payload;
+        m.sender_id = conn->peer().id;
+        std::string failure;
+        try {
+            RawPayload result = fn->plain(m);
+            send_reply(*conn, r.call_id, result);
+            return;
+        } catch (const std::exception& e) {
+            failure = e.what();
+        } catch (...) {
+            failure = "unknown exception";
+        }
+        send_failure(*conn, r.call_id, failure);
+        return;
+    }
     // A large request is read where it arrived (the coroutine shares the receive buffer); a small
     // one is copied (into the coroutine), so slow handlers never pin whole receive buffers.
     std::shared_ptr<const Buffer> shared;
@@ -1302,24 +1330,32 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
             m.sender_id = conn->peer().id;
             std::string failure;
             try {
-                RawPayload result = co_await (*fn)(m);
-                // The reply's header and the handler's bytes go out in one gathered write.
-                thread_local Buffer head;
-                head.clear();
-                wire::encode_reply_header(head, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.size());
-                conn->send_parts(head.bytes(), result.bytes.bytes(), true);
+                RawPayload result = co_await fn->coroutine(m);
+                send_reply(*conn, call_id, result);
                 co_return;
             } catch (const std::exception& e) {
                 failure = e.what();
             } catch (...) {
                 failure = "unknown exception";
             }
-            auto reply = std::make_shared<Buffer>();
-            wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
-                               std::as_bytes(std::span(failure.data(), failure.size())));
-            conn->send_control(std::move(reply), true);
+            send_failure(*conn, call_id, failure);
         },
         asio::detached);
+}
+
+void NodeImpl::send_reply(Connection& conn, std::uint64_t call_id, const RawPayload& result) {
+    // The reply's header and the handler's bytes go out in one gathered write.
+    thread_local Buffer head;
+    head.clear();
+    wire::encode_reply_header(head, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.size());
+    conn.send_parts(head.bytes(), result.bytes.bytes(), true);
+}
+
+void NodeImpl::send_failure(Connection& conn, std::uint64_t call_id, const std::string& what) {
+    auto reply = std::make_shared<Buffer>();
+    wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
+                       std::as_bytes(std::span(what.data(), what.size())));
+    conn.send_control(std::move(reply), true);
 }
 
 void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body) {
@@ -1328,48 +1364,108 @@ void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<c
         conn->close("malformed reply frame from " + conn->peer().name);
         return;
     }
-    std::shared_ptr<CallChannel> channel;
+    std::unique_ptr<CallWaiter> waiter;
     {
         Lock lock(mutex_);
         auto it = pending_.find(r.call_id);
         // Only the peer a call went to may answer it; anything else is late or foreign.
-        if (it == pending_.end() || it->second.peer_id != conn->peer().id) {
+        if (it == pending_.end() || it->second.peer->id != conn->peer().id) {
             log(LogLevel::debug, "ignoring a reply to unknown or expired call " + std::to_string(r.call_id));
             return;
         }
-        channel = std::move(it->second.channel);
+        waiter = std::move(it->second.waiter);
         pending_.erase(it);
     }
-    RawPayload payload;
-    payload.codec = r.codec;
-    payload.bytes.append(r.payload.data(), r.payload.size());
-    std::error_code ec;
+    CallOutcome outcome;
+    outcome.reply.codec = r.codec;
+    outcome.reply.bytes.append(r.payload.data(), r.payload.size());
     switch (r.status) {
         case wire::ReplyStatus::ok:
             break;
         case wire::ReplyStatus::remote_error:
         case wire::ReplyStatus::bad_request:
-            ec = make_error_code(errc::remote_error);
+            outcome.ec = make_error_code(errc::remote_error);
             break;
         case wire::ReplyStatus::no_such_service:
-            ec = make_error_code(errc::no_provider);
+            outcome.ec = make_error_code(errc::no_provider);
             break;
     }
-    channel->try_send(ec, std::move(payload));
+    // No lock is held here: a caller on this thread resumes at once (no trip through the queue).
+    waiter->complete(std::move(outcome), true);
 }
+
+namespace {
+/// A CallWaiter for an asio completion handler (the caller's coroutine).
+template <class Handler>
+class CallWaiterFor final : public CallWaiter {
+public:
+    explicit CallWaiterFor(Handler handler) : handler_(std::move(handler)) {}
+    void complete(CallOutcome outcome, bool may_run_here) override {
+        auto executor = asio::get_associated_executor(handler_);
+        auto resume = [handler = std::move(handler_), outcome = std::move(outcome)]() mutable {
+            std::move(handler)(std::move(outcome));
+        };
+        if (may_run_here) {
+            asio::dispatch(executor, std::move(resume));
+        } else {
+            asio::post(executor, std::move(resume));
+        }
+    }
+
+private:
+    Handler handler_;
+};
+
+CallOutcome failed_call(errc code, const std::string& text) {
+    CallOutcome outcome;
+    outcome.ec = make_error_code(code);
+    outcome.reply.codec = CodecId::raw;
+    outcome.reply.bytes.append(text.data(), text.size());
+    return outcome;
+}
+}  // namespace
 
 asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, Buffer request, CallOptions options) {
     if (!running()) {
         throw Error(errc::not_running, "call('" + service + "')");
     }
-    auto executor = co_await asio::this_coro::executor;
+    const auto timeout = options.timeout.count() > 0 ? options.timeout : options_.call_timeout;
+    // The call is registered and its request sent once this coroutine is suspended, so the reply
+    // may resume it from any thread; no channel and no timer per call.
+    CallOutcome outcome = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(CallOutcome)>(
+        [&](auto handler) {
+            using Waiter = CallWaiterFor<std::decay_t<decltype(handler)>>;
+            start_call(std::make_unique<Waiter>(std::move(handler)), service, codec, request, timeout);
+        },
+        asio::use_awaitable);
+    if (outcome.ec) {
+        const auto& bytes = outcome.reply.bytes;
+        std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        if (outcome.ec == make_error_code(errc::timeout) && text.empty()) {
+            text = "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
+        }
+        if (outcome.ec.category() == error_category()) {
+            throw Error(static_cast<errc>(outcome.ec.value()), text.empty() ? "service '" + service + "'" : text);
+        }
+        throw Error(errc::not_running, "call to '" + service + "' abandoned: " + outcome.ec.message());
+    }
+    co_return std::move(outcome.reply);
+}
+
+void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
+                          const std::string& service,
+                          CodecId codec,
+                          Buffer& request,
+                          std::chrono::milliseconds timeout) {
     std::shared_ptr<ServiceFn> local;
-    std::shared_ptr<CallChannel> channel;
-    std::uint64_t call_id = 0;
     {
         Lock lock(mutex_);
+        if (!running()) {
+            waiter->complete(failed_call(errc::not_running, "call('" + service + "')"), false);
+            return;
+        }
         refs_scratch_.clear();
-        std::vector<Peer*>& targets = targets_scratch_;
+        auto& targets = call_targets_scratch_;  // null: this node
         targets.clear();
         if (services_.contains(service)) {
             refs_scratch_.push_back(PeerRef{id_, name_, host_, true});
@@ -1383,87 +1479,111 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
                     continue;
                 }
                 refs_scratch_.push_back(PeerRef{p->id, p->name, p->host, false});
-                targets.push_back(p.get());
+                targets.push_back(&p);
             }
         }
         if (refs_scratch_.empty()) {
-            throw Error(errc::no_provider, "no node provides service '" + service + "'");
+            waiter->complete(failed_call(errc::no_provider, "no node provides service '" + service + "'"), false);
+            return;
         }
-        const std::size_t index = service_balancer_->choose(service, refs_scratch_);
-        Peer* peer = targets[index < targets.size() ? index : 0];
-        if (!peer) {
+        // A lone provider needs no turn taken (a custom balancer is still asked).
+        const std::size_t index = targets.size() == 1 && !options_.service_load_balancer
+                                      ? 0
+                                      : service_balancer_->choose(service, refs_scratch_);
+        const std::shared_ptr<Peer>* target = targets[index < targets.size() ? index : 0];
+        if (!target) {
             local = services_[service];
         } else {
-            call_id = next_call_id_++;
-            channel = std::make_shared<CallChannel>(executor, 1);
-            PendingCall pending{channel, peer->id, nullptr};
-            if (peer->connected()) {
+            Peer& peer = **target;
+            const std::uint64_t call_id = next_call_id_++;
+            PendingCall pending{std::move(waiter), *target, nullptr};
+            if (timeout.count() > 0) {
+                pending.deadline = std::chrono::steady_clock::now() + timeout;
+                arm_call_timer_locked(pending.deadline);
+            }
+            if (peer.connected()) {
                 // The request's header and the caller's bytes go out in one gathered write.
                 thread_local Buffer head;
                 head.clear();
                 wire::encode_request_header(head, call_id, codec, service, request.size());
-                peer->send_conn->send_parts(head.bytes(), request.bytes(), false);
-                pending.conn = peer->send_conn.get();
+                peer.send_conn->send_parts(head.bytes(), request.bytes(), false);
+                pending.conn = peer.send_conn.get();
             } else {
                 auto frame = std::make_shared<Buffer>();
                 wire::encode_request(*frame, call_id, codec, service, request.bytes());
-                deliver_locked(*peer, frame, &pending.conn, true);
+                deliver_locked(peer, frame, &pending.conn, true);
             }
             pending_.emplace(call_id, std::move(pending));
+            return;
         }
     }
-
-    if (local) {
+    // This node's own service: a plain handler runs now, a coroutine is spawned; either way the
+    // caller resumes through its executor's queue.
+    auto run = [self = shared_from_this(), local, service, codec, request = std::move(request),
+                waiter = std::move(waiter)]() mutable -> asio::awaitable<void> {
         RawMessage m;
         m.topic = service;
         m.codec = codec;
         m.payload = request.bytes();
-        m.sender_id = id_;
+        m.sender_id = self->id_;
         m.sent_at_ns = now_ns();
+        CallOutcome outcome;
         try {
-            co_return co_await (*local)(m);
+            if (local->plain) {
+                outcome.reply = local->plain(m);
+            } else {
+                outcome.reply = co_await local->coroutine(m);
+            }
         } catch (const std::exception& e) {
-            throw Error(errc::remote_error, e.what());
+            outcome = failed_call(errc::remote_error, e.what());
         }
-    }
+        waiter->complete(std::move(outcome), false);
+    };
+    asio::co_spawn(exec_, std::move(run), asio::detached);
+}
 
-    const auto timeout = options.timeout.count() > 0 ? options.timeout : options_.call_timeout;
-    std::error_code ec;
-    RawPayload reply;
-    if (timeout.count() > 0) {
-        // The timer answers the call itself when it expires first (a plain handler, not a race of
-        // two awaitables: that costs a parallel group per call).
-        asio::steady_timer timer(executor, timeout);
-        timer.async_wait([weak = weak_from_this(), channel, call_id, service, timeout](const std::error_code& tec) {
-            auto self = weak.lock();
-            if (tec || !self) {
-                return;
-            }
-            {
-                Lock lock(self->mutex_);
-                if (self->pending_.erase(call_id) == 0) {
-                    return;  // answered (or failed) meanwhile
-                }
-            }
-            RawPayload text;
-            const std::string why =
-                "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
-            text.bytes.append(why.data(), why.size());
-            channel->try_send(make_error_code(errc::timeout), std::move(text));
-        });
-        std::tie(ec, reply) = co_await channel->async_receive(use_tuple);
-        timer.cancel();
-    } else {
-        std::tie(ec, reply) = co_await channel->async_receive(use_tuple);
+void NodeImpl::arm_call_timer_locked(std::chrono::steady_clock::time_point deadline) {
+    if (deadline >= call_timer_at_) {
+        return;  // it fires earlier already; calls mostly share one timeout, so this is the rule
     }
-    if (ec) {
-        const std::string text(reinterpret_cast<const char*>(reply.bytes.data()), reply.bytes.size());
-        if (ec.category() == error_category()) {
-            throw Error(static_cast<errc>(ec.value()), text.empty() ? "service '" + service + "'" : text);
+    call_timer_at_ = deadline;
+    call_timer_.expires_at(deadline);
+    call_timer_.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+        if (ec) {
+            return;  // re-armed earlier, or stopped
         }
-        throw Error(errc::not_running, "call to '" + service + "' abandoned: " + ec.message());
+        if (auto self = weak.lock()) {
+            self->expire_calls();
+        }
+    });
+}
+
+void NodeImpl::expire_calls() {
+    std::vector<std::unique_ptr<CallWaiter>> expired;
+    {
+        Lock lock(mutex_);
+        if (!running()) {
+            return;
+        }
+        call_timer_at_ = std::chrono::steady_clock::time_point::max();
+        const auto now = std::chrono::steady_clock::now();
+        auto next = std::chrono::steady_clock::time_point::max();
+        for (auto it = pending_.begin(); it != pending_.end();) {
+            if (it->second.deadline <= now) {
+                expired.push_back(std::move(it->second.waiter));
+                it = pending_.erase(it);
+            } else {
+                next = std::min(next, it->second.deadline);
+                ++it;
+            }
+        }
+        if (next != std::chrono::steady_clock::time_point::max()) {
+            arm_call_timer_locked(next);
+        }
     }
-    co_return reply;
+    for (auto& waiter : expired) {
+        waiter->complete(CallOutcome{make_error_code(errc::timeout), {}}, false);  // call() words it
+    }
 }
 
 void NodeImpl::fail_calls_locked(const std::function<bool(const PendingCall&)>& which,
@@ -1471,9 +1591,7 @@ void NodeImpl::fail_calls_locked(const std::function<bool(const PendingCall&)>& 
                                  const std::string& why) {
     for (auto it = pending_.begin(); it != pending_.end();) {
         if (which(it->second)) {
-            RawPayload text;
-            text.bytes.append(why.data(), why.size());
-            it->second.channel->try_send(make_error_code(code), std::move(text));
+            it->second.waiter->complete(failed_call(code, why), false);
             it = pending_.erase(it);
         } else {
             ++it;

@@ -7,6 +7,7 @@
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <atomic>
 #include <chrono>
@@ -63,8 +64,14 @@ struct InboxItem {
 
 /// One listened topic: a bounded inbox and the worker coroutine that feeds the callback.
 struct Subscription {
-    Subscription(asio::any_io_executor ex, std::string t, std::shared_ptr<ListenerFn> f, std::size_t cap)
-        : topic(std::move(t)), fn(std::move(f)), capacity(cap), strand(asio::make_strand(ex)), bell(strand, 1) {}
+    /// @param one_thread only one thread runs `ex`, so the worker needs no strand of its own
+    Subscription(
+        asio::any_io_executor ex, std::string t, std::shared_ptr<ListenerFn> f, std::size_t cap, bool one_thread)
+        : topic(std::move(t)),
+          fn(std::move(f)),
+          capacity(cap),
+          strand(one_thread ? ex : asio::make_strand(ex)),
+          bell(strand, 1) {}
     std::string topic;
     std::mutex mutex;  // guards everything below except bell
     std::shared_ptr<ListenerFn> fn;
@@ -78,8 +85,8 @@ struct Subscription {
     std::size_t capacity;
     bool idle = false;
     std::atomic<bool> stopped{false};  // written under mutex; read without it by the worker
-    DropCounter drops;  // inbox drops; reported when they happen (at most once a second) and when it drains
-    asio::strand<asio::any_io_executor> strand;
+    DropCounter drops;             // inbox drops; reported when they happen (at most once a second) and when it drains
+    asio::any_io_executor strand;  // a strand, or the node's executor itself (one thread)
     asio::experimental::concurrent_channel<void(std::error_code, int)> bell;
 
     std::size_t queued() const noexcept { return inbox.size() - inbox_head; }
@@ -89,12 +96,29 @@ struct Subscription {
     }
 };
 
-using CallChannel = asio::experimental::concurrent_channel<void(std::error_code, RawPayload)>;
+/// How a call ended: `reply`, or an error code with its text in `reply.bytes` (or none).
+struct CallOutcome {
+    std::error_code ec;
+    RawPayload reply;
+};
+
+/// The suspended caller of one call. Completed once: by the reply, the timeout, a lost provider
+/// or stop().
+class CallWaiter {
+public:
+    virtual ~CallWaiter() = default;
+    /// Resumes the caller on its executor: at once when `may_run_here` and this thread runs that
+    /// executor (never with a lock held), else posted.
+    virtual void complete(CallOutcome outcome, bool may_run_here) = 0;
+};
+
+struct Peer;
 
 struct PendingCall {
-    std::shared_ptr<CallChannel> channel;
-    std::string peer_id;
+    std::unique_ptr<CallWaiter> waiter;
+    std::shared_ptr<const Peer> peer;  // the provider asked (only it may answer)
     const Connection* conn = nullptr;  // the connection carrying the request, when known
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 /// A queued frame for a peer with no connection yet.
@@ -203,6 +227,8 @@ private:
     void handle_message(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
     void handle_request(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
     void handle_reply(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
+    static void send_reply(Connection& conn, std::uint64_t call_id, const RawPayload& result);
+    static void send_failure(Connection& conn, std::uint64_t call_id, const std::string& what);
     void handle_info(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
 
     void info_changed_locked();
@@ -210,6 +236,17 @@ private:
     void topology_changed_locked();
     void evaluate_dependencies();
     void fail_calls_locked(const std::function<bool(const PendingCall&)>& which, errc code, const std::string& why);
+    /// Registers a call to `target` (null: this node's own service) and sends its request; the
+    /// outcome reaches `waiter`.
+    void start_call(std::unique_ptr<CallWaiter> waiter,
+                    const std::string& service,
+                    CodecId codec,
+                    Buffer& request,
+                    std::chrono::milliseconds timeout);
+    /// Makes call_timer_ fire by `deadline` (with mutex_ held).
+    void arm_call_timer_locked(std::chrono::steady_clock::time_point deadline);
+    /// Fails the calls whose deadline passed and arms the timer for the next one.
+    void expire_calls();
 
     NodeOptions options_;
     std::string id_, name_, domain_, host_;
@@ -239,6 +276,10 @@ private:
     std::map<std::string, std::vector<std::shared_ptr<Peer>>, std::less<>> topic_index_;
     std::map<std::string, std::vector<std::shared_ptr<Peer>>, std::less<>> service_index_;
     std::unordered_map<std::uint64_t, PendingCall> pending_;
+    // One timer for all pending calls, due at the earliest deadline (none: max).
+    asio::steady_timer call_timer_;
+    std::chrono::steady_clock::time_point call_timer_at_ = std::chrono::steady_clock::time_point::max();
+    std::vector<const std::shared_ptr<Peer>*> call_targets_scratch_;
     std::uint64_t next_call_id_ = 1;
     std::uint32_t info_revision_ = 0;
     struct Dependency {

@@ -114,7 +114,7 @@ std::string describe(const Connection::Socket& s, bool is_unix) {
 Connection::Connection(
     Socket socket, bool outbound, bool is_unix, ConnectionConfig config, std::shared_ptr<ConnectionHandler> handler)
     : socket_(std::move(socket)),
-      strand_(asio::make_strand(socket_.get_executor())),
+      strand_(config.one_thread ? socket_.get_executor() : asio::make_strand(socket_.get_executor())),
       outbound_(outbound),
       is_unix_(is_unix),
       config_(std::move(config)),

@@ -56,6 +56,9 @@ struct ConnectionConfig {
     std::chrono::milliseconds outbox_ttl{5000};
     std::chrono::milliseconds heartbeat_interval{500};
     std::chrono::milliseconds peer_timeout{2500};
+    /// Only one thread runs the executor (the node's own loop): the connection's coroutines need
+    /// no strand to take turns, and go without one (a strand costs allocations per operation).
+    bool one_thread = false;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -149,7 +152,7 @@ private:
     std::uint64_t admit_locked(std::chrono::steady_clock::time_point now);
 
     Socket socket_;
-    asio::strand<asio::any_io_executor> strand_;
+    asio::any_io_executor strand_;  // a strand, or the socket's executor itself (one_thread)
     bool outbound_;
     bool is_unix_;
     ConnectionConfig config_;

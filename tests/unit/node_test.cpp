@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -495,6 +498,101 @@ TEST_F(NodeTest, LargeServiceRequestAndReplyRoundTrip) {
             ASSERT_EQ(reply.bytes.data()[i], request.data()[size - 1 - i]) << "at " << i;
         }
     }
+}
+
+TEST_F(NodeTest, PlainRawServiceAnswersAndReportsItsException) {
+    Node provider(options("provider", meshy::CodecId::raw));
+    Node caller(options("caller", meshy::CodecId::raw));
+    provider.add_service_raw("upper", [](const meshy::RawMessage& m) {
+        if (m.payload.empty()) {
+            throw std::runtime_error("nothing to upper");
+        }
+        meshy::RawPayload reply;
+        reply.codec = m.codec;
+        for (const std::byte b : m.payload) {
+            const auto c = static_cast<char>(std::toupper(static_cast<unsigned char>(b)));
+            reply.bytes.append(&c, 1);
+        }
+        return reply;
+    });
+    caller.wait_for_service_provider_blocking("upper", 5s);
+    for (Node* node : {&caller, &provider}) {  // remote, and the provider's own service
+        meshy::Buffer request;
+        request.append("mesh", 4);
+        const auto reply = node->call_raw_blocking("upper", meshy::CodecId::raw, std::move(request), {});
+        EXPECT_EQ(std::string(reinterpret_cast<const char*>(reply.bytes.data()), reply.bytes.size()), "MESH");
+        try {
+            node->call_raw_blocking("upper", meshy::CodecId::raw, meshy::Buffer{}, {});
+            FAIL() << "no error";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), errc::remote_error);
+            EXPECT_NE(std::string(e.what()).find("nothing to upper"), std::string::npos);
+        }
+    }
+    EXPECT_THROW(provider.add_service_raw("none", std::function<meshy::RawPayload(const meshy::RawMessage&)>{}), Error);
+}
+
+TEST_F(NodeTest, AShortTimeoutExpiresBeforeALongerOneStartedEarlier) {
+    Node provider(options("provider"));
+    Node caller(options("caller"));
+    std::atomic<bool> release{false};
+    provider.add_service_blocking("held", [&]() -> asio::awaitable<int> {
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        for (int i = 0; i < 1000 && !release; ++i) {  // at most 10 s
+            t.expires_after(10ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        co_return 7;
+    });
+    caller.wait_for_service_provider_blocking("held", 5s);
+    std::mutex mutex;
+    std::vector<std::string> order;
+    auto record = [&](std::string what) {
+        std::lock_guard lock(mutex);
+        order.push_back(std::move(what));
+    };
+    // The long call arms the node's call timer for 30 s; the short one must bring it forward.
+    auto long_call = std::async(std::launch::async, [&] {
+        const int v = caller.call_blocking<int>(CallOptions{.timeout = 30s}, "held");
+        record("long " + std::to_string(v));
+    });
+    try {
+        caller.call_blocking<int>(CallOptions{.timeout = 100ms}, "held");
+        record("short answered");
+    } catch (const Error& e) {
+        record(e.code() == errc::timeout ? "short timed out" : std::string("short: ") + e.what());
+    }
+    release = true;
+    long_call.get();
+    EXPECT_EQ(order, (std::vector<std::string>{"short timed out", "long 7"}));
+}
+
+TEST_F(NodeTest, CallerResumesOnItsOwnExecutor) {
+    Node provider(options("provider"));
+    Node caller(options("caller"));
+    provider.add_service_blocking("twice", [](int n) { return 2 * n; });
+    caller.wait_for_service_provider_blocking("twice", 5s);
+    asio::io_context user_io;
+    std::thread::id user_thread, resumed_on;
+    int sum = 0;
+    asio::co_spawn(
+        user_io,
+        [&]() -> asio::awaitable<void> {
+            for (int i = 1; i <= 50; ++i) {
+                sum += co_await caller.call<int>("twice", i);
+                if (std::this_thread::get_id() != user_thread) {
+                    resumed_on = std::this_thread::get_id();
+                }
+            }
+        },
+        asio::detached);
+    std::thread runner([&] {
+        user_thread = std::this_thread::get_id();
+        user_io.run_for(10s);
+    });
+    runner.join();
+    EXPECT_EQ(sum, 2 * (50 * 51 / 2));
+    EXPECT_EQ(resumed_on, std::thread::id{}) << "a call resumed on another thread than its io_context's";
 }
 
 TEST_F(NodeTest, BlockingCallOnTheNodeThreadIsRefused) {
