@@ -52,11 +52,16 @@ struct OwnLoop {
 
 namespace {
 
-template <class T>
-T run_blocking(detail::NodeImpl& impl, const char* what, asio::awaitable<T> op) {
+/// Waiting on the node's own thread would wait for that thread: refused.
+void refuse_on_own_thread(const detail::NodeImpl& impl, const char* what) {
     if (impl.on_own_thread()) {
         throw Error(errc::would_deadlock, std::string(what) + " on the node's own thread; use the coroutine form");
     }
+}
+
+template <class T>
+T run_blocking(detail::NodeImpl& impl, const char* what, asio::awaitable<T> op) {
+    refuse_on_own_thread(impl, what);
     return asio::co_spawn(impl.executor(), std::move(op), asio::use_future).get();
 }
 
@@ -163,7 +168,8 @@ asio::awaitable<RawPayload> Node::call_raw(std::string service, CodecId codec, B
     return impl_->call(std::move(service), codec, std::move(request), options);
 }
 RawPayload Node::call_raw_blocking(std::string_view service, CodecId codec, Buffer request, CallOptions options) {
-    return run_blocking(*impl_, "call_blocking", call_raw(std::string(service), codec, std::move(request), options));
+    refuse_on_own_thread(*impl_, "call_blocking");
+    return impl_->call_blocking(std::string(service), codec, std::move(request), options);
 }
 void Node::add_service_erased(std::string service, detail::ServiceFn fn) {
     impl_->add_service(std::move(service), std::move(fn));

@@ -22,6 +22,7 @@
 #include <asio/use_future.hpp>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 
 #include "common/system.hpp"
 #include "meshy/log.hpp"
@@ -1429,7 +1430,7 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
     if (!running()) {
         throw Error(errc::not_running, "call('" + service + "')");
     }
-    const auto timeout = options.timeout.count() > 0 ? options.timeout : options_.call_timeout;
+    const auto timeout = call_timeout(options);
     // The call is registered and its request sent once this coroutine is suspended, so the reply
     // may resume it from any thread; no channel and no timer per call.
     CallOutcome outcome = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(CallOutcome)>(
@@ -1438,18 +1439,39 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
             start_call(std::make_unique<Waiter>(std::move(handler)), service, codec, request, timeout);
         },
         asio::use_awaitable);
-    if (outcome.ec) {
-        const auto& bytes = outcome.reply.bytes;
-        std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        if (outcome.ec == make_error_code(errc::timeout) && text.empty()) {
-            text = "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
-        }
-        if (outcome.ec.category() == error_category()) {
-            throw Error(static_cast<errc>(outcome.ec.value()), text.empty() ? "service '" + service + "'" : text);
-        }
-        throw Error(errc::not_running, "call to '" + service + "' abandoned: " + outcome.ec.message());
+    co_return take_reply(std::move(outcome), service, timeout);
+}
+
+RawPayload NodeImpl::call_blocking(std::string service, CodecId codec, Buffer request, CallOptions options) {
+    if (!running()) {
+        throw Error(errc::not_running, "call('" + service + "')");
     }
-    co_return std::move(outcome.reply);
+    // The reply completes a promise this thread waits on: no coroutine on the node's thread.
+    class Waiter final : public CallWaiter {
+    public:
+        std::promise<CallOutcome> promise;
+        void complete(CallOutcome outcome, bool) override { promise.set_value(std::move(outcome)); }
+    };
+    auto waiter = std::make_unique<Waiter>();
+    auto future = waiter->promise.get_future();
+    const auto timeout = call_timeout(options);
+    start_call(std::move(waiter), service, codec, request, timeout);
+    return take_reply(future.get(), service, timeout);
+}
+
+RawPayload NodeImpl::take_reply(CallOutcome&& outcome, const std::string& service, std::chrono::milliseconds timeout) {
+    if (!outcome.ec) {
+        return std::move(outcome.reply);
+    }
+    const auto& bytes = outcome.reply.bytes;
+    std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (outcome.ec == make_error_code(errc::timeout) && text.empty()) {
+        text = "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
+    }
+    if (outcome.ec.category() == error_category()) {
+        throw Error(static_cast<errc>(outcome.ec.value()), text.empty() ? "service '" + service + "'" : text);
+    }
+    throw Error(errc::not_running, "call to '" + service + "' abandoned: " + outcome.ec.message());
 }
 
 void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
