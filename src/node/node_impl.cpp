@@ -1558,6 +1558,8 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
             }
         } catch (const std::exception& e) {
             outcome = failed_call(errc::remote_error, e.what());
+        } catch (...) {
+            outcome = failed_call(errc::remote_error, "unknown exception");
         }
         waiter->complete(std::move(outcome), false);
     };

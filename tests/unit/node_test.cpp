@@ -529,6 +529,18 @@ TEST_F(NodeTest, PlainRawServiceAnswersAndReportsItsException) {
             EXPECT_NE(std::string(e.what()).find("nothing to upper"), std::string::npos);
         }
     }
+    // Something that is not a std::exception reaches the caller too, remote or local.
+    provider.add_service_raw("odd", [](const meshy::RawMessage&) -> meshy::RawPayload { throw 42; });
+    caller.wait_for_service_provider_blocking("odd", 5s);
+    for (Node* node : {&caller, &provider}) {
+        try {
+            node->call_raw_blocking("odd", meshy::CodecId::raw, meshy::Buffer{}, {});
+            FAIL() << "no error";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), errc::remote_error);
+            EXPECT_NE(std::string(e.what()).find("unknown exception"), std::string::npos);
+        }
+    }
     EXPECT_THROW(provider.add_service_raw("none", std::function<meshy::RawPayload(const meshy::RawMessage&)>{}), Error);
 }
 
