@@ -239,8 +239,8 @@ private:
     void topology_changed_locked();
     void evaluate_dependencies();
     void fail_calls_locked(const std::function<bool(const PendingCall&)>& which, errc code, const std::string& why);
-    /// Registers a call to `target` (null: this node's own service) and sends its request; the
-    /// outcome reaches `waiter`.
+    /// Picks a provider of `service` (this node or a peer), registers the call and sends its
+    /// request, or runs this node's own handler; the outcome reaches `waiter`.
     void start_call(std::unique_ptr<CallWaiter> waiter,
                     const std::string& service,
                     CodecId codec,
