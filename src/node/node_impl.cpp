@@ -63,6 +63,16 @@ struct SendCache {
     const std::vector<std::shared_ptr<Peer>>* listeners = nullptr;
 };
 thread_local SendCache send_cache;
+// What a service handler's exception says, for its caller (call in a catch block).
+std::string current_failure() {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
 // The buffer of this thread's last small frame, for its next message (see begin_message).
 Buffer& spare_frame() {
     thread_local Buffer spare;
@@ -1298,17 +1308,11 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
         m.codec = r.codec;
         m.payload = r.payload;
         m.sender_id = conn->peer().id;
-        std::string failure;
         try {
-            RawPayload result = fn->plain(m);
-            send_reply(*conn, r.call_id, result);
-            return;
-        } catch (const std::exception& e) {
-            failure = e.what();
+            send_reply(*conn, r.call_id, fn->plain(m));
         } catch (...) {
-            failure = "unknown exception";
+            send_failure(*conn, r.call_id, current_failure());
         }
-        send_failure(*conn, r.call_id, failure);
         return;
     }
     // A large request is read where it arrived (the coroutine shares the receive buffer); a small
@@ -1334,10 +1338,8 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
                 RawPayload result = co_await fn->coroutine(m);
                 send_reply(*conn, call_id, result);
                 co_return;
-            } catch (const std::exception& e) {
-                failure = e.what();
             } catch (...) {
-                failure = "unknown exception";
+                failure = current_failure();  // a catch block may not co_await; the reply needs none
             }
             send_failure(*conn, call_id, failure);
         },
@@ -1556,10 +1558,8 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
             } else {
                 outcome.reply = co_await local->coroutine(m);
             }
-        } catch (const std::exception& e) {
-            outcome = failed_call(errc::remote_error, e.what());
         } catch (...) {
-            outcome = failed_call(errc::remote_error, "unknown exception");
+            outcome = failed_call(errc::remote_error, current_failure());
         }
         waiter->complete(std::move(outcome), false);
     };

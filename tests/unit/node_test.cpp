@@ -515,31 +515,26 @@ TEST_F(NodeTest, PlainRawServiceAnswersAndReportsItsException) {
         }
         return reply;
     });
+    // Something that is not a std::exception reaches the caller too, remote or local.
+    provider.add_service_raw("odd", [](const meshy::RawMessage&) -> meshy::RawPayload { throw 42; });
     caller.wait_for_service_provider_blocking("upper", 5s);
+    caller.wait_for_service_provider_blocking("odd", 5s);
+    auto expect_remote_error = [](Node& node, const char* service, const std::string& text) {
+        try {
+            node.call_raw_blocking(service, meshy::CodecId::raw, meshy::Buffer{}, {});
+            FAIL() << "no error";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), errc::remote_error);
+            EXPECT_NE(std::string(e.what()).find(text), std::string::npos);
+        }
+    };
     for (Node* node : {&caller, &provider}) {  // remote, and the provider's own service
         meshy::Buffer request;
         request.append("mesh", 4);
         const auto reply = node->call_raw_blocking("upper", meshy::CodecId::raw, std::move(request), {});
         EXPECT_EQ(std::string(reinterpret_cast<const char*>(reply.bytes.data()), reply.bytes.size()), "MESH");
-        try {
-            node->call_raw_blocking("upper", meshy::CodecId::raw, meshy::Buffer{}, {});
-            FAIL() << "no error";
-        } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::remote_error);
-            EXPECT_NE(std::string(e.what()).find("nothing to upper"), std::string::npos);
-        }
-    }
-    // Something that is not a std::exception reaches the caller too, remote or local.
-    provider.add_service_raw("odd", [](const meshy::RawMessage&) -> meshy::RawPayload { throw 42; });
-    caller.wait_for_service_provider_blocking("odd", 5s);
-    for (Node* node : {&caller, &provider}) {
-        try {
-            node->call_raw_blocking("odd", meshy::CodecId::raw, meshy::Buffer{}, {});
-            FAIL() << "no error";
-        } catch (const Error& e) {
-            EXPECT_EQ(e.code(), errc::remote_error);
-            EXPECT_NE(std::string(e.what()).find("unknown exception"), std::string::npos);
-        }
+        expect_remote_error(*node, "upper", "nothing to upper");
+        expect_remote_error(*node, "odd", "unknown exception");
     }
     EXPECT_THROW(provider.add_service_raw("none", std::function<meshy::RawPayload(const meshy::RawMessage&)>{}), Error);
 }
