@@ -991,6 +991,18 @@ void NodeImpl::warn_inbox_drops(const Subscription& sub, std::uint64_t count) {
     }
 }
 
+void NodeImpl::log_listener_failure(const Subscription& sub) {
+    try {
+        throw;
+    } catch (const Error& e) {
+        log(LogLevel::warn, "dropped a message on '" + sub.topic + "': " + e.what());
+    } catch (const std::exception& e) {
+        log(LogLevel::warn, "listener of '" + sub.topic + "' threw: " + e.what());
+    } catch (...) {
+        log(LogLevel::warn, "listener of '" + sub.topic + "' threw a non-standard exception");
+    }
+}
+
 void NodeImpl::start_worker(const std::shared_ptr<Subscription>& sub) {
     asio::co_spawn(sub->strand, worker(sub), asio::detached);
 }
@@ -1064,12 +1076,8 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
                 } else {
                     co_await fn->coroutine(m);
                 }
-            } catch (const Error& e) {
-                log(LogLevel::warn, "dropped a message on '" + sub->topic + "': " + e.what());
-            } catch (const std::exception& e) {
-                log(LogLevel::warn, "listener of '" + sub->topic + "' threw: " + e.what());
             } catch (...) {
-                log(LogLevel::warn, "listener of '" + sub->topic + "' threw a non-standard exception");
+                log_listener_failure(*sub);
             }
             // Release the receive buffer now (the reader reuses a buffer nobody refers to), unless
             // the rest of the run still needs it.
@@ -1092,6 +1100,9 @@ struct ReceiveBatch {
     std::string topic;
     std::shared_ptr<Subscription> sub;
     std::vector<InboxItem> items;
+    // Set when the messages go straight to `sub`'s plain listener, on the thread that read them,
+    // instead of through its inbox (see handle_message).
+    std::shared_ptr<ListenerFn> direct;
 };
 thread_local ReceiveBatch receive_batch;
 }  // namespace
@@ -1103,6 +1114,7 @@ void NodeImpl::on_frames_done(const std::shared_ptr<Connection>&) {
             deliver_local(batch.sub, batch.items);
         }
         batch.sub.reset();
+        batch.direct.reset();
     }
 }
 
@@ -1116,15 +1128,45 @@ void NodeImpl::handle_message(const std::shared_ptr<Connection>& conn, std::span
     const auto generation = generation_.load(std::memory_order_acquire);
     if (!batch.sub || batch.node != this || batch.generation != generation || batch.topic != m.topic) {
         on_frames_done(conn);  // another topic (or node): the batch so far goes first
-        Lock lock(mutex_);
-        auto it = subs_.find(m.topic);
-        if (it == subs_.end()) {
-            return;  // the sender's view of our topics is a moment old
+        {
+            Lock lock(mutex_);
+            auto it = subs_.find(m.topic);
+            if (it == subs_.end()) {
+                return;  // the sender's view of our topics is a moment old
+            }
+            batch.node = this;
+            batch.generation = generation_.load(std::memory_order_relaxed);
+            batch.topic.assign(m.topic);
+            batch.sub = it->second;
         }
-        batch.node = this;
-        batch.generation = generation_.load(std::memory_order_relaxed);
-        batch.topic.assign(m.topic);
-        batch.sub = it->second;
+        if (own_loop_) {
+            // On the node's own thread the worker runs on this very thread, so it cannot run
+            // meanwhile. A plain listener whose worker waits with nothing queued (not inside a
+            // coroutine callback that listen() replaced) is called right here, and spared the
+            // inbox and the hand-over. Its messages keep their order.
+            std::lock_guard sl(batch.sub->mutex);
+            if (batch.sub->fn->plain && batch.sub->idle && batch.sub->queued() == 0) {
+                batch.direct = batch.sub->fn;
+            }
+        }
+    }
+    if (batch.direct) {
+        Subscription& sub = *batch.sub;
+        if (sub.stopped.load(std::memory_order_relaxed)) {
+            return;  // stop_listening() or stop(): no callback after it
+        }
+        RawMessage raw;
+        raw.topic = m.topic;
+        raw.payload = m.payload;
+        raw.sender_id = *conn->peer_id();
+        raw.codec = m.codec;
+        raw.sent_at_ns = m.sent_at_ns;
+        try {
+            batch.direct->plain(raw);
+        } catch (...) {
+            log_listener_failure(sub);
+        }
+        return;
     }
     // The item shares the connection's receive buffer: no copy.
     const auto& buffer = conn->read_buffer();

@@ -224,6 +224,8 @@ private:
     /// of its receive buffer when the listener is behind). @returns drops to report.
     std::uint64_t enqueue_locked(Subscription& sub, InboxItem&& item, bool compact);
     static void warn_inbox_drops(const Subscription& sub, std::uint64_t count);
+    /// Logs what a listener of `sub` threw (call it in a catch block).
+    static void log_listener_failure(const Subscription& sub);
     void start_worker(const std::shared_ptr<Subscription>& sub);
     asio::awaitable<void> worker(std::shared_ptr<Subscription> sub);
 

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -18,6 +20,7 @@
 #include <future>
 #include <meshy/meshy.hpp>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -287,14 +290,29 @@ TEST_F(NodeTest, SlowCoroutineListenerKeepsTheNewestMessages) {
 // The messages of one read share one reference to their receive buffer, handed on as they leave
 // the inbox (taken, or dropped when it is full). A small inbox and a listener that falls behind
 // drop many of them mid-run: every message that does arrive must still be intact (run under ASan
-// in CI), plain or coroutine listener alike.
-class InboxRunTest : public NodeTest, public ::testing::WithParamInterface<bool> {};
+// in CI), plain or coroutine listener alike. On a node's own thread a plain listener is called
+// where its messages are read, without the inbox; on a user's io_context with two threads it has
+// the inbox, filled while the listener is held up.
+enum class ListenerKind { plain, plain_on_executor, coroutine };
+class InboxRunTest : public NodeTest, public ::testing::WithParamInterface<ListenerKind> {};
 
 TEST_P(InboxRunTest, MessagesOfOneReadStayIntactThroughDrops) {
-    const bool coroutine = GetParam();
+    const bool coroutine = GetParam() == ListenerKind::coroutine;
     auto listener_options = options("listener");
     listener_options.inbox_capacity = 5;
-    Node listener(listener_options);
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::vector<std::thread> runners;
+    std::optional<Node> listener_storage;
+    if (GetParam() == ListenerKind::plain_on_executor) {
+        listener_storage.emplace(io.get_executor(), listener_options);
+        for (int i = 0; i < 2; ++i) {
+            runners.emplace_back([&] { io.run(); });
+        }
+    } else {
+        listener_storage.emplace(listener_options);
+    }
+    Node& listener = *listener_storage;
     Node sender(options("sender"));
     auto text_of = [](int seq) {
         return std::to_string(seq) + std::string(40 + seq % 50, static_cast<char>('a' + seq % 26));
@@ -335,14 +353,82 @@ TEST_P(InboxRunTest, MessagesOfOneReadStayIntactThroughDrops) {
         std::lock_guard lock(mutex);
         return last == count;
     }));
-    std::lock_guard lock(mutex);
-    EXPECT_EQ(corrupt, 0);
-    EXPECT_GT(received, 0);
+    {
+        std::lock_guard lock(mutex);
+        EXPECT_EQ(corrupt, 0);
+        EXPECT_GT(received, 0);
+    }
+    listener.stop();
+    work.reset();
+    for (auto& runner : runners) {
+        runner.join();
+    }
 }
 
-INSTANTIATE_TEST_SUITE_P(Listener, InboxRunTest, ::testing::Bool(), [](const auto& info) {
-    return std::string(info.param ? "coroutine" : "plain");
-});
+INSTANTIATE_TEST_SUITE_P(Listener,
+                         InboxRunTest,
+                         ::testing::Values(ListenerKind::plain,
+                                           ListenerKind::plain_on_executor,
+                                           ListenerKind::coroutine),
+                         [](const auto& info) {
+                             switch (info.param) {
+                                 case ListenerKind::plain:
+                                     return std::string("plain");
+                                 case ListenerKind::plain_on_executor:
+                                     return std::string("plain_on_executor");
+                                 default:
+                                     return std::string("coroutine");
+                             }
+                         });
+
+// A plain listener on the node's own thread is called where its messages are read: one that
+// throws is logged and gets the next message, and one that stops listening gets no more.
+TEST_F(NodeTest, PlainListenerThatThrowsOrStopsListeningOnItsOwnThread) {
+    std::mutex log_mutex;
+    std::vector<std::string> warnings;
+    meshy::set_log_sink([&](meshy::LogLevel level, std::string_view text) {
+        if (level == meshy::LogLevel::warn) {
+            std::lock_guard lock(log_mutex);
+            warnings.emplace_back(text);
+        }
+    });
+    Node listener(options("listener"));
+    Node sender(options("sender"));
+    std::atomic<int> thrown{0}, seen_after_stop{0}, stops{0};
+    std::atomic<bool> stopped{false};
+    listener.listen_blocking("faulty", [&](int n) {
+        if (n % 2 == 0) {
+            ++thrown;
+            throw std::runtime_error("even " + std::to_string(n));
+        }
+    });
+    listener.listen_blocking("once", [&](int) {
+        if (stopped) {
+            ++seen_after_stop;  // a callback after stop_listening() returned
+        }
+        ++stops;
+        listener.stop_listening("once");
+        stopped = true;
+    });
+    sender.wait_for_listener_blocking("faulty", 5s);
+    sender.wait_for_listener_blocking("once", 5s);
+    for (int i = 0; i < 10; ++i) {
+        sender.send_blocking("once", i);  // several in one read, most likely
+    }
+    for (int i = 0; i < 100; ++i) {
+        sender.send_blocking("faulty", i);
+    }
+    EXPECT_TRUE(eventually([&] { return thrown == 50; }));
+    EXPECT_EQ(stops, 1);
+    EXPECT_EQ(seen_after_stop, 0);
+    {
+        std::lock_guard lock(log_mutex);
+        EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) {
+            return w.find("listener of 'faulty' threw: even 98") != std::string::npos;
+        }));
+    }
+    meshy::set_log_sink({});
+}
 
 // A peer whose advert offers nothing to connect to (Unix sockets only, and its socket file gone,
 // as after a crash) is redialled with back-off; the node must keep working meanwhile. It used to
