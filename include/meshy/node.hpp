@@ -317,7 +317,7 @@ private:
 
     template <class UserCodec, class... Values>
     void send_encoded(std::string_view topic, CodecId codec, Buffer&& frame, const Values&... values) {
-        // A large last argument is not copied into the frame (see detail::large_payload_min).
+        // A last argument of bytes is not copied into the frame (see detail::large_payload_min).
         if (const auto tail = detail::encode_head<UserCodec>(codec, frame, values...); !tail.empty()) {
             finish_message(topic, std::move(frame), tail);
             return;

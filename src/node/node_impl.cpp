@@ -717,12 +717,7 @@ void NodeImpl::send_raw(std::string_view topic,
             frame.data()[wire::frame_prefix + 4 + i] = static_cast<std::byte>(sent_at_ns >> (8 * i));
         }
     }
-    if (payload.size() >= large_payload_min) {
-        finish_message(topic, std::move(frame), payload);  // written from `payload`, not copied
-        return;
-    }
-    frame.append(payload.data(), payload.size());
-    finish_message(topic, std::move(frame));
+    finish_message(topic, std::move(frame), payload);  // copied once at most (see finish_message)
 }
 
 void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail) {
@@ -731,13 +726,21 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
         throw Error(errc::frame_too_large,
                     "message on '" + std::string(topic) + "' is " + std::to_string(total) + " bytes");
     }
+    // A `tail` (the payload's last bytes, still the caller's) of a small frame is copied straight
+    // into the outbox; of a large one (large_payload_min) written from where it is. Between the
+    // two, it joins the frame, which is then shared.
+    const bool small = total <= small_frame_max;
+    if (!small && tail.size() < large_payload_min) {
+        frame.append(tail.data(), tail.size());
+        tail = {};
+    }
     wire::finish_frame(frame, tail.size());
     last_frame_size_hint() = std::min<std::size_t>(frame.size(), max_size_hint);
-    // A small frame is copied into each connection's outbox; it is shared (copied once) only for
-    // this node's own listener or a peer still connecting. A large one is always shared, except
-    // one with a `tail` (a large payload): connected peers get it from the caller's bytes
-    // (Connection::send_through), and it is joined into a shared copy only for the others.
-    const bool small = total <= small_frame_max;
+    // A small frame is copied into each connection's outbox (with its `tail`, if any, the
+    // caller's payload); it is shared (joined and copied once) only for this node's own listener
+    // or a peer still connecting. A large one is always shared, except one with a `tail` (a large
+    // payload): connected peers get it from the caller's bytes (Connection::send_through), and it
+    // is joined into a shared copy only for the others.
     SharedFrame shared;
     if (!small && tail.empty()) {
         shared = std::make_shared<const Buffer>(std::move(frame));
@@ -786,7 +789,7 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
     if (small && !self_sub && listeners && listeners->size() == 1 && !options_.topic_load_balancer &&
         listeners->front()->connected()) {
         const std::shared_ptr<Connection>& conn = listeners->front()->send_conn;
-        if (conn->send_small(frame.bytes()) && options_.outbox_full == OutboxFull::wait && !on_own_thread()) {
+        if (conn->send_small(frame.bytes(), tail) && options_.outbox_full == OutboxFull::wait && !on_own_thread()) {
             const auto waiting = conn;  // backpressure, once the lock is released
             lock.unlock();
             waiting->wait_for_room(std::chrono::steady_clock::now() + options_.outbox_ttl);
@@ -846,11 +849,11 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
             continue;
         }
         if (Peer* peer = targets[index]) {
-            if (!tail.empty() && peer->connected()) {
+            if (!small && !tail.empty() && peer->connected()) {
                 through.push_back(peer->send_conn);
                 continue;
             }
-            const bool now_full = small && peer->connected() ? peer->send_conn->send_small(frame.bytes())
+            const bool now_full = small && peer->connected() ? peer->send_conn->send_small(frame.bytes(), tail)
                                                              : deliver_locked(*peer, share());
             if (now_full && may_wait) {
                 full.push_back(peer->send_conn);

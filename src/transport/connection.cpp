@@ -369,14 +369,20 @@ bool Connection::send_message(SharedFrame frame, bool urgent) {
     return full;
 }
 
-bool Connection::send_small(std::span<const std::byte> frame) {
+bool Connection::send_small(std::span<const std::byte> head, std::span<const std::byte> body) {
     if (!open()) {
         return false;
     }
-    if (frame.size() > max_arena_kept) {
+    const std::size_t size = head.size() + body.size();
+    auto joined = [&] {
         auto shared = std::make_shared<Buffer>();
-        shared->append(frame.data(), frame.size());
-        return send_message(std::move(shared));
+        shared->reserve(size);
+        shared->append(head.data(), head.size());
+        shared->append(body.data(), body.size());
+        return shared;
+    };
+    if (size > max_arena_kept) {
+        return send_message(joined());
     }
     bool wake = false, full = false;
     std::uint64_t report = 0;
@@ -384,21 +390,22 @@ bool Connection::send_small(std::span<const std::byte> frame) {
     {
         std::lock_guard lock(mutex_);
         report = admit_locked(now);
-        if (arena_.size() + frame.size() > max_arena_size) {
+        if (arena_.size() + size > max_arena_size) {
             // An outbox configured far beyond its default: the rest of this burst is shared frames.
-            auto shared = std::make_shared<Buffer>();
-            shared->append(frame.data(), frame.size());
-            messages_.push_back({std::move(shared), now});
+            messages_.push_back({joined(), now});
         } else {
             const auto offset = static_cast<std::uint32_t>(arena_.size());
-            arena_.append(frame.data(), frame.size());
-            messages_.push_back({nullptr, now, offset, static_cast<std::uint32_t>(frame.size())});
+            arena_.append(head.data(), head.size());
+            arena_.append(body.data(), body.size());
+            messages_.push_back({nullptr, now, offset, static_cast<std::uint32_t>(size)});
             ++arena_queued_;
         }
         full = full_locked();
         wake = std::exchange(writer_idle_, false);
     }
-    warn_drops(report, "the outbox was full");
+    if (report) {
+        warn_drops(report, "the outbox was full");
+    }
     if (wake) {
         ring();
     }

@@ -100,9 +100,10 @@ public:
     bool send_through(std::span<const std::byte> head,
                       std::span<const std::byte> body,
                       std::chrono::steady_clock::time_point deadline);
-    /// send_message() for a small frame: its bytes are copied into the outbox, so the caller
-    /// keeps (and may reuse) its buffer and no frame object is allocated.
-    bool send_small(std::span<const std::byte> frame);
+    /// send_message() for a small frame, given as `head` then `body` (which may be empty): its
+    /// bytes are copied into the outbox, so the caller keeps (and may reuse) its buffers and no
+    /// frame object is allocated.
+    bool send_small(std::span<const std::byte> head, std::span<const std::byte> body = {});
     /// The receive buffer the frame being handed to ConnectionHandler::on_frame lies in: keeping
     /// a reference keeps its bytes (the reader never overwrites a buffer still shared).
     const std::shared_ptr<Buffer>& read_buffer() const noexcept { return read_buf_; }

@@ -129,8 +129,9 @@ void expect_head_and_tail_equal_encoding(CodecId id, const Args&... args) {
     EXPECT_EQ(0, std::memcmp(joined.data(), whole.data(), whole.size()));
 }
 
-TEST(CodecDispatch, LargeLastArgumentIsEncodedAsHeadPlusTheCallersBytes) {
-    for (const std::size_t size : {detail::large_payload_min, std::size_t{70000}, std::size_t{1} << 20}) {
+TEST(CodecDispatch, LastArgumentOfBytesIsEncodedAsHeadPlusTheCallersBytes) {
+    for (const std::size_t size : {std::size_t{1}, std::size_t{1000}, detail::large_payload_min - 1,
+                                   detail::large_payload_min, std::size_t{70000}, std::size_t{1} << 20}) {
         std::vector<std::uint8_t> bytes(size);
         for (std::size_t i = 0; i < size; ++i) {
             bytes[i] = static_cast<std::uint8_t>(i * 7);
@@ -146,10 +147,11 @@ TEST(CodecDispatch, LargeLastArgumentIsEncodedAsHeadPlusTheCallersBytes) {
     }
 }
 
-TEST(CodecDispatch, SmallOrNonBytesLastArgumentsAreEncodedWhole) {
+TEST(CodecDispatch, EmptyOrNonBytesLastArgumentsAreEncodedWhole) {
     Buffer head;
-    const std::vector<std::uint8_t> small(detail::large_payload_min - 1);
-    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::msgpack, head, small).empty());
+    const std::vector<std::uint8_t> empty;
+    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::msgpack, head, 7, empty).empty());
+    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::raw, head, empty).empty());
     const std::vector<int> numbers(100000);
     EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::msgpack, head, numbers).empty());
     const std::vector<std::uint8_t> large(detail::large_payload_min);

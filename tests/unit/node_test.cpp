@@ -487,8 +487,9 @@ TEST_F(NodeTest, SmallAndLargeMessagesKeepTheirOrder) {
 }
 
 // Large payloads are written from the caller's bytes (with OutboxFull::wait by the sending thread
-// itself); the receiver reads them to their end. Sizes that vary, small ones between them, and the
-// sender's own listener (which gets a copy) must all see every message intact and in order.
+// itself), small ones copied from them into the outbox; the receiver reads them to their end. Sizes
+// that vary, small and empty ones between them, and the sender's own listener (which gets a copy)
+// must all see every message intact and in order.
 class LargeSendTest : public NodeTest, public ::testing::WithParamInterface<std::tuple<meshy::OutboxFull, bool>> {};
 
 TEST_P(LargeSendTest, LargePayloadsArriveIntactAndInOrder) {
@@ -523,7 +524,8 @@ TEST_P(LargeSendTest, LargePayloadsArriveIntactAndInOrder) {
     listen(listener, remote);
     sender.wait_for_listener_blocking("large", 5s);
     listen(sender, own);  // after: waiting counts this node's own listener too
-    const std::size_t sizes[] = {70000, 10, (std::size_t{1} << 20) + 3, 3000, 300000, std::size_t{3} << 20, 65536};
+    const std::size_t sizes[] = {70000, 10,   (std::size_t{1} << 20) + 3, 3000, 0, 300000, std::size_t{3} << 20,
+                                 1500,  65536};
     constexpr int count = 40;
     for (int seq = 0; seq < count; ++seq) {
         const auto size = sizes[static_cast<std::size_t>(seq) % std::size(sizes)];

@@ -62,10 +62,11 @@ void encode_args(CodecId id, Buffer& out, const Args&... args) {
 
 /// Payloads whose last argument holds this many bytes or more are sent from the caller's bytes:
 /// the frame's head is encoded, and the bytes are written after it without a copy when the
-/// connection can take them (see Node::send_blocking).
+/// connection can take them (see Node::send_blocking). Those of a small message are copied
+/// straight into the outbox, and the others joined to the frame.
 inline constexpr std::size_t large_payload_min = 64 * 1024;
 
-/// For a large last argument that codec `id` writes last and unchanged (raw: the one bytes
+/// For a last argument of bytes that codec `id` writes last and unchanged (raw: the one bytes
 /// argument; msgpack: a bin or str): encodes everything before those bytes into `out` and
 /// @returns them. Otherwise encodes nothing and @returns an empty span.
 template <class UserCodec, class... Args>
@@ -81,7 +82,7 @@ std::span<const std::byte> encode_head(CodecId id, Buffer& out, const Args&... a
             const auto values = std::forward_as_tuple(args...);
             const Last& last = std::get<n - 1>(values);
             const auto tail = std::as_bytes(std::span(last.data(), last.size()));
-            if (tail.size() < large_payload_min) {
+            if (tail.empty()) {
                 return {};
             }
             constexpr bool builtin = std::is_same_v<UserCodec, NoCodec>;
