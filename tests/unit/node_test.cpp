@@ -64,6 +64,35 @@ struct Pose {
     }
 };
 
+/// Collects the warnings logged while it lives (the log sink is global).
+class WarningLog {
+public:
+    WarningLog() {
+        meshy::set_log_sink([this](meshy::LogLevel level, std::string_view text) {
+            if (level == meshy::LogLevel::warn) {
+                std::lock_guard lock(mutex_);
+                warnings_.emplace_back(text);
+            }
+        });
+    }
+    ~WarningLog() { meshy::set_log_sink({}); }
+    WarningLog(const WarningLog&) = delete;
+    WarningLog& operator=(const WarningLog&) = delete;
+    bool empty() const {
+        std::lock_guard lock(mutex_);
+        return warnings_.empty();
+    }
+    bool contains(std::string_view part) const {
+        std::lock_guard lock(mutex_);
+        return std::any_of(warnings_.begin(), warnings_.end(),
+                           [&](const std::string& w) { return w.find(part) != std::string::npos; });
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<std::string> warnings_;
+};
+
 class NodeTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -204,27 +233,14 @@ TEST_F(NodeTest, RawCodecAndRawListener) {
 }
 
 TEST_F(NodeTest, UndecodableMessagesAreDroppedWithAWarning) {
-    std::mutex mutex;
-    std::vector<std::string> warnings;
-    meshy::set_log_sink([&](meshy::LogLevel level, std::string_view text) {
-        if (level == meshy::LogLevel::warn) {
-            std::lock_guard lock(mutex);
-            warnings.emplace_back(text);
-        }
-    });
-    {
-        Node sut(options("typed"));
-        std::atomic<int> ints{0};
-        sut.listen_blocking("numbers", [&](int) { ++ints; });
-        sut.send_blocking("numbers", "not a number");
-        sut.send_blocking("numbers", 1);
-        EXPECT_TRUE(eventually([&] { return ints == 1; }));
-        EXPECT_TRUE(eventually([&] {
-            std::lock_guard lock(mutex);
-            return !warnings.empty();
-        }));
-    }
-    meshy::set_log_sink({});
+    WarningLog warnings;
+    Node sut(options("typed"));
+    std::atomic<int> ints{0};
+    sut.listen_blocking("numbers", [&](int) { ++ints; });
+    sut.send_blocking("numbers", "not a number");
+    sut.send_blocking("numbers", 1);
+    EXPECT_TRUE(eventually([&] { return ints == 1; }));
+    EXPECT_TRUE(eventually([&] { return !warnings.empty(); }));
 }
 
 TEST_F(NodeTest, SlowCoroutineCallbackDoesNotStallOtherTopics) {
@@ -384,14 +400,7 @@ INSTANTIATE_TEST_SUITE_P(Listener,
 // A plain listener on the node's own thread is called where its messages are read: one that
 // throws is logged and gets the next message, and one that stops listening gets no more.
 TEST_F(NodeTest, PlainListenerThatThrowsOrStopsListeningOnItsOwnThread) {
-    std::mutex log_mutex;
-    std::vector<std::string> warnings;
-    meshy::set_log_sink([&](meshy::LogLevel level, std::string_view text) {
-        if (level == meshy::LogLevel::warn) {
-            std::lock_guard lock(log_mutex);
-            warnings.emplace_back(text);
-        }
-    });
+    WarningLog warnings;
     Node listener(options("listener"));
     Node sender(options("sender"));
     std::atomic<int> thrown{0}, seen_after_stop{0}, stops{0};
@@ -421,13 +430,7 @@ TEST_F(NodeTest, PlainListenerThatThrowsOrStopsListeningOnItsOwnThread) {
     EXPECT_TRUE(eventually([&] { return thrown == 50; }));
     EXPECT_EQ(stops, 1);
     EXPECT_EQ(seen_after_stop, 0);
-    {
-        std::lock_guard lock(log_mutex);
-        EXPECT_TRUE(std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) {
-            return w.find("listener of 'faulty' threw: even 98") != std::string::npos;
-        }));
-    }
-    meshy::set_log_sink({});
+    EXPECT_TRUE(eventually([&] { return warnings.contains("listener of 'faulty' threw: even 98"); }));
 }
 
 // A peer whose advert offers nothing to connect to (Unix sockets only, and its socket file gone,
