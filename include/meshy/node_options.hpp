@@ -68,9 +68,9 @@ struct NodeOptions {
     std::size_t outbox_capacity = 1024;
     /// When an outbox is full: drop its oldest message (default), or make `send` wait for room
     /// (backpressure). A sender also waits while 256 KiB of small messages are queued, so that a
-    /// burst stays in the CPU's cache on its way out. Waiting never happens on the node's own thread(s) nor while a
-    /// peer is being connected to; there, and after waiting `outbox_ttl`, a second outbox's worth queues before the
-    /// oldest is dropped.
+    /// burst stays in the CPU's cache on its way out. Waiting never happens on the node's own
+    /// thread(s) nor while a peer is being connected to; there, and after waiting `outbox_ttl`, a
+    /// second outbox's worth queues before the oldest is dropped.
     OutboxFull outbox_full = OutboxFull::drop_oldest;
     /// Queued messages older than this are dropped (with a warning) instead of being sent late.
     std::chrono::milliseconds outbox_ttl{5000};
