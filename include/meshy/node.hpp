@@ -377,33 +377,35 @@ private:
             fn.coroutine = [h = std::move(handler),
                             reply_codec](const RawMessage& m) mutable -> asio::awaitable<RawPayload> {
                 auto args = decode_as<UserCodec>(m, static_cast<typename traits::args*>(nullptr));
-                RawPayload reply;
-                reply.codec = reply_codec;
                 if constexpr (std::is_void_v<value>) {
                     co_await std::apply(h, std::move(args));
-                    detail::encode_args<UserCodec>(reply_codec, reply.bytes);
+                    co_return reply_of<UserCodec>(reply_codec);
                 } else {
                     value v = co_await std::apply(h, std::move(args));
-                    detail::encode_args<UserCodec>(reply_codec, reply.bytes, v);
+                    co_return reply_of<UserCodec>(reply_codec, v);
                 }
-                co_return reply;
             };
         } else {
             fn.plain = [h = std::move(handler), reply_codec](const RawMessage& m) mutable {
                 auto args = decode_as<UserCodec>(m, static_cast<typename traits::args*>(nullptr));
-                RawPayload reply;
-                reply.codec = reply_codec;
                 if constexpr (std::is_void_v<value>) {
                     std::apply(h, std::move(args));
-                    detail::encode_args<UserCodec>(reply_codec, reply.bytes);
+                    return reply_of<UserCodec>(reply_codec);
                 } else {
-                    value v = std::apply(h, std::move(args));
-                    detail::encode_args<UserCodec>(reply_codec, reply.bytes, v);
+                    return reply_of<UserCodec>(reply_codec, std::apply(h, std::move(args)));
                 }
-                return reply;
             };
         }
         return fn;
+    }
+
+    /// A service's reply: `values` (none for a void handler) encoded with `codec`.
+    template <class UserCodec, class... Values>
+    static RawPayload reply_of(CodecId codec, const Values&... values) {
+        RawPayload reply;
+        reply.codec = codec;
+        detail::encode_args<UserCodec>(codec, reply.bytes, values...);
+        return reply;
     }
 
     template <class UserCodec, class... Args>

@@ -403,9 +403,7 @@ bool Connection::send_small(std::span<const std::byte> head, std::span<const std
         full = full_locked();
         wake = std::exchange(writer_idle_, false);
     }
-    if (report) {
-        warn_drops(report, "the outbox was full");
-    }
+    warn_drops(report, "the outbox was full");
     if (wake) {
         ring();
     }
@@ -422,10 +420,7 @@ void Connection::wait_for_room(std::chrono::steady_clock::time_point deadline) {
     --room_waiters_;
 }
 
-void Connection::warn_drops(std::uint64_t count, const char* why) {
-    if (count == 0) {
-        return;
-    }
+void Connection::log_drops(std::uint64_t count, const char* why) {
     log(LogLevel::warn, "dropped " + std::to_string(count) + " message(s) to " +
                             (peer_.name.empty() ? remote_ : peer_.name) + " (" + remote_ + "): " + why);
 }

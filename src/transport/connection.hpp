@@ -150,8 +150,13 @@ private:
     Direct try_write_locked(const Buffer& frame) { return try_write_locked(frame.bytes(), {}); }
     /// try_write_locked() of a frame in two parts; a partial write queues the rest first.
     Direct try_write_locked(std::span<const std::byte> head, std::span<const std::byte> body);
-    /// Logs `count` dropped messages (no-op for 0).
-    void warn_drops(std::uint64_t count, const char* why);
+    /// Logs `count` dropped messages (no-op for 0, inline: the send paths call it per message).
+    void warn_drops(std::uint64_t count, const char* why) {
+        if (count != 0) {
+            log_drops(count, why);
+        }
+    }
+    void log_drops(std::uint64_t count, const char* why);
 
     /// A queued message: a shared frame, or (frame null) `size` bytes at `offset` in arena_.
     struct Queued {
