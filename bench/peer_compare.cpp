@@ -9,12 +9,19 @@
 //    ZeroMQ: XPUB (ZMQ_XPUB_NODROP, so a full queue blocks instead of dropping) to SUB; meshy: a
 //    topic with OutboxFull::wait, raw codec.
 //  - ping-pong: one message there and back, K times; p50 and p99 of the round trip. raw: frames on
-//    a socket; ZeroMQ: REQ/REP; meshy: a service call.
+//    a socket; ZeroMQ: REQ/REP; meshy: a service call. The peers run interleaved: each one's
+//    session is set up (and warmed up) once, then the K round trips are taken in slices (up to
+//    20), round-robin: raw, ZeroMQ, meshy, raw, ...; the first round trip of a slice is not
+//    recorded. Why: the host (a shared VM) drifts in speed by up to 2x over seconds, so peers
+//    measured one after the other saw different hosts (meshy/raw of a single run ranged from 0.72
+//    to 2.13); taking turns puts them under the same conditions.
 // The receiver is a fork()ed child; every loop is bounded in count and time. All traffic stays on
 // loopback and Unix sockets.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -34,6 +41,7 @@
 #include <meshy/codecs/raw.hpp>
 #include <meshy/log.hpp>
 #include <meshy/node.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -279,56 +287,6 @@ Latency summarize(std::vector<double>& rtt_ns) {
     return l;
 }
 
-Latency raw_pingpong(bool tcp, std::size_t size, std::size_t count) {
-    const SocketPair p = connect_pair(tcp);
-    Latency result;
-    with_child<int>(
-        [&] {
-            ::close(p.parent);
-            FrameReader reader(size + 4 + 64 * 1024);
-            std::vector<std::uint8_t> echo(size + 4);
-            const auto deadline = Clock::now() + time_limit;
-            while (Clock::now() < deadline) {
-                std::uint32_t got = 0;
-                if (!reader.pump(p.child, [&](const std::uint8_t* data, std::uint32_t len) {
-                        std::memcpy(echo.data(), &len, 4);
-                        std::memcpy(echo.data() + 4, data, len);
-                        got = len + 4;
-                    })) {
-                    break;
-                }
-                const iovec v{echo.data(), got};
-                if (!write_all(p.child, &v, 1)) {
-                    break;
-                }
-            }
-            return 0;
-        },
-        [&] {
-            ::close(p.child);
-            FrameReader reader(size + 4 + 64 * 1024);
-            std::vector<std::uint8_t> frame(size + 4, 0x5a);
-            const auto len = static_cast<std::uint32_t>(size);
-            std::memcpy(frame.data(), &len, 4);
-            std::vector<double> rtt;
-            rtt.reserve(count);
-            const auto deadline = Clock::now() + time_limit;
-            for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
-                const auto t0 = Clock::now();
-                const iovec v{frame.data(), frame.size()};
-                if (!write_all(p.parent, &v, 1) || !reader.pump(p.parent, [](const std::uint8_t*, std::uint32_t) {})) {
-                    break;
-                }
-                if (i >= 10) {  // warm-up
-                    rtt.push_back(ns_since(t0));
-                }
-            }
-            ::close(p.parent);
-            result = summarize(rtt);
-        });
-    return result;
-}
-
 // --- ZeroMQ ------------------------------------------------------------------------------------------
 
 std::string zmq_endpoint(bool tcp) {
@@ -364,9 +322,31 @@ struct EndpointPipe {
         }
         return buf;
     }
+    /// Waits up to `limit` for a message, or for EOF once no process holds the write end.
+    void wait(std::chrono::milliseconds limit) {
+        const auto deadline = Clock::now() + limit;
+        pollfd p{fds[0], POLLIN, 0};
+        for (;;) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) >= 0 || errno != EINTR) {
+                return;
+            }
+        }
+    }
+    /// Each process closes the end it does not use, so that the other's exit is EOF, not a hang.
+    void close_reader() { close_end(0); }
+    void close_writer() { close_end(1); }
     ~EndpointPipe() {
-        ::close(fds[0]);
-        ::close(fds[1]);
+        close_end(0);
+        close_end(1);
+    }
+
+private:
+    void close_end(int i) {
+        if (fds[i] >= 0) {
+            ::close(fds[i]);
+            fds[i] = -1;
+        }
     }
 };
 
@@ -428,62 +408,6 @@ StreamResult zmq_stream(bool tcp, std::size_t size, std::size_t count) {
             zmq_close(pub);
             zmq_ctx_term(ctx);
         });
-}
-
-Latency zmq_pingpong(bool tcp, std::size_t size, std::size_t count) {
-    EndpointPipe endpoint;
-    Latency result;
-    with_child<int>(
-        [&] {
-            void* ctx = zmq_ctx_new();
-            void* rep = zmq_socket(ctx, ZMQ_REP);
-            const int timeout_ms = 2000;
-            zmq_setsockopt(rep, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
-            if (zmq_bind(rep, zmq_endpoint(tcp).c_str()) != 0) {
-                die("zmq_bind");
-            }
-            endpoint.put(last_endpoint(rep));
-            zmq_msg_t msg;
-            zmq_msg_init(&msg);
-            const auto deadline = Clock::now() + time_limit;
-            for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
-                if (zmq_msg_recv(&msg, rep, 0) < 0 || zmq_msg_send(&msg, rep, 0) < 0) {
-                    break;
-                }
-            }
-            zmq_msg_close(&msg);
-            zmq_close(rep);
-            zmq_ctx_term(ctx);
-            return 0;
-        },
-        [&] {
-            void* ctx = zmq_ctx_new();
-            void* req = zmq_socket(ctx, ZMQ_REQ);
-            const int timeout_ms = 5000, linger = 0;
-            zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
-            zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger);
-            zmq_connect(req, endpoint.get().c_str());
-            const Payload payload(size, 0x5a);
-            zmq_msg_t reply;
-            zmq_msg_init(&reply);
-            std::vector<double> rtt;
-            rtt.reserve(count);
-            const auto deadline = Clock::now() + time_limit;
-            for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
-                const auto t0 = Clock::now();
-                if (zmq_send(req, payload.data(), size, 0) < 0 || zmq_msg_recv(&reply, req, 0) < 0) {
-                    break;
-                }
-                if (i >= 10) {
-                    rtt.push_back(ns_since(t0));
-                }
-            }
-            zmq_msg_close(&reply);
-            zmq_close(req);
-            zmq_ctx_term(ctx);
-            result = summarize(rtt);
-        });
-    return result;
 }
 
 // --- meshy -------------------------------------------------------------------------------------------
@@ -577,58 +501,368 @@ StreamResult meshy_stream(bool tcp, std::size_t size, std::size_t count) {
         });
 }
 
-Latency meshy_pingpong(bool tcp, std::size_t size, std::size_t count) {
-    const std::string domain = "peer-compare-" + std::to_string(::getpid()) + "-" + std::to_string(++domain_counter);
-    EndpointPipe ready, done;
-    Latency result;
-    with_child<int>(
-        [&] {
-            meshy::Node node(meshy_options(tcp, "provider", domain));
-            node.add_service_raw("echo", [](const meshy::RawMessage& m) {
-                meshy::RawPayload reply;
-                reply.codec = m.codec;
-                reply.bytes.append(m.payload.data(), m.payload.size());
-                return reply;
-            });
-            ready.put("ok");
-            done.get();
-            node.stop();
-            return 0;
-        },
-        [&] {
-            ready.get();
-            {
-                meshy::Node node(meshy_options(tcp, "caller", domain));
-                node.wait_for_service_provider_blocking("echo", std::chrono::seconds(10));
-                const Payload payload(size, 0x5a);
-                const meshy::CallOptions call{.timeout = std::chrono::seconds(5)};
-                std::vector<double> rtt;
-                rtt.reserve(count);
-                // The calls run as a coroutine on the node's executor (meshy's own API; the
-                // _blocking form adds a hand-over to the calling thread and back per call).
-                auto loop = [&]() -> asio::awaitable<void> {
-                    const auto deadline = Clock::now() + time_limit;
-                    for (std::size_t i = 0; i < count + 10 && Clock::now() < deadline; ++i) {
-                        const auto t0 = Clock::now();
-                        meshy::Buffer request;
-                        request.append(payload.data(), payload.size());
-                        auto reply = co_await node.call_raw("echo", meshy::CodecId::raw, std::move(request), call);
-                        if (reply.bytes.size() != size) {
-                            std::fprintf(stderr, "peer_compare: echo replied %zu bytes\n", reply.bytes.size());
-                            break;
-                        }
-                        if (i >= 10) {
-                            rtt.push_back(ns_since(t0));
-                        }
-                    }
-                };
-                asio::co_spawn(node.get_executor(), loop(), asio::use_future).get();
-                result = summarize(rtt);
-                node.stop();
+// --- ping-pong sessions ------------------------------------------------------------------------------
+//
+// A session is one peer's ping-pong, set up once (its server child fork()ed, connected, warmed
+// up) and then asked for round trips slice by slice, taking turns with the other peers' sessions.
+
+constexpr std::size_t warm_up = 10;  // round trips per session at set-up, not recorded
+// A server child serves until told to stop; this bounds it if never told: set-up plus each of the
+// three peers' time_limit of round trips.
+constexpr auto serve_limit = 4 * time_limit;
+
+/// The parent's ends of the live sessions' sockets and pipes. A child fork()ed later closes its
+/// copies, so that when the parent closes one, the child at the other end sees EOF at once.
+std::vector<int> parent_only_fds;
+
+void forget_parent_fd(int fd) {
+    std::erase(parent_only_fds, fd);
+}
+
+/// A session's server: `serve` runs in a fork()ed child; the destructor reaps it.
+class ServerChild {
+public:
+    explicit ServerChild(const std::function<void()>& serve) {
+        std::fflush(nullptr);
+        pid_ = ::fork();
+        if (pid_ < 0) {
+            die("fork");
+        }
+        if (pid_ == 0) {
+            for (const int fd : parent_only_fds) {
+                ::close(fd);
             }
-            done.put("done");
+            serve();
+            std::_Exit(0);
+        }
+    }
+    ~ServerChild() {
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+    }
+    ServerChild(const ServerChild&) = delete;
+    ServerChild& operator=(const ServerChild&) = delete;
+
+    /// For a child that can no longer be told to stop (its session failed).
+    void kill() { ::kill(pid_, SIGKILL); }
+
+private:
+    pid_t pid_ = -1;
+};
+
+/// A peer's round trips stop after time_limit of its own time in all, slices added up (as when the
+/// peers ran one after the other), or at its first failure.
+class Budget {
+public:
+    bool left(Clock::time_point slice_start) const { return ok_ && spent_ + (Clock::now() - slice_start) < time_limit; }
+    void charge(Clock::time_point slice_start) { spent_ += Clock::now() - slice_start; }
+    void fail() { ok_ = false; }
+    bool ok() const { return ok_; }
+
+private:
+    Clock::duration spent_{};
+    bool ok_ = true;
+};
+
+/// raw: length-prefixed frames on a socket, echoed by the child until EOF.
+class RawPingPong {
+public:
+    RawPingPong(bool tcp, std::size_t size, std::size_t serve_count)
+        : pair_(connect_pair(tcp)),
+          reader_(size + 4 + 64 * 1024),
+          frame_(size + 4, 0x5a),
+          child_([this, size, serve_count] { serve(size, serve_count); }) {
+        ::close(pair_.child);
+        parent_only_fds.push_back(pair_.parent);
+        const auto len = static_cast<std::uint32_t>(size);
+        std::memcpy(frame_.data(), &len, 4);
+        std::vector<double> ignored;
+        round_trips(warm_up, warm_up, ignored);
+    }
+    ~RawPingPong() {
+        forget_parent_fd(pair_.parent);
+        ::close(pair_.parent);  // the child reads EOF and exits; child_ reaps it
+    }
+    RawPingPong(const RawPingPong&) = delete;
+    RawPingPong& operator=(const RawPingPong&) = delete;
+
+    /// Takes `count` round trips and records all but the first `skip` in `rtt_ns`.
+    void round_trips(std::size_t count, std::size_t skip, std::vector<double>& rtt_ns) {
+        const auto start = Clock::now();
+        for (std::size_t i = 0; i < count && budget_.left(start); ++i) {
+            const auto t0 = Clock::now();
+            const iovec v{frame_.data(), frame_.size()};
+            if (!write_all(pair_.parent, &v, 1) ||
+                !reader_.pump(pair_.parent, [](const std::uint8_t*, std::uint32_t) {})) {
+                budget_.fail();
+                break;
+            }
+            if (i >= skip) {
+                rtt_ns.push_back(ns_since(t0));
+            }
+        }
+        budget_.charge(start);
+    }
+
+private:
+    // No receive timeout on the echo's socket: it would arm a timer on every blocking read of the
+    // baseline. EOF ends the loop, and a parent that dies closes its end too.
+    void serve(std::size_t size, std::size_t serve_count) {
+        ::close(pair_.parent);
+        FrameReader reader(size + 4 + 64 * 1024);
+        std::vector<std::uint8_t> echo(size + 4);
+        const auto deadline = Clock::now() + serve_limit;
+        for (std::size_t i = 0; i < serve_count && Clock::now() < deadline; ++i) {
+            std::uint32_t got = 0;
+            if (!reader.pump(pair_.child, [&](const std::uint8_t* data, std::uint32_t len) {
+                    std::memcpy(echo.data(), &len, 4);
+                    std::memcpy(echo.data() + 4, data, len);
+                    got = len + 4;
+                })) {
+                break;
+            }
+            const iovec v{echo.data(), got};
+            if (!write_all(pair_.child, &v, 1)) {
+                break;
+            }
+        }
+    }
+
+    SocketPair pair_;
+    FrameReader reader_;
+    std::vector<std::uint8_t> frame_;
+    Budget budget_;
+    ServerChild child_;
+};
+
+/// ZeroMQ: REQ/REP; the REP child echoes until a two-part message (every payload is one part, so no
+/// --sizes can be mistaken for it).
+class ZmqPingPong {
+public:
+    ZmqPingPong(bool tcp, std::size_t size, std::size_t serve_count)
+        : payload_(size, 0x5a),
+          child_([this, tcp, serve_count, parent = ::getpid()] { serve(tcp, serve_count, parent); }) {
+        endpoint_.close_writer();  // a child that fails before it binds is EOF, not a hang
+        ctx_ = zmq_ctx_new();
+        req_ = zmq_socket(ctx_, ZMQ_REQ);
+        const int timeout_ms = 5000, linger = 0;
+        zmq_setsockopt(req_, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+        zmq_setsockopt(req_, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_connect(req_, endpoint_.get().c_str());
+        zmq_msg_init(&reply_);
+        std::vector<double> ignored;
+        round_trips(warm_up, warm_up, ignored);
+    }
+    ~ZmqPingPong() {
+        const int linger = 1000;  // time to deliver the stop message
+        zmq_setsockopt(req_, ZMQ_LINGER, &linger, sizeof linger);
+        const bool told = budget_.ok() && zmq_send(req_, "bye", 3, ZMQ_SNDMORE) == 3 && zmq_send(req_, "", 0, 0) == 0;
+        zmq_msg_close(&reply_);
+        zmq_close(req_);
+        zmq_ctx_term(ctx_);
+        if (!told) {
+            child_.kill();  // a REQ socket whose reply timed out cannot send again
+        }
+    }
+    ZmqPingPong(const ZmqPingPong&) = delete;
+    ZmqPingPong& operator=(const ZmqPingPong&) = delete;
+
+    /// Takes `count` round trips and records all but the first `skip` in `rtt_ns`.
+    void round_trips(std::size_t count, std::size_t skip, std::vector<double>& rtt_ns) {
+        const auto start = Clock::now();
+        for (std::size_t i = 0; i < count && budget_.left(start); ++i) {
+            const auto t0 = Clock::now();
+            if (zmq_send(req_, payload_.data(), payload_.size(), 0) < 0 || zmq_msg_recv(&reply_, req_, 0) < 0) {
+                budget_.fail();
+                break;
+            }
+            if (i >= skip) {
+                rtt_ns.push_back(ns_since(t0));
+            }
+        }
+        budget_.charge(start);
+    }
+
+private:
+    void serve(bool tcp, std::size_t serve_count, pid_t parent) {
+        void* ctx = zmq_ctx_new();
+        void* rep = zmq_socket(ctx, ZMQ_REP);
+        const int timeout_ms = 2000;
+        zmq_setsockopt(rep, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+        if (zmq_bind(rep, zmq_endpoint(tcp).c_str()) != 0) {
+            die("zmq_bind");
+        }
+        endpoint_.put(last_endpoint(rep));
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        const auto deadline = Clock::now() + serve_limit;
+        for (std::size_t i = 0; i <= serve_count && Clock::now() < deadline;) {  // and the stop message
+            if (zmq_msg_recv(&msg, rep, 0) < 0) {
+                // The receive timeout is a safety: idle while the other peers take their
+                // slices, the child goes on as long as its parent lives.
+                if ((errno == EAGAIN || errno == EINTR) && ::getppid() == parent) {
+                    continue;
+                }
+                break;
+            }
+            if (zmq_msg_more(&msg) || zmq_msg_send(&msg, rep, 0) < 0) {
+                break;  // the stop message, or the parent is gone
+            }
+            ++i;
+        }
+        zmq_msg_close(&msg);
+        zmq_close(rep);
+        zmq_ctx_term(ctx);
+    }
+
+    EndpointPipe endpoint_;
+    Payload payload_;
+    void* ctx_ = nullptr;
+    void* req_ = nullptr;
+    zmq_msg_t reply_;
+    Budget budget_;
+    ServerChild child_;
+};
+
+/// meshy: a service call to an echo provider in the child, which serves until the done pipe says so
+/// (or closes, when the parent is gone).
+class MeshyPingPong {
+public:
+    MeshyPingPong(bool tcp, std::size_t size)
+        : domain_("peer-compare-" + std::to_string(::getpid()) + "-" + std::to_string(++domain_counter)),
+          payload_(size, 0x5a),
+          child_([this, tcp] { serve(tcp); }) {
+        ready_.close_writer();
+        done_.close_reader();
+        parent_only_fds.push_back(done_.fds[1]);
+        ready_.get();
+        node_.emplace(meshy_options(tcp, "caller", domain_));
+        try {
+            node_->wait_for_service_provider_blocking("echo", std::chrono::seconds(10));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "peer_compare: no echo provider: %s\n", e.what());
+            budget_.fail();
+        }
+        std::vector<double> ignored;
+        round_trips(warm_up, warm_up, ignored);
+    }
+    ~MeshyPingPong() {
+        if (node_) {
+            node_->stop();
+            node_.reset();
+        }
+        forget_parent_fd(done_.fds[1]);
+        done_.put("done");  // the provider stops; child_ reaps it
+    }
+    MeshyPingPong(const MeshyPingPong&) = delete;
+    MeshyPingPong& operator=(const MeshyPingPong&) = delete;
+
+    /// Takes `count` round trips and records all but the first `skip` in `rtt_ns`. The calls run as
+    /// a coroutine on the node's executor (meshy's own API; the _blocking form adds a hand-over to
+    /// the calling thread and back per call), one coroutine per slice.
+    void round_trips(std::size_t count, std::size_t skip, std::vector<double>& rtt_ns) {
+        const meshy::CallOptions call{.timeout = std::chrono::seconds(5)};
+        auto loop = [&]() -> asio::awaitable<void> {
+            const auto start = Clock::now();
+            for (std::size_t i = 0; i < count && budget_.left(start); ++i) {
+                const auto t0 = Clock::now();
+                meshy::Buffer request;
+                request.append(payload_.data(), payload_.size());
+                meshy::RawPayload reply;
+                try {
+                    reply = co_await node_->call_raw("echo", meshy::CodecId::raw, std::move(request), call);
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "peer_compare: echo failed: %s\n", e.what());
+                    budget_.fail();
+                    break;
+                }
+                if (reply.bytes.size() != payload_.size()) {
+                    std::fprintf(stderr, "peer_compare: echo replied %zu bytes\n", reply.bytes.size());
+                    budget_.fail();
+                    break;
+                }
+                if (i >= skip) {
+                    rtt_ns.push_back(ns_since(t0));
+                }
+            }
+            budget_.charge(start);
+        };
+        asio::co_spawn(node_->get_executor(), loop(), asio::use_future).get();
+    }
+
+private:
+    void serve(bool tcp) {
+        ready_.close_reader();
+        done_.close_writer();  // so that a parent that dies is EOF here
+        meshy::Node node(meshy_options(tcp, "provider", domain_));
+        node.add_service_raw("echo", [](const meshy::RawMessage& m) {
+            meshy::RawPayload reply;
+            reply.codec = m.codec;
+            reply.bytes.append(m.payload.data(), m.payload.size());
+            return reply;
         });
-    return result;
+        ready_.put("ok");
+        done_.wait(serve_limit);
+        node.stop();
+    }
+
+    std::string domain_;
+    Payload payload_;
+    EndpointPipe ready_, done_;
+    Budget budget_;
+    ServerChild child_;
+    std::optional<meshy::Node> node_;  // the caller, started once the provider is
+};
+
+struct PingPongResult {
+    Latency raw, zmq, meshy;
+};
+
+/// The ping-pong of every wanted peer, interleaved: all sessions are set up, then the K round trips
+/// are taken in slices, round-robin (raw, ZeroMQ, meshy, raw, ...). The host's speed drifts by up
+/// to 2x over seconds: peers measured one after the other saw different hosts, peers taking turns
+/// see the same one.
+PingPongResult run_pingpong(bool tcp, std::size_t size, std::size_t k) {
+    // At least 15 round trips per slice (300 at 1 MB make 20 slices of 15).
+    const std::size_t slices = std::clamp<std::size_t>(k / 15, 1, 20);
+    const std::size_t serve_count = warm_up + k + slices;
+    // meshy's session is set up last: it starts a node (threads that take locks) in this process,
+    // and a child fork()ed after that could inherit a lock held. ZeroMQ's I/O threads are harmless
+    // to the meshy child, which does not use ZeroMQ.
+    std::optional<RawPingPong> raw;
+    std::optional<ZmqPingPong> zmq;
+    std::optional<MeshyPingPong> mesh;
+    if (wanted("raw")) {
+        raw.emplace(tcp, size, serve_count);
+    }
+    if (wanted("zmq")) {
+        zmq.emplace(tcp, size, serve_count);
+    }
+    if (wanted("meshy")) {
+        mesh.emplace(tcp, size);
+    }
+    std::vector<double> raw_rtt, zmq_rtt, mesh_rtt;
+    for (auto* v : {&raw_rtt, &zmq_rtt, &mesh_rtt}) {
+        v->reserve(k);
+    }
+    for (std::size_t s = 0; s < slices; ++s) {
+        const std::size_t n = k * (s + 1) / slices - k * s / slices;
+        // One round trip more than recorded: the first of a slice finds the caches used by another
+        // peer.
+        if (raw) {
+            raw->round_trips(n + 1, 1, raw_rtt);
+        }
+        if (zmq) {
+            zmq->round_trips(n + 1, 1, zmq_rtt);
+        }
+        if (mesh) {
+            mesh->round_trips(n + 1, 1, mesh_rtt);
+        }
+    }
+    mesh.reset();  // torn down in the reverse order, each child reaped
+    zmq.reset();
+    raw.reset();
+    return {summarize(raw_rtt), summarize(zmq_rtt), summarize(mesh_rtt)};
 }
 
 // --- the comparison ----------------------------------------------------------------------------------
@@ -688,16 +922,13 @@ void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>
                 auto c = stream && wanted("meshy") ? meshy_stream(tcp, size, n) : StreamResult{};
                 mesh.push_back(c.seconds > 0 ? (c.count - 1) / c.seconds : 0);
                 mesh_got.push_back(c.count);
-                const std::size_t k = pingpong_count(size, scale);
-                auto d = pingpong && wanted("raw") ? raw_pingpong(tcp, size, k) : Latency{};
-                raw_p50.push_back(d.p50_us);
-                raw_p99.push_back(d.p99_us);
-                auto e = pingpong && wanted("zmq") ? zmq_pingpong(tcp, size, k) : Latency{};
-                zmq_p50.push_back(e.p50_us);
-                zmq_p99.push_back(e.p99_us);
-                auto f = pingpong && wanted("meshy") ? meshy_pingpong(tcp, size, k) : Latency{};
-                mesh_p50.push_back(f.p50_us);
-                mesh_p99.push_back(f.p99_us);
+                const auto p = pingpong ? run_pingpong(tcp, size, pingpong_count(size, scale)) : PingPongResult{};
+                raw_p50.push_back(p.raw.p50_us);
+                raw_p99.push_back(p.raw.p99_us);
+                zmq_p50.push_back(p.zmq.p50_us);
+                zmq_p99.push_back(p.zmq.p99_us);
+                mesh_p50.push_back(p.meshy.p50_us);
+                mesh_p99.push_back(p.meshy.p99_us);
             }
             const double mb = static_cast<double>(size) / 1e6;
             const double m_raw = median(raw), m_zmq = median(zmq), m_mesh = median(mesh);
