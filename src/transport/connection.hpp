@@ -128,7 +128,19 @@ public:
     std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
 
 private:
-    asio::awaitable<void> read_loop();
+    // The reader: read_some() hands on the frames that have arrived, then starts a read into a
+    // buffer with room; its completion, on_read(), calls read_some() again. end_reader() ends it.
+    void start_reader();
+    void read_some();
+    void on_read(const std::error_code& ec, std::size_t n);
+    void end_reader(const std::string& reason, bool abnormal = false);
+    enum class Taken { need_more, handshake, ended };
+    /// The peer's handshake, checked; a refusal ends the reader.
+    Taken take_handshake(std::span<const std::byte> pending);
+    /// Moves the unparsed bytes to a buffer of at least `capacity` (the spare, or a new one).
+    void fresh_read_buffer(std::size_t capacity);
+    /// Where in `b` to put `unparsed` bytes so that the next read lands at page offset 512.
+    static std::size_t read_origin(const Buffer& b, std::size_t unparsed);
     asio::awaitable<void> write_loop();
     asio::awaitable<void> watchdog();
     void do_close(const std::string& reason, bool abnormal = false);
@@ -178,6 +190,13 @@ private:
     std::shared_ptr<const std::string> peer_id_;
     std::string remote_;
     std::shared_ptr<Buffer> read_buf_;      // the reader's; see read_buffer()
+    std::shared_ptr<Buffer> spare_buf_;     // the reader's previous buffer, reused once unshared
+    std::size_t rd_begin_ = 0;              // start of the unparsed bytes in read_buf_
+    std::size_t rd_end_ = 0;                // end of the received bytes
+    std::size_t rd_want_ = 0;               // bytes of the frame being received, once known
+    std::size_t rd_large_hint_ = 0;         // size of the last large frame
+    std::size_t rd_since_yield_ = 0;        // frames handed on since the reader last let others run
+    bool rd_handshaken_ = false;            // the reader took the peer's handshake
     SharedFrame last_frame_;                // set by close_after(): written once the queues are drained
     std::string close_reason_after_flush_;  // then the connection closes with this reason
 
