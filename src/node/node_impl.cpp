@@ -1443,15 +1443,33 @@ void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<c
 }
 
 namespace {
-/// A CallWaiter for an asio completion handler (the caller's coroutine).
+/// A CallWaiter for an asio completion handler of signature void(std::exception_ptr, RawPayload)
+/// (the caller's coroutine): the reply, or the call's failure as an Error.
 template <class Handler>
 class CallWaiterFor final : public CallWaiter {
 public:
-    explicit CallWaiterFor(Handler handler) : handler_(std::move(handler)) {}
+    CallWaiterFor(Handler handler, std::string service, std::chrono::milliseconds timeout)
+        : handler_(std::move(handler)), service_(std::move(service)), timeout_(timeout) {}
     void complete(CallOutcome outcome, bool may_run_here) override {
+        std::exception_ptr error;
+        RawPayload reply;
+        try {
+            reply = NodeImpl::take_reply(std::move(outcome), service_, timeout_);
+        } catch (...) {
+            error = std::current_exception();
+        }
         auto executor = asio::get_associated_executor(handler_);
-        auto resume = [handler = std::move(handler_), outcome = std::move(outcome)]() mutable {
-            std::move(handler)(std::move(outcome));
+        if (may_run_here) {
+            // The reader that took the reply runs the caller's io_context on this thread: resume
+            // it here, as dispatch() would, without wrapping it in a function object first.
+            if (const auto* io = executor.template target<asio::io_context::executor_type>();
+                io && io->running_in_this_thread()) {
+                std::move(handler_)(error, std::move(reply));
+                return;
+            }
+        }
+        auto resume = [handler = std::move(handler_), error, reply = std::move(reply)]() mutable {
+            std::move(handler)(error, std::move(reply));
         };
         if (may_run_here) {
             asio::dispatch(executor, std::move(resume));
@@ -1462,6 +1480,8 @@ public:
 
 private:
     Handler handler_;
+    std::string service_;
+    std::chrono::milliseconds timeout_;
 };
 
 CallOutcome failed_call(errc code, const std::string& text) {
@@ -1474,19 +1494,15 @@ CallOutcome failed_call(errc code, const std::string& text) {
 }  // namespace
 
 asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, Buffer request, CallOptions options) {
-    if (!running()) {
-        throw Error(errc::not_running, "call('" + service + "')");
-    }
-    const auto timeout = call_timeout(options);
-    // The call is registered and its request sent once this coroutine is suspended, so the reply
-    // may resume it from any thread; no channel and no timer per call.
-    CallOutcome outcome = co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(CallOutcome)>(
-        [&](auto handler) {
+    // The call is registered and its request sent once the caller is suspended, so the reply may
+    // resume it from any thread; no channel and no timer per call, and no coroutine of its own.
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, RawPayload)>(
+        [this](auto handler, std::string service, CodecId codec, Buffer request, std::chrono::milliseconds timeout) {
             using Waiter = CallWaiterFor<std::decay_t<decltype(handler)>>;
-            start_call(std::make_unique<Waiter>(std::move(handler)), service, codec, request, timeout);
+            auto waiter = std::make_unique<Waiter>(std::move(handler), service, timeout);
+            start_call(std::move(waiter), service, codec, request, timeout);
         },
-        asio::use_awaitable);
-    co_return take_reply(std::move(outcome), service, timeout);
+        asio::use_awaitable, std::move(service), codec, std::move(request), call_timeout(options));
 }
 
 RawPayload NodeImpl::call_blocking(std::string service, CodecId codec, Buffer request, CallOptions options) {
@@ -1533,32 +1549,34 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
             waiter->complete(failed_call(errc::not_running, "call('" + service + "')"), false);
             return;
         }
-        refs_scratch_.clear();
         auto& targets = call_targets_scratch_;  // null: this node
         targets.clear();
         if (services_.contains(service)) {
-            refs_scratch_.push_back(PeerRef{id_, name_, host_, true});
             targets.push_back(nullptr);
         }
         if (auto it = service_index_.find(service); it != service_index_.end()) {
             const bool any_connected = !targets.empty() || std::any_of(it->second.begin(), it->second.end(),
                                                                        [](const auto& p) { return p->connected(); });
             for (const auto& p : it->second) {
-                if (any_connected && !p->connected()) {
-                    continue;
+                if (!any_connected || p->connected()) {
+                    targets.push_back(&p);
                 }
-                refs_scratch_.push_back(PeerRef{p->id, p->name, p->host, false});
-                targets.push_back(&p);
             }
         }
-        if (refs_scratch_.empty()) {
+        if (targets.empty()) {
             waiter->complete(failed_call(errc::no_provider, "no node provides service '" + service + "'"), false);
             return;
         }
-        // A lone provider needs no turn taken (a custom balancer is still asked).
-        const std::size_t index = targets.size() == 1 && !options_.service_load_balancer
-                                      ? 0
-                                      : service_balancer_->choose(service, refs_scratch_);
+        // A lone provider needs no turn taken (a custom balancer is still asked), nor its PeerRef.
+        std::size_t index = 0;
+        if (targets.size() > 1 || options_.service_load_balancer) {
+            refs_scratch_.clear();
+            for (const auto* p : targets) {
+                refs_scratch_.push_back(p ? PeerRef{(*p)->id, (*p)->name, (*p)->host, false}
+                                          : PeerRef{id_, name_, host_, true});
+            }
+            index = service_balancer_->choose(service, refs_scratch_);
+        }
         const std::shared_ptr<Peer>* target = targets[index < targets.size() ? index : 0];
         if (!target) {
             local = services_[service];

@@ -186,6 +186,8 @@ public:
     /// call() for a thread that may block (never the node's own): it sends the request itself and
     /// waits for the reply, with no hand-over to the node's thread.
     RawPayload call_blocking(std::string service, CodecId codec, Buffer request, CallOptions options);
+    /// The reply of a finished call. @throws Error for a failed one.
+    static RawPayload take_reply(CallOutcome&& outcome, const std::string& service, std::chrono::milliseconds timeout);
 
     /// Waits until `ready()` holds, polling on topology changes. @throws Error(errc::timeout).
     asio::awaitable<void> wait_until(std::function<bool()> ready, std::chrono::milliseconds timeout, std::string what);
@@ -251,8 +253,6 @@ private:
     std::chrono::milliseconds call_timeout(const CallOptions& options) const {
         return options.timeout.count() > 0 ? options.timeout : options_.call_timeout;
     }
-    /// The reply of a finished call. @throws Error for a failed one.
-    static RawPayload take_reply(CallOutcome&& outcome, const std::string& service, std::chrono::milliseconds timeout);
     /// Makes call_timer_ fire by `deadline` (with mutex_ held).
     void arm_call_timer_locked(std::chrono::steady_clock::time_point deadline);
     /// Fails the calls whose deadline passed and arms the timer for the next one.
