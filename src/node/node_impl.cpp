@@ -1417,12 +1417,14 @@ void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<c
         Lock lock(mutex_);
         auto it = pending_.find(r.call_id);
         // Only the peer a call went to may answer it; anything else is late or foreign.
-        if (it == pending_.end() || it->second.peer->id != conn->peer().id) {
+        if (it == pending_.end() || (it->second.conn != conn.get() && it->second.peer->id != conn->peer().id)) {
             log(LogLevel::debug, "ignoring a reply to unknown or expired call " + std::to_string(r.call_id));
             return;
         }
-        waiter = std::move(it->second.waiter);
-        pending_.erase(it);
+        auto node = pending_.extract(it);
+        waiter = std::move(node.mapped().waiter);
+        node.mapped() = PendingCall{};  // no longer refers to the peer
+        spare_call_ = std::move(node);
     }
     CallOutcome outcome;
     outcome.reply.codec = r.codec;
@@ -1478,6 +1480,8 @@ public:
         }
     }
 
+    const std::string& service() const noexcept { return service_; }
+
 private:
     Handler handler_;
     std::string service_;
@@ -1499,8 +1503,9 @@ asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, B
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, RawPayload)>(
         [this](auto handler, std::string service, CodecId codec, Buffer request, std::chrono::milliseconds timeout) {
             using Waiter = CallWaiterFor<std::decay_t<decltype(handler)>>;
-            auto waiter = std::make_unique<Waiter>(std::move(handler), service, timeout);
-            start_call(std::move(waiter), service, codec, request, timeout);
+            auto waiter = std::make_unique<Waiter>(std::move(handler), std::move(service), timeout);
+            const std::string& name = waiter->service();  // lives as long as the waiter
+            start_call(std::move(waiter), name, codec, request, timeout);
         },
         asio::use_awaitable, std::move(service), codec, std::move(request), call_timeout(options));
 }
@@ -1600,7 +1605,13 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
                 wire::encode_request(*frame, call_id, codec, service, request.bytes());
                 deliver_locked(peer, frame, &pending.conn, true);
             }
-            pending_.emplace(call_id, std::move(pending));
+            if (spare_call_.empty()) {
+                pending_.emplace(call_id, std::move(pending));
+            } else {
+                spare_call_.key() = call_id;
+                spare_call_.mapped() = std::move(pending);
+                pending_.insert(std::move(spare_call_));
+            }
             return;
         }
     }

@@ -244,7 +244,8 @@ private:
     void evaluate_dependencies();
     void fail_calls_locked(const std::function<bool(const PendingCall&)>& which, errc code, const std::string& why);
     /// Picks a provider of `service` (this node or a peer), registers the call and sends its
-    /// request, or runs this node's own handler; the outcome reaches `waiter`.
+    /// request, or runs this node's own handler; the outcome reaches `waiter`. `service` may be the
+    /// waiter's own: it is not used once the waiter is handed on.
     void start_call(std::unique_ptr<CallWaiter> waiter,
                     const std::string& service,
                     CodecId codec,
@@ -286,6 +287,7 @@ private:
     std::map<std::string, std::vector<std::shared_ptr<Peer>>, std::less<>> topic_index_;
     std::map<std::string, std::vector<std::shared_ptr<Peer>>, std::less<>> service_index_;
     std::unordered_map<std::uint64_t, PendingCall> pending_;
+    decltype(pending_)::node_type spare_call_;  // an answered call's node, for the next call (no allocation)
     // One timer for all pending calls, due at the earliest deadline (none: max).
     asio::steady_timer call_timer_;
     std::chrono::steady_clock::time_point call_timer_at_ = std::chrono::steady_clock::time_point::max();

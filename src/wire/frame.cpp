@@ -291,22 +291,32 @@ void encode_reply(
     end_frame(out, start);
 }
 
+// The headers of calls and replies are written with one grow() (they precede every round trip).
 void encode_request_header(
     Buffer& out, std::uint64_t call_id, CodecId codec, std::string_view service, std::size_t payload_size) {
-    const std::size_t start = begin_frame(out, FrameType::request);
-    put_u64(out, call_id);
-    put_u8(out, static_cast<std::uint8_t>(codec));
-    put_str16(out, service);
-    store_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4 + payload_size));
+    const std::size_t name = service.size() > 0xffff ? 0xffff : service.size();
+    const std::size_t size = frame_prefix + 8 + 1 + 2 + name;
+    std::byte* p = out.grow(size);
+    store_u32(p, static_cast<std::uint32_t>(size - 4 + payload_size));
+    p[4] = static_cast<std::byte>(FrameType::request);
+    store_u64(p + 5, call_id);
+    p[13] = static_cast<std::byte>(codec);
+    p[14] = static_cast<std::byte>(name & 0xff);
+    p[15] = static_cast<std::byte>(name >> 8);
+    if (name) {
+        std::memcpy(p + 16, service.data(), name);
+    }
 }
 
 void encode_reply_header(
     Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::size_t payload_size) {
-    const std::size_t start = begin_frame(out, FrameType::reply);
-    put_u64(out, call_id);
-    put_u8(out, static_cast<std::uint8_t>(status));
-    put_u8(out, static_cast<std::uint8_t>(codec));
-    store_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4 + payload_size));
+    constexpr std::size_t size = frame_prefix + 8 + 1 + 1;
+    std::byte* p = out.grow(size);
+    store_u32(p, static_cast<std::uint32_t>(size - 4 + payload_size));
+    p[4] = static_cast<std::byte>(FrameType::reply);
+    store_u64(p + 5, call_id);
+    p[13] = static_cast<std::byte>(status);
+    p[14] = static_cast<std::byte>(codec);
 }
 
 void encode_empty(Buffer& out, FrameType type) {

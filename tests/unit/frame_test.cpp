@@ -149,3 +149,22 @@ TEST(Frame, TruncatedBodiesAreRejected) {
     Message m;
     EXPECT_FALSE(decode_message({}, m));
 }
+
+TEST(Frame, RequestAndReplyHeadersPlusPayloadAreTheWholeFrames) {
+    const std::byte payload[] = {std::byte{7}, std::byte{8}, std::byte{9}};
+    for (const std::string_view service : {std::string_view{}, std::string_view{"echo"}}) {
+        Buffer whole, parts;
+        encode_request(whole, 0x0102030405060708u, CodecId::msgpack, service, payload);
+        parts.append("x", 1);  // the header goes after what the buffer holds already
+        encode_request_header(parts, 0x0102030405060708u, CodecId::msgpack, service, sizeof payload);
+        parts.append(payload, sizeof payload);
+        ASSERT_EQ(parts.size(), whole.size() + 1) << "service '" << service << "'";
+        EXPECT_EQ(std::memcmp(parts.data() + 1, whole.data(), whole.size()), 0) << "service '" << service << "'";
+    }
+    Buffer whole, parts;
+    encode_reply(whole, 42, ReplyStatus::ok, CodecId::cereal, payload);
+    encode_reply_header(parts, 42, ReplyStatus::ok, CodecId::cereal, sizeof payload);
+    parts.append(payload, sizeof payload);
+    ASSERT_EQ(parts.size(), whole.size());
+    EXPECT_EQ(std::memcmp(parts.data(), whole.data(), whole.size()), 0);
+}
