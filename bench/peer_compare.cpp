@@ -564,6 +564,25 @@ private:
     bool ok_ = true;
 };
 
+/// Takes `count` round trips, each one call of `once` (false: it failed), within `budget`, and
+/// records all but the first `skip` in `rtt_ns`.
+template <class RoundTrip>
+void timed_round_trips(
+    Budget& budget, std::size_t count, std::size_t skip, std::vector<double>& rtt_ns, const RoundTrip& once) {
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < count && budget.left(start); ++i) {
+        const auto t0 = Clock::now();
+        if (!once()) {
+            budget.fail();
+            break;
+        }
+        if (i >= skip) {
+            rtt_ns.push_back(ns_since(t0));
+        }
+    }
+    budget.charge(start);
+}
+
 /// raw: length-prefixed frames on a socket, echoed by the child until EOF.
 class RawPingPong {
 public:
@@ -588,20 +607,11 @@ public:
 
     /// Takes `count` round trips and records all but the first `skip` in `rtt_ns`.
     void round_trips(std::size_t count, std::size_t skip, std::vector<double>& rtt_ns) {
-        const auto start = Clock::now();
-        for (std::size_t i = 0; i < count && budget_.left(start); ++i) {
-            const auto t0 = Clock::now();
+        timed_round_trips(budget_, count, skip, rtt_ns, [this] {
             const iovec v{frame_.data(), frame_.size()};
-            if (!write_all(pair_.parent, &v, 1) ||
-                !reader_.pump(pair_.parent, [](const std::uint8_t*, std::uint32_t) {})) {
-                budget_.fail();
-                break;
-            }
-            if (i >= skip) {
-                rtt_ns.push_back(ns_since(t0));
-            }
-        }
-        budget_.charge(start);
+            return write_all(pair_.parent, &v, 1) &&
+                   reader_.pump(pair_.parent, [](const std::uint8_t*, std::uint32_t) {});
+        });
     }
 
 private:
@@ -669,18 +679,9 @@ public:
 
     /// Takes `count` round trips and records all but the first `skip` in `rtt_ns`.
     void round_trips(std::size_t count, std::size_t skip, std::vector<double>& rtt_ns) {
-        const auto start = Clock::now();
-        for (std::size_t i = 0; i < count && budget_.left(start); ++i) {
-            const auto t0 = Clock::now();
-            if (zmq_send(req_, payload_.data(), payload_.size(), 0) < 0 || zmq_msg_recv(&reply_, req_, 0) < 0) {
-                budget_.fail();
-                break;
-            }
-            if (i >= skip) {
-                rtt_ns.push_back(ns_since(t0));
-            }
-        }
-        budget_.charge(start);
+        timed_round_trips(budget_, count, skip, rtt_ns, [this] {
+            return zmq_send(req_, payload_.data(), payload_.size(), 0) >= 0 && zmq_msg_recv(&reply_, req_, 0) >= 0;
+        });
     }
 
 private:
