@@ -560,7 +560,6 @@ Connection::Taken Connection::take_handshake(std::span<const std::byte> pending)
     peer_ = std::move(hs);
     peer_id_ = std::make_shared<const std::string>(peer_.id);
     rd_begin_ += used;
-    rd_handshaken_ = true;
     handshaken_.store(true, std::memory_order_release);
     if (!handler_->on_handshake(shared_from_this(), peer_, reason)) {
         end_reader(reason);
@@ -587,10 +586,10 @@ void Connection::read_some() {
         return;
     }
     // Hand on what has arrived.
-    const auto self = shared_from_this();
+    auto self = shared_from_this();
     for (;;) {
         std::span<const std::byte> pending(read_buf_->data() + rd_begin_, rd_end_ - rd_begin_);
-        if (!rd_handshaken_) {
+        if (!handshaken_.load(std::memory_order_relaxed)) {  // only this reader sets it
             const Taken taken = take_handshake(pending);
             if (taken == Taken::ended) {
                 return;

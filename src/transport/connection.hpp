@@ -196,7 +196,6 @@ private:
     std::size_t rd_want_ = 0;               // bytes of the frame being received, once known
     std::size_t rd_large_hint_ = 0;         // size of the last large frame
     std::size_t rd_since_yield_ = 0;        // frames handed on since the reader last let others run
-    bool rd_handshaken_ = false;            // the reader took the peer's handshake
     SharedFrame last_frame_;                // set by close_after(): written once the queues are drained
     std::string close_reason_after_flush_;  // then the connection closes with this reason
 

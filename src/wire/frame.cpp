@@ -21,13 +21,6 @@ void put_u32(Buffer& out, std::uint32_t v) {
     }
     out.append(b, 4);
 }
-void put_u64(Buffer& out, std::uint64_t v) {
-    std::uint8_t b[8];
-    for (int i = 0; i < 8; ++i) {
-        b[i] = static_cast<std::uint8_t>(v >> (8 * i));
-    }
-    out.append(b, 8);
-}
 void put_str8(Buffer& out, std::string_view s) {
     const std::size_t n = s.size() > 255 ? 255 : s.size();
     put_u8(out, static_cast<std::uint8_t>(n));
@@ -271,26 +264,6 @@ void encode_info(Buffer& out, const Info& info) {
     end_frame(out, start);
 }
 
-void encode_request(
-    Buffer& out, std::uint64_t call_id, CodecId codec, std::string_view service, std::span<const std::byte> payload) {
-    const std::size_t start = begin_frame(out, FrameType::request);
-    put_u64(out, call_id);
-    put_u8(out, static_cast<std::uint8_t>(codec));
-    put_str16(out, service);
-    out.append(payload.data(), payload.size());
-    end_frame(out, start);
-}
-
-void encode_reply(
-    Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::span<const std::byte> payload) {
-    const std::size_t start = begin_frame(out, FrameType::reply);
-    put_u64(out, call_id);
-    put_u8(out, static_cast<std::uint8_t>(status));
-    put_u8(out, static_cast<std::uint8_t>(codec));
-    out.append(payload.data(), payload.size());
-    end_frame(out, start);
-}
-
 // The headers of calls and replies are written with one grow() (they precede every round trip).
 void encode_request_header(
     Buffer& out, std::uint64_t call_id, CodecId codec, std::string_view service, std::size_t payload_size) {
@@ -317,6 +290,18 @@ void encode_reply_header(
     store_u64(p + 5, call_id);
     p[13] = static_cast<std::byte>(status);
     p[14] = static_cast<std::byte>(codec);
+}
+
+void encode_request(
+    Buffer& out, std::uint64_t call_id, CodecId codec, std::string_view service, std::span<const std::byte> payload) {
+    encode_request_header(out, call_id, codec, service, payload.size());
+    out.append(payload.data(), payload.size());
+}
+
+void encode_reply(
+    Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::span<const std::byte> payload) {
+    encode_reply_header(out, call_id, status, codec, payload.size());
+    out.append(payload.data(), payload.size());
 }
 
 void encode_empty(Buffer& out, FrameType type) {
