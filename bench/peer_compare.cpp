@@ -289,8 +289,22 @@ Latency summarize(std::vector<double>& rtt_ns) {
 
 // --- ZeroMQ ------------------------------------------------------------------------------------------
 
+/// The ipc socket file of this (bound) process; libzmq leaves it behind, so the binder removes it.
+std::string zmq_ipc_path() {
+    return "/tmp/meshy-peer-compare-" + std::to_string(::getpid());
+}
+
 std::string zmq_endpoint(bool tcp) {
-    return tcp ? std::string("tcp://127.0.0.1:*") : "ipc:///tmp/meshy-peer-compare-" + std::to_string(::getpid());
+    return tcp ? std::string("tcp://127.0.0.1:*") : "ipc://" + zmq_ipc_path();
+}
+
+/// Closes a bound socket and its context, and removes the ipc socket file if there is one.
+void zmq_close_bound(void* ctx, void* socket, bool tcp) {
+    zmq_close(socket);
+    zmq_ctx_term(ctx);
+    if (!tcp) {
+        ::unlink(zmq_ipc_path().c_str());
+    }
 }
 
 /// The endpoint a bound socket got, sent to the other process through a pipe.
@@ -405,8 +419,7 @@ StreamResult zmq_stream(bool tcp, std::size_t size, std::size_t count) {
                     break;
                 }
             }
-            zmq_close(pub);
-            zmq_ctx_term(ctx);
+            zmq_close_bound(ctx, pub, tcp);
         });
 }
 
@@ -712,8 +725,7 @@ private:
             ++i;
         }
         zmq_msg_close(&msg);
-        zmq_close(rep);
-        zmq_ctx_term(ctx);
+        zmq_close_bound(ctx, rep, tcp);
     }
 
     EndpointPipe endpoint_;
