@@ -22,7 +22,17 @@ public:
         last_warning_ = now;
         return take();
     }
-    /// The drops not reported yet (0 if none), for a periodic or final report.
+    /// The drops not reported yet, if a warning is due (none in the last second); else 0, and
+    /// they wait for the next drop, the next due report or the final take(). For reports when a
+    /// queue drains: one that fills and drains over and over still warns once a second.
+    std::uint64_t take_due(Clock::time_point now = Clock::now()) {
+        if (pending_ == 0 || now - last_warning_ < std::chrono::seconds(1)) {
+            return 0;
+        }
+        last_warning_ = now;
+        return take();
+    }
+    /// The drops not reported yet (0 if none), for a final report.
     std::uint64_t take() {
         const auto n = pending_;
         pending_ = 0;

@@ -291,6 +291,7 @@ void NodeImpl::stop() {
         }
     }
     std::vector<std::shared_ptr<Connection>> conns;
+    std::vector<std::pair<std::shared_ptr<Subscription>, std::uint64_t>> last_drops;
     {
         Lock lock(mutex_);
         for (auto& [pid, peer] : peers_) {
@@ -310,12 +311,15 @@ void NodeImpl::stop() {
         call_timer_.cancel();
         for (auto& [topic, sub] : subs_) {
             std::lock_guard sl(sub->mutex);
-            sub->stopped = true;
-            sub->clear_inbox();
-            sub->bell.close();
+            if (const auto unreported = sub->stop_locked()) {
+                last_drops.emplace_back(sub, unreported);
+            }
         }
         subs_.clear();
         dependencies_.clear();
+    }
+    for (const auto& [sub, count] : last_drops) {
+        warn_inbox_drops(*sub, count);
     }
     auto bye = std::make_shared<Buffer>();
     wire::encode_empty(*bye, wire::FrameType::bye);
@@ -1024,7 +1028,7 @@ asio::awaitable<void> NodeImpl::worker(std::shared_ptr<Subscription> sub) {
             }
             if (sub->queued() == 0) {
                 sub->idle = true;
-                unreported = sub->drops.take();
+                unreported = sub->drops.take_due();
             } else {
                 if (fn != sub->fn) {
                     fn = sub->fn;
@@ -1213,20 +1217,24 @@ void NodeImpl::listen(std::string topic, ListenerFn fn) {
 }
 
 bool NodeImpl::stop_listening(std::string_view topic) {
-    Lock lock(mutex_);
-    auto it = subs_.find(topic);
-    if (it == subs_.end()) {
-        return false;
-    }
+    std::shared_ptr<Subscription> sub;
+    std::uint64_t unreported = 0;
     {
-        std::lock_guard sl(it->second->mutex);
-        it->second->stopped = true;
-        it->second->clear_inbox();
-        it->second->bell.close();
+        Lock lock(mutex_);
+        auto it = subs_.find(topic);
+        if (it == subs_.end()) {
+            return false;
+        }
+        sub = it->second;
+        {
+            std::lock_guard sl(sub->mutex);
+            unreported = sub->stop_locked();
+        }
+        subs_.erase(it);
+        bump_generation();
+        info_changed_locked();
     }
-    subs_.erase(it);
-    bump_generation();
-    info_changed_locked();
+    warn_inbox_drops(*sub, unreported);
     return true;
 }
 

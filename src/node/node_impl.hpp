@@ -85,7 +85,7 @@ struct Subscription {
     std::size_t capacity;
     bool idle = false;
     std::atomic<bool> stopped{false};  // written under mutex; read without it by the worker
-    DropCounter drops;             // inbox drops; reported when they happen (at most once a second) and when it drains
+    DropCounter drops;  // inbox drops; reported when they happen or it drains (at most once a second), and at the end
     asio::any_io_executor strand;  // a strand, or the node's executor itself (one thread)
     asio::experimental::concurrent_channel<void(std::error_code, int)> bell;
 
@@ -93,6 +93,13 @@ struct Subscription {
     void clear_inbox() {
         inbox.clear();
         inbox_head = 0;
+    }
+    /// Ends the listener (under `mutex`). @returns its drops not reported yet, for a last report.
+    std::uint64_t stop_locked() {
+        stopped = true;
+        clear_inbox();
+        bell.close();
+        return drops.take();
     }
 };
 

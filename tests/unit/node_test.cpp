@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <meshy/meshy.hpp>
 #include <mutex>
 #include <optional>
@@ -86,6 +87,13 @@ public:
         std::lock_guard lock(mutex_);
         return std::any_of(warnings_.begin(), warnings_.end(),
                            [&](const std::string& w) { return w.find(part) != std::string::npos; });
+    }
+    std::vector<std::string> matching(std::string_view part) const {
+        std::lock_guard lock(mutex_);
+        std::vector<std::string> out;
+        std::copy_if(warnings_.begin(), warnings_.end(), std::back_inserter(out),
+                     [&](const std::string& w) { return w.find(part) != std::string::npos; });
+        return out;
     }
 
 private:
@@ -396,6 +404,71 @@ INSTANTIATE_TEST_SUITE_P(Listener,
                                      return std::string("coroutine");
                              }
                          });
+
+// A listener that falls behind again and again has its inbox fill and drain many times a second:
+// every drop is still reported (when it happens, when the inbox drains, and when the listener
+// stops), and no more than about once a second.
+TEST_F(NodeTest, EveryInboxDropIsReportedAndWarningsAreRateLimited) {
+    WarningLog warnings;
+    auto listener_options = options("listener");
+    listener_options.inbox_capacity = 4;
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::vector<std::thread> runners;
+    Node listener(io.get_executor(), listener_options);
+    for (int i = 0; i < 2; ++i) {
+        runners.emplace_back([&] { io.run(); });  // one is held by the listener, one reads
+    }
+    Node sender(options("sender"));
+    constexpr int rounds = 6, per_round = 30;
+    std::mutex mutex;
+    int received = 0, last = -1;
+    std::atomic<int> released{-1};  // the round whose burst has been sent
+    listener.listen_blocking("burst", [&](int seq) {
+        {
+            std::lock_guard lock(mutex);
+            ++received;
+            last = seq;
+        }
+        if (seq % per_round == 0) {
+            eventually([&] { return released.load() >= seq / per_round; });  // fall behind the burst
+        }
+    });
+    sender.wait_for_listener_blocking("burst", 5s);
+    const auto start = std::chrono::steady_clock::now();
+    for (int round = 0; round < rounds; ++round) {
+        for (int i = 0; i < per_round; ++i) {
+            sender.send_blocking("burst", round * per_round + i);
+        }
+        released = round;
+        // The newest message is never the one dropped: once it is in, the inbox has drained.
+        ASSERT_TRUE(eventually([&] {
+            std::lock_guard lock(mutex);
+            return last == round * per_round + per_round - 1;
+        }));
+    }
+    ASSERT_TRUE(listener.stop_listening("burst"));
+    const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto reports = warnings.matching("from its full inbox");
+    std::uint64_t dropped = 0;
+    for (const auto& line : reports) {
+        const auto at = line.find("dropped ");
+        ASSERT_NE(at, std::string::npos) << line;
+        dropped += std::stoull(line.substr(at + 8));
+    }
+    {
+        std::lock_guard lock(mutex);
+        EXPECT_GT(dropped, 0u);
+        EXPECT_EQ(static_cast<std::uint64_t>(received) + dropped, std::uint64_t{rounds * per_round});
+    }
+    // One report for the first drop, then at most one a second, and the last one at the end.
+    EXPECT_LE(static_cast<double>(reports.size()), 2 + seconds) << reports.size() << " reports in " << seconds << " s";
+    listener.stop();
+    work.reset();
+    for (auto& runner : runners) {
+        runner.join();
+    }
+}
 
 // A plain listener on the node's own thread is called where its messages are read: one that
 // throws is logged and gets the next message, and one that stops listening gets no more.
