@@ -43,6 +43,17 @@ std::string host_name() {
     return name;
 }
 
+std::chrono::nanoseconds coarse_resolution() noexcept {
+    static const std::chrono::nanoseconds resolution = [] {
+        timespec res{};
+        if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0) {
+            return std::chrono::nanoseconds(std::chrono::milliseconds(10));
+        }
+        return std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
+    }();
+    return resolution;
+}
+
 std::uint64_t now_ns() noexcept {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -1598,7 +1598,8 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
             const std::uint64_t call_id = next_call_id_++;
             PendingCall pending{std::move(waiter), *target, nullptr};
             if (timeout.count() > 0) {
-                pending.deadline = std::chrono::steady_clock::now() + timeout;
+                // Never early, at most a tick late, and a quarter of a precise clock read.
+                pending.deadline = coarse_now() + coarse_resolution() + timeout;
                 arm_call_timer_locked(pending.deadline);
             }
             if (peer.connected()) {

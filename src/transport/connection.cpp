@@ -18,6 +18,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "common/system.hpp"
 #include "meshy/log.hpp"
 
 namespace meshy::detail {
@@ -43,14 +44,6 @@ constexpr auto idle_writer_wait = std::chrono::milliseconds(20);
 constexpr std::size_t max_arena_size = std::size_t{1} << 30;
 // Capacity of a small messages' arena (see send_small) that the writer keeps for reuse.
 constexpr std::size_t max_arena_kept = 16u * 1024 * 1024;
-
-/// A monotonic clock with a few ms of resolution, for outbox ages (TTL): far cheaper per message.
-std::chrono::steady_clock::time_point coarse_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
-                                                 std::chrono::nanoseconds(ts.tv_nsec));
-}
 
 /// One non-blocking gathered write of the bytes of a frame given as `head` then `body`, from
 /// `done` on. @returns what sendmsg() returns.
