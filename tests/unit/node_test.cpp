@@ -442,19 +442,24 @@ TEST_F(NodeTest, EveryInboxDropIsReportedAndWarningsAreRateLimited) {
         }
         released = round;
         // The newest message is never the one dropped: once it is in, the inbox has drained.
-        ASSERT_TRUE(eventually([&] {
+        const bool drained = eventually([&] {
             std::lock_guard lock(mutex);
             return last == round * per_round + per_round - 1;
-        }));
+        });
+        EXPECT_TRUE(drained) << "round " << round;
+        if (!drained) {
+            released = rounds;  // let the listener go; the runners are joined below
+            break;
+        }
     }
-    ASSERT_TRUE(listener.stop_listening("burst"));
+    EXPECT_TRUE(listener.stop_listening("burst"));
     const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const auto reports = warnings.matching("from its full inbox");
     std::uint64_t dropped = 0;
     for (const auto& line : reports) {
         const auto at = line.find("dropped ");
-        ASSERT_NE(at, std::string::npos) << line;
-        dropped += std::stoull(line.substr(at + 8));
+        EXPECT_NE(at, std::string::npos) << line;
+        dropped += at == std::string::npos ? 0 : std::stoull(line.substr(at + 8));
     }
     {
         std::lock_guard lock(mutex);
