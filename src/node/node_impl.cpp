@@ -1303,6 +1303,7 @@ void NodeImpl::add_service(std::string service, ServiceFn fn) {
     }
     const bool is_new = !services_.contains(service);
     services_[std::move(service)] = std::make_shared<ServiceFn>(std::move(fn));
+    services_changed_locked();
     if (is_new) {
         info_changed_locked();
     }
@@ -1315,8 +1316,30 @@ bool NodeImpl::remove_service(std::string_view service) {
         return false;
     }
     services_.erase(it);
+    services_changed_locked();
     info_changed_locked();
     return true;
+}
+
+void NodeImpl::services_changed_locked() {
+    bump_generation();
+    call_lookup_ = {};
+    request_lookup_ = {};
+}
+
+const NodeImpl::ServiceLookup& NodeImpl::lookup_service_locked(ServiceLookup& cache, std::string_view service) {
+    const auto generation = generation_.load(std::memory_order_relaxed);  // bumped under mutex_
+    if (cache.valid && cache.generation == generation && cache.service == service) {
+        return cache;
+    }
+    cache.valid = true;
+    cache.generation = generation;
+    cache.service.assign(service);
+    const auto local = services_.find(service);
+    cache.local = local != services_.end() ? local->second : nullptr;
+    const auto remote = service_index_.find(service);
+    cache.remote = remote != service_index_.end() ? &remote->second : nullptr;
+    return cache;
 }
 
 std::vector<std::string> NodeImpl::provided_services() const {
@@ -1342,9 +1365,7 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
     std::shared_ptr<ServiceFn> fn;
     {
         Lock lock(mutex_);
-        if (auto it = services_.find(r.service); it != services_.end()) {
-            fn = it->second;
-        }
+        fn = lookup_service_locked(request_lookup_, r.service).local;
     }
     if (!fn) {
         auto reply = std::make_shared<Buffer>();
@@ -1564,13 +1585,14 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
         }
         auto& targets = call_targets_scratch_;  // null: this node
         targets.clear();
-        if (services_.contains(service)) {
+        const ServiceLookup& found = lookup_service_locked(call_lookup_, service);
+        if (found.local) {
             targets.push_back(nullptr);
         }
-        if (auto it = service_index_.find(service); it != service_index_.end()) {
-            const bool any_connected = !targets.empty() || std::any_of(it->second.begin(), it->second.end(),
+        if (const auto* providers = found.remote) {
+            const bool any_connected = !targets.empty() || std::any_of(providers->begin(), providers->end(),
                                                                        [](const auto& p) { return p->connected(); });
-            for (const auto& p : it->second) {
+            for (const auto& p : *providers) {
                 if (!any_connected || p->connected()) {
                     targets.push_back(&p);
                 }
@@ -1592,7 +1614,7 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
         }
         const std::shared_ptr<Peer>* target = targets[index < targets.size() ? index : 0];
         if (!target) {
-            local = services_[service];
+            local = found.local;
         } else {
             Peer& peer = **target;
             const std::uint64_t call_id = next_call_id_++;

@@ -240,6 +240,20 @@ private:
 
     void handle_message(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
     void handle_request(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
+    /// The last service looked up, by callers or by requests (one each, so a node that calls one
+    /// service and serves another does not alternate); valid while generation_ is. Under mutex_.
+    struct ServiceLookup {
+        bool valid = false;
+        std::uint64_t generation = 0;
+        std::string service;
+        std::shared_ptr<ServiceFn> local;                            // this node's handler, if any
+        const std::vector<std::shared_ptr<Peer>>* remote = nullptr;  // its entry in service_index_
+    };
+    /// `service` in services_ and service_index_, through `cache`: a string compare while the
+    /// topology and the services are unchanged. Under mutex_.
+    const ServiceLookup& lookup_service_locked(ServiceLookup& cache, std::string_view service);
+    /// Drops the cached lookups (and the handlers they hold): services_ changed. Under mutex_.
+    void services_changed_locked();
     void handle_reply(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
     static void send_reply(Connection& conn, std::uint64_t call_id, const RawPayload& result);
     static void send_failure(Connection& conn, std::uint64_t call_id, const std::string& what);
@@ -299,6 +313,7 @@ private:
     asio::steady_timer call_timer_;
     std::chrono::steady_clock::time_point call_timer_at_ = std::chrono::steady_clock::time_point::max();
     std::vector<const std::shared_ptr<Peer>*> call_targets_scratch_;
+    ServiceLookup call_lookup_, request_lookup_;  // callers' and requests' (see ServiceLookup)
     std::uint64_t next_call_id_ = 1;
     std::uint32_t info_revision_ = 0;
     struct Dependency {

@@ -207,6 +207,39 @@ TEST_F(NodeTest, ServiceCallsAndErrors) {
     }
 }
 
+// Callers and providers remember the service they looked up last: a replaced or removed handler
+// must still be the one answering, or none, and a removed one is released at once.
+TEST_F(NodeTest, ReplacedAndRemovedServiceHandlersTakeEffectAtOnce) {
+    Node provider(options("provider"));
+    Node caller(options("caller"));
+    auto first = std::make_shared<int>(1), second = std::make_shared<int>(2);
+    std::weak_ptr<int> first_alive = first, second_alive = second;
+    provider.add_service_blocking("op", [held = std::move(first)](int a, int b) { return a * b; });
+    caller.wait_for_service_provider_blocking("op", 5s);
+    EXPECT_EQ(caller.call_blocking<int>("op", 6, 7), 42);
+    EXPECT_EQ(await(provider, provider.call<int>("op", 2, 5)), 10);  // its own handler
+
+    provider.add_service_blocking("op", [held = std::move(second)](int a, int b) { return a + b; });
+    EXPECT_TRUE(first_alive.expired());
+    EXPECT_EQ(caller.call_blocking<int>("op", 6, 7), 13);
+    EXPECT_EQ(await(provider, provider.call<int>("op", 2, 5)), 7);
+
+    EXPECT_TRUE(provider.remove_service("op"));
+    EXPECT_TRUE(second_alive.expired());
+    EXPECT_THROW(
+        {
+            try {
+                provider.call_blocking<int>("op", 1, 1);
+            } catch (const Error& e) {
+                EXPECT_EQ(e.code(), errc::no_provider);
+                throw;
+            }
+        },
+        Error);
+    // The caller may still send the request before it hears of the removal: it is refused.
+    EXPECT_THROW(caller.call_blocking<int>("op", 1, 1), Error);
+}
+
 TEST_F(NodeTest, StructsWithEachCodec) {
     for (auto codec : {meshy::CodecId::msgpack, meshy::CodecId::cereal}) {
         Node listener(options("l", codec));
