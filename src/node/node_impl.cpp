@@ -1322,8 +1322,7 @@ bool NodeImpl::remove_service(std::string_view service) {
 }
 
 void NodeImpl::services_changed_locked() {
-    bump_generation();
-    call_lookup_ = {};
+    call_lookup_ = {};  // invalid, and no longer holding a handler
     request_lookup_ = {};
 }
 

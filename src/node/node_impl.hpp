@@ -241,7 +241,8 @@ private:
     void handle_message(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
     void handle_request(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
     /// The last service looked up, by callers or by requests (one each, so a node that calls one
-    /// service and serves another does not alternate); valid while generation_ is. Under mutex_.
+    /// service and serves another does not alternate); valid while generation_ is (topology) and
+    /// until services_changed_locked(). Under mutex_.
     struct ServiceLookup {
         bool valid = false;
         std::uint64_t generation = 0;

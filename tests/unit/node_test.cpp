@@ -83,11 +83,7 @@ public:
         std::lock_guard lock(mutex_);
         return warnings_.empty();
     }
-    bool contains(std::string_view part) const {
-        std::lock_guard lock(mutex_);
-        return std::any_of(warnings_.begin(), warnings_.end(),
-                           [&](const std::string& w) { return w.find(part) != std::string::npos; });
-    }
+    bool contains(std::string_view part) const { return !matching(part).empty(); }
     std::vector<std::string> matching(std::string_view part) const {
         std::lock_guard lock(mutex_);
         std::vector<std::string> out;
