@@ -898,6 +898,27 @@ std::size_t stream_count(std::size_t size, double scale) {
     const double base = size >= 1024 * 1024 ? 2000 : size >= 1024 ? 400000 : 1000000;
     return static_cast<std::size_t>(std::max(1.0, base * scale));
 }
+/// The stream workloads run interleaved like the ping-pongs: each peer's N messages are sent in
+/// this many sessions of N/slices, round-robin (raw, ZeroMQ, meshy, raw, ...), so that the host's
+/// drift over a run falls on all peers alike (one peer's single session came out 20-30% off
+/// beside the others' in one run). At least 400 messages per slice.
+std::size_t stream_slices(std::size_t count) {
+    return std::clamp<std::size_t>(count / 400, 1, 5);
+}
+
+/// One peer's stream slices added up: its messages over its time, first to last of each slice.
+struct StreamTotals {
+    double counted = 0, seconds = 0, received = 0;
+    void add(const StreamResult& r) {
+        received += r.count;
+        if (r.seconds > 0) {
+            counted += r.count - 1;  // the first message of a slice starts its clock
+            seconds += r.seconds;
+        }
+    }
+    double rate() const { return seconds > 0 ? counted / seconds : 0; }
+};
+
 std::size_t pingpong_count(std::size_t size, double scale) {
     const double base = size >= 1024 * 1024 ? 300 : 10000;
     return static_cast<std::size_t>(std::max(1.0, base * scale));
@@ -928,13 +949,24 @@ void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>
             for (int r = 0; r < runs; ++r) {
                 const bool stream = only_test.empty() || only_test == "stream";
                 const bool pingpong = only_test.empty() || only_test == "pingpong";
-                auto a = stream && wanted("raw") ? raw_stream(tcp, size, n) : StreamResult{};
-                raw.push_back(a.seconds > 0 ? (a.count - 1) / a.seconds : 0);
-                auto b = stream && wanted("zmq") ? zmq_stream(tcp, size, n) : StreamResult{};
-                zmq.push_back(b.seconds > 0 ? (b.count - 1) / b.seconds : 0);
-                auto c = stream && wanted("meshy") ? meshy_stream(tcp, size, n) : StreamResult{};
-                mesh.push_back(c.seconds > 0 ? (c.count - 1) / c.seconds : 0);
-                mesh_got.push_back(c.count);
+                StreamTotals a, b, c;
+                const std::size_t slices = stream ? stream_slices(n) : 0;
+                for (std::size_t s = 0; s < slices; ++s) {
+                    const std::size_t part = n * (s + 1) / slices - n * s / slices;
+                    if (wanted("raw")) {
+                        a.add(raw_stream(tcp, size, part));
+                    }
+                    if (wanted("zmq")) {
+                        b.add(zmq_stream(tcp, size, part));
+                    }
+                    if (wanted("meshy")) {
+                        c.add(meshy_stream(tcp, size, part));
+                    }
+                }
+                raw.push_back(a.rate());
+                zmq.push_back(b.rate());
+                mesh.push_back(c.rate());
+                mesh_got.push_back(c.received);
                 const auto p = pingpong ? run_pingpong(tcp, size, pingpong_count(size, scale)) : PingPongResult{};
                 raw_p50.push_back(p.raw.p50_us);
                 raw_p99.push_back(p.raw.p99_us);
