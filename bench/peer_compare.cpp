@@ -52,7 +52,7 @@ using Clock = std::chrono::steady_clock;
 using Payload = std::vector<std::uint8_t>;
 
 constexpr auto time_limit = std::chrono::seconds(20);  // per workload, either side
-constexpr int socket_buffer = 4 * 1024 * 1024;
+constexpr int socket_buffer = 256 * 1024;              // as meshy's default (NodeOptions::socket_buffer_size)
 
 double ns_since(Clock::time_point t0) {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
@@ -246,7 +246,7 @@ StreamResult raw_stream(bool tcp, std::size_t size, std::size_t count) {
         [&] {
             ::close(p.child);
             const Payload payload(size, 0x5a);
-            // Batches of up to 64 frames or 4 MB per writev.
+            // Batches of up to 64 frames, or as many bytes as the socket buffer, per writev.
             std::vector<iovec> iov;
             const std::uint32_t len = static_cast<std::uint32_t>(size);
             std::size_t sent = 0;

@@ -125,6 +125,9 @@ void validate(const NodeOptions& o, const std::string& domain) {
     if (o.outbox_capacity == 0 || o.inbox_capacity == 0) {
         bad("outbox_capacity and inbox_capacity must be at least 1");
     }
+    if (o.socket_buffer_size > 0x7fffffff) {
+        bad("socket_buffer_size must be at most 2 GiB");
+    }
     if (o.heartbeat_interval.count() <= 0 || o.peer_timeout <= o.heartbeat_interval) {
         bad("peer_timeout must be longer than a positive heartbeat_interval");
     }
@@ -365,6 +368,7 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.outbox_ttl = options_.outbox_ttl;
     c.heartbeat_interval = options_.heartbeat_interval;
     c.peer_timeout = options_.peer_timeout;
+    c.socket_buffer_size = options_.socket_buffer_size;
     c.one_thread = own_loop_;
     return c;
 }

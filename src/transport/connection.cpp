@@ -120,10 +120,12 @@ Connection::Connection(
         const int one = 1;
         ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    // Large socket buffers let 1 MB messages move in few syscalls.
-    const int size = 4 * 1024 * 1024;
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    // See NodeOptions::socket_buffer_size (validated to fit an int).
+    if (config_.socket_buffer_size > 0) {
+        const int size = static_cast<int>(config_.socket_buffer_size);
+        ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+        ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
     last_read_ns_ = steady_ns();
     last_write_ns_ = steady_ns();
 }

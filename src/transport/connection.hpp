@@ -61,6 +61,7 @@ struct ConnectionConfig {
     std::chrono::milliseconds outbox_ttl{5000};
     std::chrono::milliseconds heartbeat_interval{500};
     std::chrono::milliseconds peer_timeout{2500};
+    std::size_t socket_buffer_size = 0;  ///< SO_SNDBUF and SO_RCVBUF; 0: the kernel's
     /// Only one thread runs the executor (the node's own loop): the connection's coroutines need
     /// no strand to take turns, and go without one (a strand costs allocations per operation).
     bool one_thread = false;

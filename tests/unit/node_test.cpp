@@ -599,17 +599,21 @@ TEST_F(NodeTest, SmallAndLargeMessagesKeepTheirOrder) {
 // Large payloads are written from the caller's bytes (with OutboxFull::wait by the sending thread
 // itself), small ones copied from them into the outbox; the receiver reads them to their end. Sizes
 // that vary, small and empty ones between them, and the sender's own listener (which gets a copy)
-// must all see every message intact and in order.
-class LargeSendTest : public NodeTest, public ::testing::WithParamInterface<std::tuple<meshy::OutboxFull, bool>> {};
+// must all see every message intact and in order, with the default socket buffers, small ones (many
+// partial writes per message) and the kernel's own.
+class LargeSendTest : public NodeTest,
+                      public ::testing::WithParamInterface<std::tuple<meshy::OutboxFull, bool, std::size_t>> {};
 
 TEST_P(LargeSendTest, LargePayloadsArriveIntactAndInOrder) {
-    const auto [outbox_full, tcp] = GetParam();
+    const auto [outbox_full, tcp, socket_buffer] = GetParam();
     auto listener_options = options("listener");
     listener_options.allow_unix = !tcp;
+    listener_options.socket_buffer_size = socket_buffer;
     Node listener(listener_options);
     auto sender_options = options("sender");
     sender_options.outbox_full = outbox_full;
     sender_options.allow_unix = !tcp;
+    sender_options.socket_buffer_size = socket_buffer;
     Node sender(sender_options);
     auto pattern = [](int seq, std::size_t size) {
         std::vector<std::uint8_t> bytes(size);
@@ -661,15 +665,24 @@ TEST_P(LargeSendTest, LargePayloadsArriveIntactAndInOrder) {
     }
 }
 
+std::string large_send_name(const ::testing::TestParamInfo<LargeSendTest::ParamType>& info) {
+    const auto [outbox_full, tcp, socket_buffer] = info.param;
+    return std::string(outbox_full == meshy::OutboxFull::wait ? "wait" : "drop_oldest") + (tcp ? "_tcp" : "_unix") +
+           (socket_buffer == NodeOptions{}.socket_buffer_size ? "" : "_buffer" + std::to_string(socket_buffer));
+}
+
 INSTANTIATE_TEST_SUITE_P(Outbox,
                          LargeSendTest,
                          ::testing::Combine(::testing::Values(meshy::OutboxFull::drop_oldest, meshy::OutboxFull::wait),
-                                            ::testing::Bool()),
-                         [](const auto& info) {
-                             return std::string(std::get<0>(info.param) == meshy::OutboxFull::wait ? "wait"
-                                                                                                   : "drop_oldest") +
-                                    (std::get<1>(info.param) ? "_tcp" : "_unix");
-                         });
+                                            ::testing::Bool(),
+                                            ::testing::Values(NodeOptions{}.socket_buffer_size)),
+                         large_send_name);
+INSTANTIATE_TEST_SUITE_P(SocketBuffer,
+                         LargeSendTest,
+                         ::testing::Combine(::testing::Values(meshy::OutboxFull::wait),
+                                            ::testing::Bool(),
+                                            ::testing::Values(std::size_t{0}, std::size_t{16384})),
+                         large_send_name);
 
 TEST_F(NodeTest, LargeServiceRequestAndReplyRoundTrip) {
     Node provider(options("provider", meshy::CodecId::raw));
@@ -877,6 +890,9 @@ TEST_F(NodeTest, BadOptionsAreRefused) {
     o.allow_unix = false;
     EXPECT_THROW(Node{o}, Error);
     EXPECT_THROW(Node{options("")}, Error);
+    auto huge_buffers = options("x");
+    huge_buffers.socket_buffer_size = std::size_t{3} << 30;
+    EXPECT_THROW(Node{huge_buffers}, Error);
 }
 
 TEST_F(NodeTest, DomainComesFromTheEnvironment) {
