@@ -36,6 +36,9 @@ constexpr std::size_t read_offset = 512;  // page offset of the bytes a read rec
 // Urgent frames (requests, replies) up to this size are written by the sending thread itself
 // when the writer is idle: one hand-over less per round trip.
 constexpr std::size_t direct_write_max = 4u * 1024 * 1024;
+// A frame written directly that did not fit the socket buffer grows it to the frame's size, up to
+// this (see Connection::grow_send_buffer_locked).
+constexpr std::size_t max_grown_send_buffer = 4u * 1024 * 1024;
 constexpr auto handshake_timeout = std::chrono::seconds(5);
 // How long send_through() waits for the writer to become idle before it queues a copy instead.
 constexpr auto idle_writer_wait = std::chrono::milliseconds(20);
@@ -121,6 +124,7 @@ Connection::Connection(
         ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     // See NodeOptions::socket_buffer_size (validated to fit an int).
+    send_buffer_ = config_.socket_buffer_size;
     if (config_.socket_buffer_size > 0) {
         const int size = static_cast<int>(config_.socket_buffer_size);
         ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
@@ -163,9 +167,19 @@ Connection::Direct Connection::try_write_locked(std::span<const std::byte> head,
     if (written == total) {
         return Direct::written;
     }
+    grow_send_buffer_locked(total);
     control_.push_front(rest_of(head, body, written));  // the rest goes first, by the writer
     writer_idle_ = false;
     return Direct::partial;
+}
+
+void Connection::grow_send_buffer_locked(std::size_t frame) {
+    if (send_buffer_ == 0 || frame <= send_buffer_ || send_buffer_ >= max_grown_send_buffer) {
+        return;  // the kernel's own size, already large enough, or as large as it grows
+    }
+    send_buffer_ = std::min(frame, max_grown_send_buffer);
+    const int size = static_cast<int>(send_buffer_);  // the kernel doubles it: room for the frame and more
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 }
 
 bool Connection::send_parts(std::span<const std::byte> head, std::span<const std::byte> body, bool control) {

@@ -158,6 +158,13 @@ private:
         return messages_.size() >= config_.outbox_capacity ||
                (config_.wait_when_full && arena_.size() >= wait_room_bytes);
     }
+    /// With mutex_ held: a frame of `frame` bytes was only partly written directly, its rest copied
+    /// for the writer. A call's request or reply (or a message sent from the node's thread) cannot
+    /// wait for room, so the send buffer grows to hold the next one this large whole (at most
+    /// 4 MiB), and their bytes are no longer copied. Messages sent with OutboxFull::wait are written
+    /// by their sender (send_through) and keep the small buffer, which holds their bytes in the
+    /// CPU's cache between the kernel's two copies.
+    void grow_send_buffer_locked(std::size_t frame);
     enum class Direct { no, written, partial };
     /// With mutex_ held: writes `frame` now if the writer is idle and nothing is queued.
     Direct try_write_locked(const Buffer& frame) { return try_write_locked(frame.bytes(), {}); }
@@ -200,7 +207,8 @@ private:
     SharedFrame last_frame_;                // set by close_after(): written once the queues are drained
     std::string close_reason_after_flush_;  // then the connection closes with this reason
 
-    std::mutex mutex_;  // guards the queues and writer_idle_
+    std::mutex mutex_;             // guards the queues, writer_idle_ and send_buffer_
+    std::size_t send_buffer_ = 0;  // SO_SNDBUF as set (0: the kernel's, never changed)
     std::deque<SharedFrame> control_;
     RingQueue<Queued> messages_;
     Buffer arena_;                  // the bytes of small queued messages (send_small), in order
