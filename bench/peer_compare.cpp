@@ -51,8 +51,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Payload = std::vector<std::uint8_t>;
 
-constexpr auto time_limit = std::chrono::seconds(20);  // per workload, either side
-constexpr int socket_buffer = 256 * 1024;              // as meshy's default (NodeOptions::socket_buffer_size)
+constexpr auto time_limit = std::chrono::seconds(20);                       // per workload, either side
+const std::size_t socket_buffer = meshy::NodeOptions{}.socket_buffer_size;  // raw sockets get meshy's default
 
 double ns_since(Clock::time_point t0) {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
@@ -110,8 +110,9 @@ struct SocketPair {
 };
 
 void tune(int fd, bool tcp) {
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &socket_buffer, sizeof socket_buffer);
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &socket_buffer, sizeof socket_buffer);
+    const int size = static_cast<int>(socket_buffer);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     if (tcp) {
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -125,8 +125,8 @@ Connection::Connection(
     }
     // See NodeOptions::socket_buffer_size (validated to fit an int).
     send_buffer_ = config_.socket_buffer_size;
-    if (config_.socket_buffer_size > 0) {
-        const int size = static_cast<int>(config_.socket_buffer_size);
+    if (send_buffer_ > 0) {
+        const int size = static_cast<int>(send_buffer_);
         ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
         ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
     }
