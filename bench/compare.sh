@@ -1,5 +1,5 @@
 #!/bin/sh
-# Peer comparison (raw sockets, ZeroMQ, meshy) pinned to CPU 0 and unpinned, median of 3 runs each.
+# Peer comparison (raw sockets, ZeroMQ, meshy; an Asio floor for calls) pinned to CPU 0 and unpinned, median of 3 runs each.
 # Usage: bench/compare.sh [build dir] [extra peer_compare options]
 # Needs a build with -DMESHY_BUILD_BENCHMARKS=ON (and libzmq3-dev).
 set -eu

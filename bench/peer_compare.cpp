@@ -9,10 +9,11 @@
 //    ZeroMQ: XPUB (ZMQ_XPUB_NODROP, so a full queue blocks instead of dropping) to SUB; meshy: a
 //    topic with OutboxFull::wait, raw codec.
 //  - ping-pong: one message there and back, K times; p50 and p99 of the round trip. raw: frames on
-//    a socket; ZeroMQ: REQ/REP; meshy: a service call. The peers run interleaved: each one's
-//    session is set up (and warmed up) once, then the K round trips are taken in slices (up to
-//    20), round-robin: raw, ZeroMQ, meshy, raw, ...; the first round trip of a slice is not
-//    recorded. Why: the host (a shared VM) drifts in speed by up to 2x over seconds, so peers
+//    a socket; Asio floor: the same frames, each end a coroutine on Asio's reactor (what any
+//    Asio-based call costs at least); ZeroMQ: REQ/REP; meshy: a service call. The peers run
+//    interleaved: each one's session is set up (and warmed up) once, then the K round trips are
+//    taken in slices (up to 20), round-robin: raw, Asio, ZeroMQ, meshy, raw, ...; the first round
+//    trip of a slice is not recorded. Why: the host (a shared VM) drifts in speed by up to 2x over seconds, so peers
 //    measured one after the other saw different hosts (meshy/raw of a single run ranged from 0.72
 //    to 2.13); taking turns puts them under the same conditions.
 // The receiver is a fork()ed child; every loop is bounded in count and time. All traffic stays on
@@ -30,7 +31,13 @@
 
 #include <algorithm>
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/generic/stream_protocol.hpp>
+#include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
+#include <asio/write.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -427,7 +434,7 @@ StreamResult zmq_stream(bool tcp, std::size_t size, std::size_t count) {
 // --- meshy -------------------------------------------------------------------------------------------
 
 int domain_counter = 0;
-std::string only;            // --only raw|zmq|meshy: run just that peer (for profiling)
+std::string only;            // --only raw|asio|zmq|meshy: run just that peer (for profiling)
 std::string only_test;       // --test stream|pingpong: run just that workload (for profiling)
 std::string only_transport;  // --transport unix|tcp: run just that transport (for profiling)
 
@@ -738,6 +745,118 @@ private:
     ServerChild child_;
 };
 
+/// Asio: the floor under any service call built on Asio, meshy's included. The same frames as raw;
+/// both ends run a coroutine on an io_context of one thread that sends with a plain send() (as
+/// meshy's direct writes do) and waits for the answer with co_await async_read_some (as meshy's
+/// reader does). No framing layer, no lock, no lookup: what is left is Asio's reactor and the
+/// coroutine's resumption.
+class AsioPingPong {
+public:
+    using Socket = asio::generic::stream_protocol::socket;
+
+    AsioPingPong(bool tcp, std::size_t size, std::size_t serve_count)
+        : pair_(connect_pair(tcp)), tcp_(tcp), frame_(size + 4, 0x5a), in_(size + 4), child_([this, serve_count] {
+              serve(serve_count);
+          }) {
+        ::close(pair_.child);
+        parent_only_fds.push_back(pair_.parent);
+        const auto len = static_cast<std::uint32_t>(size);
+        std::memcpy(frame_.data(), &len, 4);
+        socket_.emplace(io_, protocol(tcp), pair_.parent);
+        std::vector<double> ignored;
+        round_trips(warm_up, warm_up, ignored);
+    }
+    ~AsioPingPong() {
+        forget_parent_fd(pair_.parent);
+        socket_.reset();  // closes pair_.parent: the child reads EOF and exits; child_ reaps it
+    }
+    AsioPingPong(const AsioPingPong&) = delete;
+    AsioPingPong& operator=(const AsioPingPong&) = delete;
+
+    /// Takes `count` round trips and records all but the first `skip` in `rtt_ns`.
+    void round_trips(std::size_t count, std::size_t skip, std::vector<double>& rtt_ns) {
+        auto loop = [&]() -> asio::awaitable<void> {
+            const auto start = Clock::now();
+            for (std::size_t i = 0; i < count && budget_.left(start); ++i) {
+                const auto t0 = Clock::now();
+                if (!co_await send_all(*socket_, frame_) || !co_await read_frame(*socket_, in_)) {
+                    budget_.fail();
+                    break;
+                }
+                if (i >= skip) {
+                    rtt_ns.push_back(ns_since(t0));
+                }
+            }
+            budget_.charge(start);
+        };
+        io_.restart();
+        asio::co_spawn(io_, loop(), asio::detached);
+        io_.run();
+    }
+
+private:
+    static asio::generic::stream_protocol protocol(bool tcp) {
+        return tcp ? asio::generic::stream_protocol(AF_INET, IPPROTO_TCP) : asio::generic::stream_protocol(AF_UNIX, 0);
+    }
+    /// One frame: a plain send(), and Asio's async_write for what did not fit.
+    static asio::awaitable<bool> send_all(Socket& s, const std::vector<std::uint8_t>& frame) {
+        const auto n = ::send(s.native_handle(), frame.data(), frame.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            co_return false;
+        }
+        const auto sent = static_cast<std::size_t>(std::max<ssize_t>(n, 0));
+        if (sent < frame.size()) {
+            auto [ec, unused] = co_await asio::async_write(s, asio::buffer(frame.data() + sent, frame.size() - sent),
+                                                           asio::experimental::as_tuple(asio::use_awaitable));
+            co_return !ec;
+        }
+        co_return true;
+    }
+    /// One whole frame into `in` (sized for it; one frame is in flight at a time). False at EOF.
+    static asio::awaitable<bool> read_frame(Socket& s, std::vector<std::uint8_t>& in) {
+        std::size_t have = 0;
+        for (;;) {
+            if (have >= 4) {
+                std::uint32_t len = 0;
+                std::memcpy(&len, in.data(), 4);
+                if (have >= 4 + std::size_t{len}) {
+                    co_return true;
+                }
+            }
+            auto [ec, n] = co_await s.async_read_some(asio::buffer(in.data() + have, in.size() - have),
+                                                      asio::experimental::as_tuple(asio::use_awaitable));
+            if (ec) {
+                co_return false;
+            }
+            have += n;
+        }
+    }
+    void serve(std::size_t serve_count) {
+        ::close(pair_.parent);
+        asio::io_context io(1);
+        Socket s(io, protocol(tcp_), pair_.child);
+        std::vector<std::uint8_t> in(in_.size());
+        auto loop = [&]() -> asio::awaitable<void> {
+            const auto deadline = Clock::now() + serve_limit;
+            for (std::size_t i = 0; i < serve_count && Clock::now() < deadline; ++i) {
+                if (!co_await read_frame(s, in) || !co_await send_all(s, in)) {
+                    break;  // EOF: the parent is done (or gone)
+                }
+            }
+        };
+        asio::co_spawn(io, loop(), asio::detached);
+        io.run();
+    }
+
+    SocketPair pair_;
+    bool tcp_;
+    std::vector<std::uint8_t> frame_, in_;
+    asio::io_context io_{1};
+    std::optional<Socket> socket_;
+    Budget budget_;
+    ServerChild child_;
+};
+
 /// meshy: a service call to an echo provider in the child, which serves until the done pipe says so
 /// (or closes, when the parent is gone).
 class MeshyPingPong {
@@ -829,11 +948,11 @@ private:
 };
 
 struct PingPongResult {
-    Latency raw, zmq, meshy;
+    Latency raw, asio, zmq, meshy;
 };
 
 /// The ping-pong of every wanted peer, interleaved: all sessions are set up, then the K round trips
-/// are taken in slices, round-robin (raw, ZeroMQ, meshy, raw, ...). The host's speed drifts by up
+/// are taken in slices, round-robin (raw, Asio, ZeroMQ, meshy, raw, ...). The host's speed drifts by up
 /// to 2x over seconds: peers measured one after the other saw different hosts, peers taking turns
 /// see the same one.
 PingPongResult run_pingpong(bool tcp, std::size_t size, std::size_t k) {
@@ -844,10 +963,14 @@ PingPongResult run_pingpong(bool tcp, std::size_t size, std::size_t k) {
     // and a child fork()ed after that could inherit a lock held. ZeroMQ's I/O threads are harmless
     // to the meshy child, which does not use ZeroMQ.
     std::optional<RawPingPong> raw;
+    std::optional<AsioPingPong> bare;
     std::optional<ZmqPingPong> zmq;
     std::optional<MeshyPingPong> mesh;
     if (wanted("raw")) {
         raw.emplace(tcp, size, serve_count);
+    }
+    if (wanted("asio")) {
+        bare.emplace(tcp, size, serve_count);
     }
     if (wanted("zmq")) {
         zmq.emplace(tcp, size, serve_count);
@@ -855,8 +978,8 @@ PingPongResult run_pingpong(bool tcp, std::size_t size, std::size_t k) {
     if (wanted("meshy")) {
         mesh.emplace(tcp, size);
     }
-    std::vector<double> raw_rtt, zmq_rtt, mesh_rtt;
-    for (auto* v : {&raw_rtt, &zmq_rtt, &mesh_rtt}) {
+    std::vector<double> raw_rtt, asio_rtt, zmq_rtt, mesh_rtt;
+    for (auto* v : {&raw_rtt, &asio_rtt, &zmq_rtt, &mesh_rtt}) {
         v->reserve(k);
     }
     for (std::size_t s = 0; s < slices; ++s) {
@@ -865,6 +988,9 @@ PingPongResult run_pingpong(bool tcp, std::size_t size, std::size_t k) {
         // peer.
         if (raw) {
             raw->round_trips(n + 1, 1, raw_rtt);
+        }
+        if (bare) {
+            bare->round_trips(n + 1, 1, asio_rtt);
         }
         if (zmq) {
             zmq->round_trips(n + 1, 1, zmq_rtt);
@@ -875,8 +1001,9 @@ PingPongResult run_pingpong(bool tcp, std::size_t size, std::size_t k) {
     }
     mesh.reset();  // torn down in the reverse order, each child reaped
     zmq.reset();
+    bare.reset();
     raw.reset();
-    return {summarize(raw_rtt), summarize(zmq_rtt), summarize(mesh_rtt)};
+    return {summarize(raw_rtt), summarize(asio_rtt), summarize(zmq_rtt), summarize(mesh_rtt)};
 }
 
 // --- the comparison ----------------------------------------------------------------------------------
@@ -946,7 +1073,7 @@ void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>
         for (const std::size_t size : sizes) {
             const std::size_t n = stream_count(size, scale);
             std::vector<double> raw, zmq, mesh, mesh_got;
-            std::vector<double> raw_p50, raw_p99, zmq_p50, zmq_p99, mesh_p50, mesh_p99;
+            std::vector<double> raw_p50, raw_p99, asio_p50, asio_p99, zmq_p50, zmq_p99, mesh_p50, mesh_p99;
             for (int r = 0; r < runs; ++r) {
                 const bool stream = only_test.empty() || only_test == "stream";
                 const bool pingpong = only_test.empty() || only_test == "pingpong";
@@ -971,6 +1098,8 @@ void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>
                 const auto p = pingpong ? run_pingpong(tcp, size, pingpong_count(size, scale)) : PingPongResult{};
                 raw_p50.push_back(p.raw.p50_us);
                 raw_p99.push_back(p.raw.p99_us);
+                asio_p50.push_back(p.asio.p50_us);
+                asio_p99.push_back(p.asio.p99_us);
                 zmq_p50.push_back(p.zmq.p50_us);
                 zmq_p99.push_back(p.zmq.p99_us);
                 mesh_p50.push_back(p.meshy.p50_us);
@@ -984,16 +1113,19 @@ void compare(bool pinned, int runs, double scale, const std::vector<std::size_t>
             std::fflush(stdout);
             char row[512];
             const double rp50 = median(raw_p50), rp99 = median(raw_p99);
-            std::snprintf(row, sizeof row, "| %s | %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f |",
-                          tcp ? "tcp" : "unix", size_text(size).c_str(), rp50, rp99, median(zmq_p50), median(zmq_p99),
-                          median(mesh_p50), median(mesh_p99), rp50 > 0 ? median(mesh_p50) / rp50 : 0,
-                          rp99 > 0 ? median(mesh_p99) / rp99 : 0);
+            std::snprintf(row, sizeof row,
+                          "| %s | %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f | %.2f |",
+                          tcp ? "tcp" : "unix", size_text(size).c_str(), rp50, rp99, median(asio_p50), median(asio_p99),
+                          median(zmq_p50), median(zmq_p99), median(mesh_p50), median(mesh_p99),
+                          rp50 > 0 ? median(mesh_p50) / rp50 : 0, rp99 > 0 ? median(mesh_p99) / rp99 : 0,
+                          rp50 > 0 ? median(asio_p50) / rp50 : 0);
             latency_rows.emplace_back(row);
         }
     }
     std::printf(
-        "\nRound trip (ping-pong; meshy: service call), p50 / p99 in us:\n\n| transport | size | raw | ZeroMQ "
-        "REQ/REP | meshy call | meshy/raw p50 | meshy/raw p99 |\n|---|---|---|---|---|---|---|\n");
+        "\nRound trip (ping-pong; meshy: service call), p50 / p99 in us:\n\n| transport | size | raw | Asio floor | "
+        "ZeroMQ REQ/REP | meshy call | meshy/raw p50 | meshy/raw p99 | Asio floor/raw p50 |\n"
+        "|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& row : latency_rows) {
         std::printf("%s\n", row.c_str());
     }
@@ -1041,15 +1173,15 @@ int main(int argc, char** argv) {
             std::fprintf(
                 stderr,
                 "usage: peer_compare [--runs N] [--scale F] [--pinned|--unpinned] [--sizes 0,1024,1048576]\n"
-                "                    [--only raw|zmq|meshy] [--test stream|pingpong] [--transport unix|tcp]\n");
+                "                    [--only raw|asio|zmq|meshy] [--test stream|pingpong] [--transport unix|tcp]\n");
             return 2;
         }
     }
     meshy::set_log_level(meshy::LogLevel::warn);
     int major = 0, minor = 0, patch = 0;
     zmq_version(&major, &minor, &patch);
-    std::printf("peer_compare: raw sockets vs ZeroMQ %d.%d.%d vs meshy; %u CPUs\n", major, minor, patch,
-                std::thread::hardware_concurrency());
+    std::printf("peer_compare: raw sockets vs ZeroMQ %d.%d.%d vs meshy (and an Asio floor for calls); %u CPUs\n", major,
+                minor, patch, std::thread::hardware_concurrency());
     if (which != "unpinned") {
         compare(true, runs, scale, sizes);
     }
