@@ -2,6 +2,8 @@
 // here is type-erased.
 #include "meshy/node.hpp"
 
+#include <pthread.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -28,6 +30,7 @@ struct OwnLoop {
 
     void start() {
         thread = std::thread([this] {
+            no_cancellation();
             for (;;) {
                 try {
                     io.run();
@@ -37,6 +40,16 @@ struct OwnLoop {
                 }
             }
         });
+    }
+    /// Nothing cancels the node's thread (it ends with stop()). Saying so lets glibc's cancellation
+    /// points, the reactor's `recv` and `epoll_wait` among them, skip the two atomic updates of the
+    /// thread's cancellation state they make around each system call in a process of several
+    /// threads: with cancellation disabled, the asynchronous type (inert then) is the one that
+    /// needs no update.
+    static void no_cancellation() {
+        int previous = 0;
+        ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &previous);
+        ::pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &previous);
     }
     /// Ends the loop, and joins it unless called from the loop itself.
     void stop() {
