@@ -1529,11 +1529,16 @@ CallOutcome failed_call(errc code, const std::string& text) {
 }
 }  // namespace
 
-asio::awaitable<RawPayload> NodeImpl::call(std::string service, CodecId codec, Buffer request, CallOptions options) {
+asio::awaitable<RawPayload> NodeImpl::call(std::string&& service,
+                                           CodecId codec,
+                                           Buffer&& request,
+                                           CallOptions options) {
     // The call is registered and its request sent once the caller is suspended, so the reply may
     // resume it from any thread; no channel and no timer per call, and no coroutine of its own.
+    // The arguments are moved once, into the awaitable, which passes them on as rvalues.
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, RawPayload)>(
-        [this](auto handler, std::string service, CodecId codec, Buffer request, std::chrono::milliseconds timeout) {
+        [this](auto handler, std::string&& service, CodecId codec, Buffer&& request,
+               std::chrono::milliseconds timeout) {
             using Waiter = CallWaiterFor<std::decay_t<decltype(handler)>>;
             auto waiter = std::make_unique<Waiter>(std::move(handler), std::move(service), timeout);
             const std::string& name = waiter->service();  // lives as long as the waiter
