@@ -463,7 +463,17 @@ asio::awaitable<void> NodeImpl::dial(std::string peer_id, Advert advert) {
         asio::steady_timer timer(strand_, connect_timeout);
         auto result = co_await (socket.async_connect(ep, use_tuple) || timer.async_wait(use_tuple));
         if (result.index() == 0 && !std::get<0>(std::get<0>(result))) {
-            connected.emplace(std::move(socket));
+            // A connect that had to wait (TCP) leaves EPOLLOUT in the descriptor's edge-triggered
+            // registration for good (Asio never takes it out): the node's thread would then wake
+            // for nothing each time a full send buffer drains, which send_through() polls for
+            // itself (two wake-ups a 1 MB message). A fresh registration asks for reads only.
+            std::error_code ec;
+            const auto fd = socket.release(ec);
+            if (!ec) {
+                connected.emplace(exec_, ep.protocol(), fd);
+            } else {
+                connected.emplace(std::move(socket));
+            }
             co_return true;
         }
         last_error = result.index() == 0 ? std::get<0>(std::get<0>(result)).message() : "connect timed out";
