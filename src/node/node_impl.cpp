@@ -469,11 +469,18 @@ asio::awaitable<void> NodeImpl::dial(std::string peer_id, Advert advert) {
             // itself (two wake-ups a 1 MB message). A fresh registration asks for reads only.
             std::error_code ec;
             const auto fd = socket.release(ec);
-            if (!ec) {
-                connected.emplace(exec_, ep.protocol(), fd);
-            } else {
-                connected.emplace(std::move(socket));
+            if (ec) {
+                connected.emplace(std::move(socket));  // as it is, then
+                co_return true;
             }
+            Connection::Socket fresh(exec_);
+            fresh.assign(ep.protocol(), fd, ec);
+            if (ec) {
+                ::close(fd);
+                last_error = "cannot register the connected socket: " + ec.message();
+                co_return false;
+            }
+            connected.emplace(std::move(fresh));
             co_return true;
         }
         last_error = result.index() == 0 ? std::get<0>(std::get<0>(result)).message() : "connect timed out";
