@@ -19,6 +19,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <cstring>
 
 #include "common/system.hpp"
 #include "meshy/log.hpp"
@@ -50,10 +51,13 @@ constexpr std::size_t max_arena_size = std::size_t{1} << 30;
 // Capacity of a small messages' arena (see send_small) that the writer keeps for reuse.
 constexpr std::size_t max_arena_kept = 16u * 1024 * 1024;
 
-/// One non-blocking gathered write of the bytes of a frame given as `head` then `body`, from
-/// `done` on. @returns what sendmsg() returns.
-/// It makes the system call itself: glibc's sendmsg() is a cancellation point, which in a process
-/// of more than one thread (a node's always is) costs two atomic updates of the thread's
+// Up to this many bytes, send_rest() joins a frame's two parts and sends them with one send().
+constexpr std::size_t join_parts_max = 4096;
+
+/// One non-blocking write of the bytes of a frame given as `head` then `body`, from `done` on.
+/// @returns what send() or sendmsg() returns.
+/// It makes the system call itself: glibc's wrappers are cancellation points, which in a process
+/// of more than one thread (a node's always is) cost two atomic updates of the thread's
 /// cancellation state around the call. meshy never cancels a thread.
 ssize_t send_rest(int fd, std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
     iovec parts[2];
@@ -66,6 +70,19 @@ ssize_t send_rest(int fd, std::span<const std::byte> head, std::span<const std::
     } else {
         const std::size_t at = done - head.size();
         parts[count++] = {const_cast<std::byte*>(body.data()) + at, body.size() - at};
+    }
+    // A send() spares the kernel copying in a message header and its vector, which costs more
+    // than joining two small parts here first (pinned 1 kB calls: 1.27-1.33x raw -> 1.24-1.26x).
+    std::byte joined[join_parts_max];
+    if (count == 2 && parts[0].iov_len + parts[1].iov_len <= join_parts_max) {
+        std::memcpy(joined, parts[0].iov_base, parts[0].iov_len);
+        std::memcpy(joined + parts[0].iov_len, parts[1].iov_base, parts[1].iov_len);
+        parts[0] = {joined, parts[0].iov_len + parts[1].iov_len};
+        count = 1;
+    }
+    if (count == 1) {
+        return static_cast<ssize_t>(
+            ::syscall(SYS_sendto, fd, parts[0].iov_base, parts[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL, nullptr, 0));
     }
     msghdr msg{};
     msg.msg_iov = parts;
