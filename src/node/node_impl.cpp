@@ -39,6 +39,9 @@ constexpr auto connect_timeout = std::chrono::seconds(2);
 constexpr std::size_t compact_backlog = 64;
 // Requests from this size on are handed to their handler in the receive buffer, without a copy.
 constexpr std::size_t share_request_min = 16u * 1024;
+// A call's request buffer takes its reply when that fills more than half of it, or leaves at most
+// this many bytes unused: a small reply never holds a large request's memory.
+constexpr std::size_t reuse_slack = 4096;
 // Topology generations come from one counter for all nodes, so a (node, generation) pair that a
 // per-thread cache holds is never reused by a later node at the same address.
 std::atomic<std::uint64_t> next_generation{1};
@@ -1462,6 +1465,7 @@ void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<c
         return;
     }
     std::unique_ptr<CallWaiter> waiter;
+    Buffer storage;
     {
         Lock lock(mutex_);
         auto it = pending_.find(r.call_id);
@@ -1472,11 +1476,17 @@ void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<c
         }
         auto node = pending_.extract(it);
         waiter = std::move(node.mapped().waiter);
+        storage = std::move(node.mapped().storage);
         node.mapped() = PendingCall{};  // no longer refers to the peer
         spare_call_ = std::move(node);
     }
     CallOutcome outcome;
     outcome.reply.codec = r.codec;
+    // The request's buffer holds the reply when it fits without wasting much of it.
+    if (storage.capacity() >= r.payload.size() && storage.capacity() <= 2 * r.payload.size() + reuse_slack) {
+        storage.clear();
+        outcome.reply.bytes = std::move(storage);
+    }
     outcome.reply.bytes.append(r.payload.data(), r.payload.size());
     switch (r.status) {
         case wire::ReplyStatus::ok:
@@ -1643,7 +1653,7 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
         } else {
             Peer& peer = **target;
             const std::uint64_t call_id = next_call_id_++;
-            PendingCall pending{std::move(waiter), *target, nullptr};
+            PendingCall pending{std::move(waiter), *target, nullptr, {}, {}};
             if (timeout.count() > 0) {
                 // Never early, at most a tick late, and a quarter of a precise clock read.
                 pending.deadline = coarse_now() + coarse_resolution() + timeout;
@@ -1661,6 +1671,7 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
                 wire::encode_request(*frame, call_id, codec, service, request.bytes());
                 deliver_locked(peer, frame, &pending.conn, true);
             }
+            pending.storage = std::move(request);  // sent (or copied): free for the reply
             if (spare_call_.empty()) {
                 pending_.emplace(call_id, std::move(pending));
             } else {

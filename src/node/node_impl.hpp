@@ -133,6 +133,7 @@ struct PendingCall {
     std::shared_ptr<const Peer> peer;  // the provider asked (only it may answer)
     const Connection* conn = nullptr;  // the connection carrying the request, when known
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+    Buffer storage;  // the request's, once sent: the reply is copied into it (no allocation)
 };
 
 /// A queued frame for a peer with no connection yet.

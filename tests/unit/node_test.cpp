@@ -14,7 +14,9 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -707,6 +709,42 @@ TEST_F(NodeTest, LargeServiceRequestAndReplyRoundTrip) {
         ASSERT_EQ(reply.bytes.size(), size);
         for (std::size_t i = 0; i < size; ++i) {
             ASSERT_EQ(reply.bytes.data()[i], request.data()[size - 1 - i]) << "at " << i;
+        }
+    }
+}
+
+// A reply may land in its request's buffer: replies shorter and longer than their request arrive
+// whole, with nothing of the request left in them.
+TEST_F(NodeTest, RepliesOfOtherSizesThanTheirRequestArriveWhole) {
+    Node provider(options("provider", meshy::CodecId::raw));
+    Node caller(options("caller", meshy::CodecId::raw));
+    // The request's first 4 bytes say how long a reply to make; its bytes count down from 250.
+    provider.add_service_raw("sized", [](const meshy::RawMessage& m) {
+        std::uint32_t size = 0;
+        std::memcpy(&size, m.payload.data(), sizeof size);
+        meshy::RawPayload reply;
+        reply.codec = m.codec;
+        for (std::uint32_t i = 0; i < size; ++i) {
+            const auto b = static_cast<std::byte>(250 - i % 251);
+            reply.bytes.append(&b, 1);
+        }
+        return reply;
+    });
+    caller.wait_for_service_provider_blocking("sized", 5s);
+    for (const std::uint32_t request_size : {4u, 40u, 1000u, 100000u}) {
+        for (const std::uint32_t reply_size : {0u, 3u, 1000u, 5000u, 200000u}) {
+            meshy::Buffer request;
+            request.append(&reply_size, sizeof reply_size);
+            for (std::uint32_t i = 4; i < request_size; ++i) {
+                const auto b = static_cast<std::byte>(i % 251);
+                request.append(&b, 1);
+            }
+            const auto reply =
+                caller.call_raw_blocking("sized", meshy::CodecId::raw, std::move(request), CallOptions{.timeout = 10s});
+            ASSERT_EQ(reply.bytes.size(), reply_size) << request_size << " -> " << reply_size;
+            for (std::uint32_t i = 0; i < reply_size; ++i) {
+                ASSERT_EQ(reply.bytes.data()[i], static_cast<std::byte>(250 - i % 251)) << "at " << i;
+            }
         }
     }
 }
