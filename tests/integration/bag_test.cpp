@@ -93,6 +93,9 @@ protected:
         env_ = {{"MESHY_DOMAIN_ID", "bag-" + name + "-" + std::to_string(::getpid())},
                 {"MESHY_DISCOVERY", "avahi"},
                 {"MESHY_LISTEN_HOST", "127.0.0.1"}};
+        if (const auto& problem = meshy::test::avahi_problem(test_node, env_)) {
+            FAIL() << *problem;
+        }
     }
     void TearDown() override {
         std::error_code ec;

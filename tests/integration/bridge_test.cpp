@@ -33,6 +33,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string cli = MESHY_CLI_PATH;
+const std::string test_node = MESHY_TEST_NODE_PATH;
 const std::string examples = MESHY_EXAMPLES_DIR;
 const fs::path clients = fs::path(MESHY_SOURCE_DIR) / "tests" / "bridge";
 const fs::path artifacts = MESHY_ARTIFACT_DIR;
@@ -96,10 +97,14 @@ protected:
         std::error_code ec;
         fs::remove_all(root_, ec);
     }
-    /// Switches this test to the Avahi backend (the private loopback daemon).
+    /// Switches this test to the Avahi backend (the private loopback daemon); fails when no node
+    /// can use it here (call it under ASSERT_NO_FATAL_FAILURE).
     void use_avahi() {
         env_["MESHY_DISCOVERY"] = "avahi";
         env_.erase("MESHY_LOCAL_DISCOVERY_DIR");
+        if (const auto& problem = meshy::test::avahi_problem(test_node, env_)) {
+            FAIL() << *problem;
+        }
     }
 
     Process& start(std::vector<std::string> argv, const std::string& label) {
@@ -258,7 +263,7 @@ TEST_F(BridgeTest, RoslibResubscribesAfterTheBridgeRestarts) {
 
 TEST_F(BridgeTest, PythonTutorialPublisherReachesMeshyEcho) {
     REQUIRE_CLIENT(missing_python_client());
-    use_avahi();
+    ASSERT_NO_FATAL_FAILURE(use_avahi());
     start_bridge();
     auto& echo = start_cli({"topic", "echo", "/chatter", "--once", "--json"}, "echo");
     ASSERT_TRUE(echo.wait_for_line("Listening to topics", 15s)) << echo.dump();

@@ -30,6 +30,9 @@ protected:
                   std::to_string(::getpid());
         // Every node of these tests (CLI and examples) binds loopback only.
         env_ = {{"MESHY_DOMAIN_ID", domain_}, {"MESHY_DISCOVERY", "avahi"}, {"MESHY_LISTEN_HOST", "127.0.0.1"}};
+        if (const auto& problem = meshy::test::avahi_problem(test_node, env_)) {
+            FAIL() << *problem;
+        }
     }
 
     /// A long-running `meshy ARGS...` or example.

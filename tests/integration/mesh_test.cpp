@@ -287,25 +287,9 @@ protected:
         }
     }
 
-    /// Runs `meshy_test_node probe` once per test binary under MESHY_DISCOVERY=avahi.
-    /// @returns why Avahi is unusable, or nullopt when a node could start with it.
+    /// Why the Avahi variant cannot run here (probed once per test binary).
     const std::optional<std::string>& avahi_problem() {
-        static const std::optional<std::string> problem = [this]() -> std::optional<std::string> {
-            auto result = run_command({MESHY_TEST_NODE_PATH, "probe"}, Millis(15000), env());
-            if (result.status && result.status->success()) {
-                return std::nullopt;
-            }
-            std::string said;
-            for (const auto& l : result.lines) {
-                said += "\n    " + l;
-            }
-            return "The Avahi variant of this test needs a reachable avahi-daemon, and a node started with "
-                   "MESHY_DISCOVERY=avahi failed (" +
-                   (result.status ? result.status->describe() : std::string("hung")) + "):" + said +
-                   "\nRun the suite through scripts/test.sh, which starts a private loopback-only avahi-daemon "
-                   "(or start one with `eval \"$(scripts/avahi-lo.sh ensure)\"` and rerun in that shell).";
-        }();
-        return problem;
+        return meshy::test::avahi_problem(MESHY_TEST_NODE_PATH, env());
     }
 
     std::string domain_;

@@ -422,4 +422,23 @@ RunResult run_command(std::vector<std::string> argv, Millis timeout, std::map<st
     return r;
 }
 
+const std::optional<std::string>& avahi_problem(const std::string& test_node, std::map<std::string, std::string> env) {
+    static const std::optional<std::string> problem = [&]() -> std::optional<std::string> {
+        env["MESHY_DISCOVERY"] = "avahi";
+        const auto result = run_command({test_node, "probe"}, Millis(15000), std::move(env));
+        if (result.status && result.status->success()) {
+            return std::nullopt;
+        }
+        std::string said;
+        for (const auto& l : result.lines) {
+            said += "\n    " + l;
+        }
+        return "This test needs a reachable avahi-daemon, and a node started with MESHY_DISCOVERY=avahi failed (" +
+               (result.status ? result.status->describe() : std::string("hung")) + "):" + said +
+               "\nRun the suite through scripts/test.sh, which starts a private loopback-only avahi-daemon "
+               "(or start one with `eval \"$(scripts/avahi-lo.sh ensure)\"` and rerun in that shell).";
+    }();
+    return problem;
+}
+
 }  // namespace meshy::test

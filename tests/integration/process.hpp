@@ -126,6 +126,11 @@ struct RunResult {
 };
 RunResult run_command(std::vector<std::string> argv, Millis timeout, std::map<std::string, std::string> env = {});
 
+/// Why a node cannot start with the Avahi backend here, found once per test binary by running
+/// `test_node probe` with `env` and MESHY_DISCOVERY=avahi; nullopt when it can. The text says what
+/// the probe printed and how to get a daemon (scripts/test.sh starts a private loopback one).
+const std::optional<std::string>& avahi_problem(const std::string& test_node, std::map<std::string, std::string> env);
+
 /// The lines as one text, each ending in '\n' (for failure messages).
 inline std::string joined(const std::vector<std::string>& lines) {
     std::string out;

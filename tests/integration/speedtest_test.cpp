@@ -79,6 +79,9 @@ TEST(Speedtest, RunPrintsATableWithConsistentCounts) {
 
 TEST(Speedtest, RecvCountsWhatSendReports) {
     const auto env = env_for("avahi");
+    if (const auto& problem = meshy::test::avahi_problem(MESHY_TEST_NODE_PATH, env)) {
+        FAIL() << *problem;
+    }
     Process recv({cli, "speedtest", "recv", "--message-size", "100", "--codec", "raw", "--timeout", "60"}, env, "recv");
     ASSERT_TRUE(recv.wait_for_line("Waiting for a sender", 20s)) << recv.dump();
     auto send = run_command(
