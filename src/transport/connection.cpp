@@ -276,27 +276,28 @@ bool Connection::send_through(std::span<const std::byte> head,
         const auto n = send_rest(fd, head, body, done);
         if (n > 0) {
             done += static_cast<std::size_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) {
-                break;  // the rest is copied and queued below
+            if (done == total) {
+                break;
             }
-            // Wait for room without the lock (do_close() may close the socket meanwhile: the loop
-            // checks open() again before the next write).
-            lock.unlock();
-            pollfd p{fd, POLLOUT, 0};
-            ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
-            lock.lock();
+            // A short write filled the socket's buffer: wait for room at once, rather than learn
+            // that from one more send() (EAGAIN).
+        } else if (n < 0 && errno == EINTR) {
             continue;
+        } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            error = n < 0 ? errno : EIO;
+            break;
         }
-        error = n < 0 ? errno : EIO;
-        break;
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            break;  // the rest is copied and queued below
+        }
+        // Wait for room without the lock (do_close() may close the socket meanwhile: the loop
+        // checks open() again before the next write).
+        lock.unlock();
+        pollfd p{fd, POLLOUT, 0};
+        ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
+        lock.lock();
     }
     direct_active_ = false;
     if (done > 0) {
