@@ -27,18 +27,30 @@ struct RawPayload {
     Buffer bytes;
 };
 
+/// A topic a node sends, with the type it declared (Node::advertise), if any.
+struct PublicationInfo {
+    std::string topic;            ///< topic name
+    std::string type;             ///< type name, e.g. "foxglove.Log"; empty when untyped
+    std::string schema_encoding;  ///< e.g. "jsonschema"; empty when no schema is known here
+    std::string schema;           ///< the schema text, once known (it travels over links, not in adverts)
+    bool latched = false;         ///< late listeners get its last message first
+
+    friend bool operator==(const PublicationInfo&, const PublicationInfo&) = default;
+};
+
 /// One node of the mesh, as this node knows it.
 struct NodeInfo {
-    std::string id;                     ///< UUID
-    std::string name;                   ///< name (not unique)
-    std::string host;                   ///< host name
-    std::string domain;                 ///< domain ID
-    std::vector<std::string> topics;    ///< topics it listens to, sorted
-    std::vector<std::string> services;  ///< services it provides, sorted
-    std::string tcp_endpoint;           ///< "address:port", empty when TCP is off
-    std::string unix_endpoint;          ///< socket path, empty when Unix is off
-    std::string transport;              ///< how this node reaches it: "unix", "tcp", "self" or "" (not connected)
-    bool is_self = false;               ///< this entry is the node itself
+    std::string id;                             ///< UUID
+    std::string name;                           ///< name (not unique)
+    std::string host;                           ///< host name
+    std::string domain;                         ///< domain ID
+    std::vector<std::string> topics;            ///< topics it listens to, sorted
+    std::vector<std::string> services;          ///< services it provides, sorted
+    std::vector<PublicationInfo> publications;  ///< topics it sends, sorted by topic
+    std::string tcp_endpoint;                   ///< "address:port", empty when TCP is off
+    std::string unix_endpoint;                  ///< socket path, empty when Unix is off
+    std::string transport;  ///< how this node reaches it: "unix", "tcp", "self" or "" (not connected)
+    bool is_self = false;   ///< this entry is the node itself
 };
 
 }  // namespace meshy

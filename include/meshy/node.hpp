@@ -58,7 +58,8 @@ namespace detail {
 class NodeImpl;
 struct OwnLoop;
 
-/// An awaitable that completes at once (for operations done eagerly).
+/// An awaitable that completes at once, through the awaiting coroutine's executor (for
+/// operations done eagerly).
 asio::awaitable<void> ready();
 
 /// A type-erased topic callback: exactly one of the two is set.
@@ -157,6 +158,14 @@ public:
         }
         send_encoded<UserCodec>(topic, codec, std::move(frame), detail::wire_value(args)...);
     }
+
+    /// Declares a topic this node sends: its type name and schema, shown to peers (`meshy topic
+    /// list -t`, the bridge, bags), and whether it is latched (a listener that joins later gets the
+    /// last message first, once). The first send() of a topic advertises it untyped by itself.
+    /// @code
+    /// node.advertise("map", {.type = "nav/Map", .latched = true});
+    /// @endcode
+    void advertise(std::string topic, AdvertiseOptions options = {});
 
     /// Sends an already encoded payload (tools, bag playback). @param sent_at_ns 0: now.
     void send_raw(std::string_view topic,

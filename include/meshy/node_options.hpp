@@ -90,6 +90,19 @@ struct NodeOptions {
     std::chrono::milliseconds peer_timeout{2500};
 };
 
+/// What a node says about a topic it sends (Node::advertise).
+struct AdvertiseOptions {
+    /// Type name, e.g. "geometry/Pose" or "foxglove.Log"; empty: untyped.
+    std::string type{};
+    /// Encoding of `schema`, e.g. "jsonschema"; empty when there is no schema.
+    std::string schema_encoding{};
+    /// The type's schema (sent to peers over links, not in discovery records).
+    std::string schema{};
+    /// Keep the last message sent on the topic: a listener that joins later gets it first, once,
+    /// then the live stream (ROS 2's transient local durability; for maps, static transforms).
+    bool latched = false;
+};
+
 /// Options of one service call.
 struct CallOptions {
     /// Deadline for the reply. Zero: the node's `call_timeout`.

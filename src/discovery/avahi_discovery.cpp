@@ -115,6 +115,10 @@ public:
         log(LogLevel::debug, "avahi discovery: publishing " + service_name_ + " as " + type_);
     }
 
+    // This backend's records do not carry the lists yet (complete stays false): peers take them
+    // from Info frames over their links.
+    void update(const Advert&) override {}
+
     void stop() override {
         std::lock_guard api(api_mutex_);
         if (!running_) {

@@ -25,20 +25,20 @@ struct Publication {
 /// and sends, so that peers can route to it without a connection. Lists that do not fit a
 /// discovery record are left out (`complete` false): a peer then fetches them over a link (Info).
 struct Advert {
-    std::string id;              ///< node UUID, 36-char canonical text form
-    std::string name;            ///< node name (not unique)
-    std::string host;            ///< host name of the machine the node runs on
-    std::string domain;          ///< domain ID
-    std::uint32_t protocol = 0;  ///< wire protocol version
-    std::string tcp_address;     ///< address to dial for TCP; empty when TCP is disabled
-    std::uint16_t tcp_port = 0;  ///< 0 when TCP is disabled
-    std::string unix_path;       ///< Unix socket path; empty when Unix is disabled
-    std::int64_t pid = 0;        ///< process id (used by the local backend for liveness)
-    std::uint32_t revision = 0;  ///< bumps whenever the lists below change
+    std::string id;                         ///< node UUID, 36-char canonical text form
+    std::string name;                       ///< node name (not unique)
+    std::string host;                       ///< host name of the machine the node runs on
+    std::string domain;                     ///< domain ID
+    std::uint32_t protocol = 0;             ///< wire protocol version
+    std::string tcp_address;                ///< address to dial for TCP; empty when TCP is disabled
+    std::uint16_t tcp_port = 0;             ///< 0 when TCP is disabled
+    std::string unix_path;                  ///< Unix socket path; empty when Unix is disabled
+    std::int64_t pid = 0;                   ///< process id (used by the local backend for liveness)
+    std::uint32_t revision = 0;             ///< bumps whenever the lists below change
     std::vector<std::string> topics;        ///< topics it listens to, sorted
     std::vector<std::string> services;      ///< services it provides, sorted
     std::vector<Publication> publications;  ///< topics it sends, sorted by topic
-    bool complete = true;  ///< false: the lists did not fit the record (fetch them over a link)
+    bool complete = false;                  ///< true when the lists above are all there; else fetch them over a link
 
     friend bool operator==(const Advert&, const Advert&) = default;
 };

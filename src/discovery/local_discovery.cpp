@@ -213,6 +213,10 @@ public:
         log(LogLevel::debug, "local discovery: publishing " + own_file_);
     }
 
+    // This backend's records do not carry the lists yet (complete stays false): peers take them
+    // from Info frames over their links.
+    void update(const Advert&) override {}
+
     void stop() override {
         std::lock_guard api(api_mutex_);
         if (!running_) {

@@ -5,8 +5,10 @@
 #include <pthread.h>
 
 #include <asio/co_spawn.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <thread>
 
@@ -18,7 +20,8 @@ namespace meshy {
 namespace detail {
 
 asio::awaitable<void> ready() {
-    co_return;
+    // Completes through the awaiting coroutine's executor, like any Asio operation that is done at once.
+    co_await asio::dispatch(asio::use_awaitable);
 }
 
 /// The event loop of a node built without an executor: an io_context and the thread running it.
@@ -139,6 +142,9 @@ bool Node::begin_message(std::string_view topic, CodecId codec, Buffer& frame) {
 }
 void Node::finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail) {
     impl_->finish_message(topic, std::move(frame), tail);
+}
+void Node::advertise(std::string topic, AdvertiseOptions options) {
+    impl_->advertise(std::move(topic), options);
 }
 void Node::send_raw(std::string_view topic,
                     CodecId codec,

@@ -141,7 +141,13 @@ Connection::Connection(
       handler_(std::move(handler)),
       bell_(strand_, 1) {
     remote_ = describe(socket_, is_unix_);
-    if (!is_unix_) {
+    if (is_unix_) {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            peer_pid_ = cred.pid;
+        }
+    } else {
         const int one = 1;
         ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }

@@ -123,6 +123,8 @@ public:
     const wire::Handshake& peer() const noexcept { return peer_; }
     /// The peer's id, shareable with queued messages; null before the handshake.
     const std::shared_ptr<const std::string>& peer_id() const noexcept { return peer_id_; }
+    /// The process at the other end of a Unix socket (SO_PEERCRED), else 0.
+    std::int64_t peer_pid() const noexcept { return peer_pid_; }
     /// "unix:<path>" or "tcp:<addr>:<port>", for logs.
     const std::string& remote() const noexcept { return remote_; }
     /// Messages dropped by the outbox policy so far.
@@ -197,6 +199,7 @@ private:
     wire::Handshake peer_;
     std::shared_ptr<const std::string> peer_id_;
     std::string remote_;
+    std::int64_t peer_pid_ = 0;
     std::shared_ptr<Buffer> read_buf_;      // the reader's; see read_buffer()
     std::shared_ptr<Buffer> spare_buf_;     // the reader's previous buffer, reused once unshared
     std::size_t rd_begin_ = 0;              // start of the unparsed bytes in read_buf_

@@ -261,6 +261,15 @@ void encode_info(Buffer& out, const Info& info) {
     for (const auto& s : info.services) {
         put_str16(out, s);
     }
+    put_u32(out, static_cast<std::uint32_t>(info.publications.size()));
+    for (const auto& p : info.publications) {
+        put_str16(out, p.topic);
+        put_str16(out, p.type);
+        put_str16(out, p.schema_encoding);
+        put_u32(out, static_cast<std::uint32_t>(p.schema.size()));
+        out.append(p.schema.data(), p.schema.size());
+        put_u8(out, p.latched ? 1 : 0);
+    }
     end_frame(out, start);
 }
 
@@ -362,6 +371,22 @@ bool decode_info(std::span<const std::byte> body, Info& out) {
         if (!r.str16(s)) {
             return false;
         }
+    }
+    // Each publication takes at least 11 bytes (three empty strings, an empty schema, a flag).
+    if (!r.u32(n) || n > body.size() / 11) {
+        return false;
+    }
+    info.publications.resize(n);
+    for (auto& p : info.publications) {
+        std::uint32_t schema_size = 0;
+        std::string_view schema;
+        std::uint8_t flags = 0;
+        if (!r.str16(p.topic) || !r.str16(p.type) || !r.str16(p.schema_encoding) || !r.u32(schema_size) ||
+            !r.str(schema_size, schema) || !r.u8(flags) || flags > 1) {
+            return false;
+        }
+        p.schema.assign(schema);
+        p.latched = flags == 1;
     }
     if (!r.done()) {
         return false;

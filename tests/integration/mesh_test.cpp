@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -360,6 +362,46 @@ private:
     int fd_ = -1;
 };
 
+/// A plain POSIX connection to a Unix socket.
+class RawUnixClient {
+public:
+    explicit RawUnixClient(const std::string& path) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+        if (fd_ < 0 || ::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+            const int e = errno;
+            if (fd_ >= 0) {
+                ::close(fd_);
+            }
+            throw std::runtime_error("connect to " + path + ": " + std::strerror(e));
+        }
+    }
+    ~RawUnixClient() { ::close(fd_); }
+    RawUnixClient(const RawUnixClient&) = delete;
+    RawUnixClient& operator=(const RawUnixClient&) = delete;
+    void send(const std::string& bytes) { (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+    bool wait_closed(Millis timeout) {
+        pollfd p{fd_, POLLIN, 0};
+        const auto deadline = Clock::now() + timeout;
+        char buf[4096];
+        while (Clock::now() < deadline) {
+            const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+            if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+                const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+                if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+private:
+    int fd_ = -1;
+};
+
 std::string u16le(unsigned v) {
     return {static_cast<char>(v & 0xff), static_cast<char>((v >> 8) & 0xff)};
 }
@@ -369,11 +411,12 @@ std::string u32le(std::uint32_t v) {
 std::string str8(const std::string& s) {
     return std::string(1, static_cast<char>(s.size())) + s;
 }
-/// A well-formed version-1 handshake (see src/wire/frame.hpp).
-std::string handshake(const std::string& magic, const std::string& domain) {
-    const std::string body =
-        str8("00000000-0000-4000-8000-00000000beef") + str8(domain) + str8("raw-client") + str8("localhost");
-    return magic + u16le(1) + u16le(static_cast<unsigned>(body.size())) + body;
+/// A well-formed version-2 handshake (see src/wire/frame.hpp).
+std::string handshake(const std::string& magic,
+                      const std::string& domain,
+                      const std::string& id = "00000000-0000-4000-8000-00000000beef") {
+    const std::string body = str8(id) + str8(domain) + str8("raw-client") + str8("localhost");
+    return magic + u16le(2) + u16le(static_cast<unsigned>(body.size())) + body;
 }
 
 // ---- topics ------------------------------------------------------------------------------------
@@ -594,6 +637,73 @@ TEST_P(MeshTest, MalformedInputIsDroppedAndNodeKeepsServing) {
     for (int seq = 0; seq < 3; ++seq) {
         expect_line(*listener, "RECV robust " + std::to_string(seq) + " msg", delivery_timeout);
     }
+}
+
+// ---- identity, latched topics -------------------------------------------------------------------
+
+/// The sequence numbers of `topic`'s RECV lines, in order.
+std::vector<std::int64_t> received(const Process& p, const std::string& topic) {
+    std::vector<std::int64_t> out;
+    const std::string prefix = "RECV " + topic + " ";
+    for (const auto& l : p.lines()) {
+        if (l.rfind(prefix, 0) == 0) {
+            out.push_back(std::stoll(l.substr(prefix.size())));
+        }
+    }
+    return out;
+}
+
+TEST_P(MeshTest, ForgedByeAndInfoFromAStrangerLeaveTheStreamIntact) {
+    auto [listener, listener_ready] = spawn_ready({"listen", "stream", "--name", "listener"}, "listener");
+    Process& sender = spawn({"send", "stream", "0", "--interval-ms", "5", "--name", "sender"}, "sender");
+    const std::string sender_id = field(expect_line(sender, "READY ", startup_timeout), "id");
+    const std::string listener_id = field(listener_ready, "id");
+    const int listener_port = std::stoi(field(listener_ready, "tcp"));
+    ASSERT_TRUE(
+        eventually([&] { return received(*listener, "stream").size() >= 20; }, discovery_timeout() + delivery_timeout));
+
+    // A stranger claims the sender's id towards the listener: an Info with no topics, then a goodbye.
+    const std::string empty_info =
+        u32le(1 + 4 + 4 + 4 + 4) + std::string(1, '\x01') + u32le(99) + u32le(0) + u32le(0) + u32le(0);
+    const std::string bye = u32le(1) + std::string(1, '\x06');
+    {
+        RawClient forger(listener_port);
+        forger.send(handshake("MSHY", domain_, sender_id) + empty_info + bye);
+        EXPECT_TRUE(forger.wait_closed(Millis(3000)));
+    }
+    // And towards the sender, claiming the listener's id (the sender must not stop sending to it).
+    if (const int sender_port = std::stoi(field(expect_line(sender, "READY ", Millis(0)), "tcp")); sender_port > 0) {
+        RawClient forger(sender_port);
+        forger.send(handshake("MSHY", domain_, listener_id) + empty_info + bye);
+        EXPECT_TRUE(forger.wait_closed(Millis(3000)));
+    }
+    // Over Unix, a connection from another process than the advertised one is refused outright.
+    if (const auto path = field(listener_ready, "unix"); !path.empty() && path != "-") {
+        const std::size_t mark = listener->line_count();
+        RawUnixClient forger(path);
+        forger.send(handshake("MSHY", domain_, sender_id) + bye);
+        EXPECT_TRUE(forger.wait_closed(Millis(3000)));
+        EXPECT_TRUE(listener->wait_for_line("claims the id", Millis(3000), mark).has_value());
+    }
+    const std::size_t before = received(*listener, "stream").size();
+    ASSERT_TRUE(eventually([&] { return received(*listener, "stream").size() >= before + 100; }, Millis(10000)))
+        << "the stream stopped after the forged frames";
+    const auto seqs = received(*listener, "stream");
+    for (std::size_t i = 1; i < seqs.size(); ++i) {
+        ASSERT_EQ(seqs[i], seqs[i - 1] + 1) << "lost or reordered at " << i;
+    }
+}
+
+TEST_P(MeshTest, LatchedValueReachesALateListenerFirstAndOnce) {
+    Process& sender = spawn({"send", "latest", "3", "--latched", "--wait-listeners", "0", "--stay"}, "sender");
+    expect_line(sender, "SENT 3", startup_timeout);
+    auto [first, first_ready] = spawn_ready({"listen", "latest", "--name", "first"}, "first");
+    expect_line(*first, "RECV latest 2 msg", discovery_timeout() + delivery_timeout);
+    // A second late listener changes the mesh: the first must not get the value again.
+    auto [second, second_ready] = spawn_ready({"listen", "latest", "--name", "second"}, "second");
+    expect_line(*second, "RECV latest 2 msg", discovery_timeout() + delivery_timeout);
+    EXPECT_EQ(received(*first, "latest"), std::vector<std::int64_t>{2});
+    EXPECT_EQ(received(*second, "latest"), std::vector<std::int64_t>{2});
 }
 
 // ---- services ----------------------------------------------------------------------------------

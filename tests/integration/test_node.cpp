@@ -113,6 +113,7 @@ std::string error_line(const std::exception& e) {
                  "usage: meshy_test_node COMMAND [ARGS] [OPTIONS]\n"
                  "  listen TOPIC [--echo TOPIC] [--count-only] [--report-every N]\n"
                  "  send TOPIC COUNT [--wait-listeners N] [--interval-ms I] [--burst B] [--text T] [--stay]\n"
+                 "                   [--latched]\n"
                  "                   [--reply-topic R --until-replies K]   (COUNT 0: until stopped)\n"
                  "  provide\n"
                  "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
@@ -139,6 +140,7 @@ struct Args {
     std::int64_t burst = 1;
     std::string text = "msg";
     bool stay = false;
+    bool latched = false;  // send: advertise the topic latched first
     std::string reply_topic;
     std::int64_t until_replies = 0;
     // call
@@ -211,6 +213,8 @@ Args parse(int argc, char** argv) {
             a.text = value();
         } else if (arg == "--stay") {
             a.stay = true;
+        } else if (arg == "--latched") {
+            a.latched = true;
         } else if (arg == "--reply-topic") {
             a.reply_topic = value();
         } else if (arg == "--until-replies") {
@@ -471,6 +475,9 @@ int cmd_send(const Args& a) {
             emit("RECV " + a.reply_topic + " " + std::to_string(seq) + " " + text);
             ++replies;
         });
+    }
+    if (a.latched) {
+        node.advertise(topic, {.latched = true});
     }
     ListenerMonitor monitor(node, topic);
     emit_ready(node);

@@ -105,7 +105,8 @@ TEST(Frame, MessageRoundTripsAndReportsNeededSize) {
 
 TEST(Frame, InfoRequestReplyRoundTrip) {
     Buffer out;
-    encode_info(out, Info{7, {"a", "b"}, {"svc"}});
+    const InfoPublication pose{"pose", "geometry/Pose", "jsonschema", R"({"type":"object"})", true};
+    encode_info(out, Info{7, {"a", "b"}, {"svc"}, {pose, InfoPublication{"log", "", "", "", false}}});
     const std::byte payload[] = {std::byte{1}, std::byte{2}};
     encode_request(out, 99, CodecId::cereal, "svc", payload);
     encode_reply(out, 99, ReplyStatus::remote_error, CodecId::raw, payload);
@@ -121,6 +122,10 @@ TEST(Frame, InfoRequestReplyRoundTrip) {
     EXPECT_EQ(info.revision, 7u);
     EXPECT_EQ(info.topics, (std::vector<std::string>{"a", "b"}));
     EXPECT_EQ(info.services, (std::vector<std::string>{"svc"}));
+    ASSERT_EQ(info.publications.size(), 2u);
+    EXPECT_EQ(info.publications[0], pose);
+    EXPECT_EQ(info.publications[1].topic, "log");
+    EXPECT_FALSE(info.publications[1].latched);
     in = in.subspan(used);
 
     ASSERT_EQ(next_frame(in, 1 << 20, frame, used, needed, reason), Parse::ok);
@@ -140,7 +145,7 @@ TEST(Frame, InfoRequestReplyRoundTrip) {
 
 TEST(Frame, TruncatedBodiesAreRejected) {
     Buffer out;
-    encode_info(out, Info{1, {"topic"}, {}});
+    encode_info(out, Info{1, {"topic"}, {}, {InfoPublication{"t", "type", "enc", "schema", false}}});
     const auto body = all(out).subspan(frame_prefix);
     Info info;
     for (std::size_t n = 0; n < body.size(); ++n) {

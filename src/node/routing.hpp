@@ -1,0 +1,33 @@
+// Internal: where messages and calls go, as one immutable snapshot built from the topology, the
+// links and this node's own listeners. Rebuilt whenever one of them changes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "node/links.hpp"
+#include "node/subscriptions.hpp"
+#include "topology/peer_table.hpp"
+
+namespace meshy::detail {
+
+/// A peer to send to: its link, and what the balancers see of it.
+struct RouteTarget {
+    std::shared_ptr<Link> link;
+    std::shared_ptr<const PeerRecord> peer;
+};
+
+struct Routing {
+    std::uint64_t generation = 0;
+    std::shared_ptr<const Topology> topology;
+    // topic / service -> peers that listen / provide, sorted by id
+    std::map<std::string, std::vector<RouteTarget>, std::less<>> listeners;
+    std::map<std::string, std::vector<RouteTarget>, std::less<>> providers;
+    // this node's own listeners, by topic
+    std::map<std::string, std::shared_ptr<Subscription>, std::less<>> own;
+};
+
+}  // namespace meshy::detail
