@@ -23,8 +23,8 @@ Calls::Calls(asio::any_io_executor executor) : timer_(std::make_shared<asio::ste
 }
 
 void Calls::start(std::unique_ptr<CallWaiter> waiter,
-                  Links& links,
-                  Link& link,
+                  PeerLinks& links,
+                  PeerLink& link,
                   std::string_view service,
                   CodecId codec,
                   Buffer& request,

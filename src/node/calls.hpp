@@ -17,7 +17,7 @@
 
 #include "meshy/error.hpp"
 #include "meshy/message.hpp"
-#include "node/links.hpp"
+#include "node/peer_links.hpp"
 #include "transport/connection.hpp"
 
 namespace meshy::detail {
@@ -47,7 +47,7 @@ public:
     virtual void complete(CallOutcome outcome, bool may_run_here) = 0;
 };
 
-/// The pending calls. Its own lock, taken before a Link's.
+/// The pending calls. Its own lock, taken before a PeerLink's.
 class Calls {
 public:
     explicit Calls(asio::any_io_executor executor);
@@ -55,8 +55,8 @@ public:
     /// Registers a call to the peer of `link` and sends its request (on the link's connection, or
     /// parked in the link while it is dialed). `request` is kept to take the reply when it fits.
     void start(std::unique_ptr<CallWaiter> waiter,
-               Links& links,
-               Link& link,
+               PeerLinks& links,
+               PeerLink& link,
                std::string_view service,
                CodecId codec,
                Buffer& request,

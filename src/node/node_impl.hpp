@@ -24,7 +24,7 @@
 #include "discovery/discovery.hpp"
 #include "meshy/node.hpp"
 #include "node/calls.hpp"
-#include "node/links.hpp"
+#include "node/peer_links.hpp"
 #include "node/publisher.hpp"
 #include "node/services.hpp"
 #include "node/subscriptions.hpp"
@@ -140,9 +140,9 @@ private:
     std::unique_ptr<Discovery> discovery_;
     std::atomic<bool> running_{false};
 
-    // The parts (declared in the order they are built; Publisher refers to Links and Subscriptions).
+    // The parts (declared in the order they are built; Publisher refers to PeerLinks and Subscriptions).
     PeerTable peers_;
-    Links links_;
+    PeerLinks links_;
     Subscriptions subs_;
     Services services_;
     Calls calls_;

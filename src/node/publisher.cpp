@@ -42,7 +42,7 @@ Publisher::Publisher(const NodeOptions& options,
                      std::string self_id,
                      std::string self_name,
                      std::string self_host,
-                     Links& links,
+                     PeerLinks& links,
                      Subscriptions& subscriptions,
                      std::function<void()> publications_changed)
     : options_(options),
@@ -230,7 +230,7 @@ void Publisher::finish_message(std::string_view topic,
     // this node, and the built-in balancer (which picks a lone candidate).
     if (small && !self_sub && listeners && listeners->size() == 1 && !options_.topic_load_balancer &&
         listeners->front().link->up.load(std::memory_order_acquire)) {
-        Link& link = *listeners->front().link;
+        PeerLink& link = *listeners->front().link;
         std::shared_ptr<Connection> conn;
         bool now_full = false;
         {
@@ -268,7 +268,7 @@ void Publisher::finish_message(std::string_view topic,
         }
         return false;
     };
-    std::vector<Link*>& targets = targets_scratch_;
+    std::vector<PeerLink*>& targets = targets_scratch_;
     targets.clear();
     bool self_added = !self_sub;
     auto add_self = [&] {
@@ -306,7 +306,7 @@ void Publisher::finish_message(std::string_view topic,
         if (index >= targets.size()) {
             continue;
         }
-        if (Link* link = targets[index]) {
+        if (PeerLink* link = targets[index]) {
             std::lock_guard link_lock(link->mutex);
             if (!small && !tail.empty() && link->ready) {
                 through.push_back(link->ready);

@@ -28,7 +28,7 @@ public:
               std::string self_id,
               std::string self_name,
               std::string self_host,
-              Links& links,
+              PeerLinks& links,
               Subscriptions& subscriptions,
               std::function<void()> publications_changed);
 
@@ -71,7 +71,7 @@ private:
     NodeOptions options_;
     std::string id_, name_, host_;
     std::shared_ptr<const std::string> id_shared_;
-    Links& links_;
+    PeerLinks& links_;
     Subscriptions& subscriptions_;
     std::function<void()> publications_changed_;
     std::shared_ptr<TopicLoadBalancer> balancer_;
@@ -82,7 +82,7 @@ private:
     std::map<std::string, wire::InfoPublication, std::less<>> publications_;
     std::map<std::string, Latched, std::less<>> latched_;
     std::vector<PeerRef> refs_scratch_;
-    std::vector<Link*> targets_scratch_;
+    std::vector<PeerLink*> targets_scratch_;
     std::vector<std::size_t> chosen_scratch_;
 };
 

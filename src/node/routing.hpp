@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "node/links.hpp"
+#include "node/peer_links.hpp"
 #include "node/subscriptions.hpp"
 #include "topology/peer_table.hpp"
 
@@ -16,7 +16,7 @@ namespace meshy::detail {
 
 /// A peer to send to: its link, and what the balancers see of it.
 struct RouteTarget {
-    std::shared_ptr<Link> link;
+    std::shared_ptr<PeerLink> link;
     std::shared_ptr<const PeerRecord> peer;
 };
 

@@ -18,11 +18,11 @@ struct Recorder final : CallWaiter {
 struct CallsTest : testing::Test {
     asio::io_context io;
     NodeOptions options;
-    Links links{io.get_executor(), options, "host", [](Connection::Socket, bool, std::string) { return nullptr; },
-                [](const std::string&, const std::string&) {
-                }};
+    PeerLinks links{io.get_executor(), options, "host", [](Connection::Socket, bool, std::string) { return nullptr; },
+                    [](const std::string&, const std::string&) {
+                    }};
     Calls sut{io.get_executor()};
-    std::shared_ptr<Link> link = links.obtain("peer-1");  // no advert: never dialed, requests wait in it
+    std::shared_ptr<PeerLink> link = links.obtain("peer-1");  // no advert: never dialed, requests wait in it
 
     void call(std::optional<CallOutcome>& out, std::chrono::milliseconds timeout) {
         Buffer request;

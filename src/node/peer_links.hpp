@@ -34,8 +34,8 @@ struct Parked {
 };
 
 /// The way from this node to one peer.
-struct Link : std::enable_shared_from_this<Link> {
-    explicit Link(std::string peer_id) : id(std::move(peer_id)) {}
+struct PeerLink : std::enable_shared_from_this<PeerLink> {
+    explicit PeerLink(std::string peer_id) : id(std::move(peer_id)) {}
     const std::string id;
 
     std::mutex mutex;                    // guards everything below
@@ -59,8 +59,8 @@ struct Link : std::enable_shared_from_this<Link> {
     }
 };
 
-/// Lock order: Links' own lock before a Link's, never the other way round.
-class Links {
+/// Lock order: PeerLinks' own lock before a PeerLink's, never the other way round.
+class PeerLinks {
 public:
     /// Wraps a connected socket into a started Connection (the node is its handler).
     using Adopt = std::function<std::shared_ptr<Connection>(Connection::Socket, bool is_unix, std::string peer_id)>;
@@ -68,12 +68,13 @@ public:
     /// what was meant for it (calls) fails.
     using Unreachable = std::function<void(const std::string& peer_id, const std::string& why)>;
 
-    Links(asio::any_io_executor executor, const NodeOptions& options, std::string host, Adopt adopt, Unreachable lost);
+    PeerLinks(
+        asio::any_io_executor executor, const NodeOptions& options, std::string host, Adopt adopt, Unreachable lost);
 
     /// The link to `id`, made on first use.
-    std::shared_ptr<Link> obtain(const std::string& id);
+    std::shared_ptr<PeerLink> obtain(const std::string& id);
     /// The link to `id`, or null.
-    std::shared_ptr<Link> find(std::string_view id) const;
+    std::shared_ptr<PeerLink> find(std::string_view id) const;
     /// `advert` is where its peer is now.
     void advert_changed(const Advert& advert);
     /// The peer withdrew: its link is closed and forgotten.
@@ -82,9 +83,12 @@ public:
     /// With link.mutex held: queues `frame` on the link's connection, or parks it and dials.
     /// `used`: the connection that took it (null while parked). @returns true when the outbox is
     /// full now (see OutboxFull::wait).
-    bool deliver_locked(Link& link, const SharedFrame& frame, const Connection** used = nullptr, bool urgent = false);
+    bool deliver_locked(PeerLink& link,
+                        const SharedFrame& frame,
+                        const Connection** used = nullptr,
+                        bool urgent = false);
     /// With link.mutex held: dials the peer unless connected or dialing.
-    void dial_locked(Link& link);
+    void dial_locked(PeerLink& link);
 
     /// An outbound connection finished its handshake: its link is ready, parked frames go out.
     void on_ready(const std::shared_ptr<Connection>& conn);
@@ -101,14 +105,14 @@ public:
     std::vector<std::shared_ptr<Connection>> stop();
 
 private:
-    asio::awaitable<void> dial(std::shared_ptr<Link> link, Advert advert);
+    asio::awaitable<void> dial(std::shared_ptr<PeerLink> link, Advert advert);
     /// Connects to `ep` (bounded in time): `connected` on success, else `last_error` says why.
     asio::awaitable<bool> attempt(asio::generic::stream_protocol::endpoint ep,
                                   std::optional<Connection::Socket>& connected,
                                   std::string& last_error);
-    void schedule_redial_locked(Link& link);
+    void schedule_redial_locked(PeerLink& link);
     /// With link.mutex held: drops parked frames older than the TTL (all of them when `all`).
-    void expire_parked_locked(Link& link, bool all, const std::string& why);
+    void expire_parked_locked(PeerLink& link, bool all, const std::string& why);
 
     asio::any_io_executor exec_;
     asio::strand<asio::any_io_executor> strand_;
@@ -118,7 +122,7 @@ private:
     Unreachable lost_;
     mutable std::mutex mutex_;  // guards the members below
     bool running_ = true;
-    std::unordered_map<std::string, std::shared_ptr<Link>> links_;
+    std::unordered_map<std::string, std::shared_ptr<PeerLink>> links_;
     std::set<std::shared_ptr<Connection>> inbound_;
 };
 

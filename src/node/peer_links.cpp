@@ -1,4 +1,4 @@
-#include "node/links.hpp"
+#include "node/peer_links.hpp"
 
 #include <unistd.h>
 
@@ -25,7 +25,7 @@ constexpr int max_redial_ms = 2000;
 
 }  // namespace
 
-Links::Links(
+PeerLinks::PeerLinks(
     asio::any_io_executor executor, const NodeOptions& options, std::string host, Adopt adopt, Unreachable lost)
     : exec_(executor),
       strand_(asio::make_strand(executor)),
@@ -35,22 +35,22 @@ Links::Links(
       lost_(std::move(lost)) {
 }
 
-std::shared_ptr<Link> Links::obtain(const std::string& id) {
+std::shared_ptr<PeerLink> PeerLinks::obtain(const std::string& id) {
     std::lock_guard lock(mutex_);
     auto& slot = links_[id];
     if (!slot) {
-        slot = std::make_shared<Link>(id);
+        slot = std::make_shared<PeerLink>(id);
     }
     return slot;
 }
 
-std::shared_ptr<Link> Links::find(std::string_view id) const {
+std::shared_ptr<PeerLink> PeerLinks::find(std::string_view id) const {
     std::lock_guard lock(mutex_);
     const auto it = links_.find(std::string(id));
     return it != links_.end() ? it->second : nullptr;
 }
 
-void Links::advert_changed(const Advert& advert) {
+void PeerLinks::advert_changed(const Advert& advert) {
     auto link = obtain(advert.id);
     std::lock_guard lock(link->mutex);
     link->name = advert.name;
@@ -59,8 +59,8 @@ void Links::advert_changed(const Advert& advert) {
     link->redial_ms = 0;
 }
 
-void Links::withdrawn(std::string_view id) {
-    std::shared_ptr<Link> link;
+void PeerLinks::withdrawn(std::string_view id) {
+    std::shared_ptr<PeerLink> link;
     {
         std::lock_guard lock(mutex_);
         const auto it = links_.find(std::string(id));
@@ -83,7 +83,7 @@ void Links::withdrawn(std::string_view id) {
     }
 }
 
-bool Links::deliver_locked(Link& link, const SharedFrame& frame, const Connection** used, bool urgent) {
+bool PeerLinks::deliver_locked(PeerLink& link, const SharedFrame& frame, const Connection** used, bool urgent) {
     if (link.ready) {
         const bool full = link.ready->send_message(frame, urgent);
         if (used) {
@@ -103,7 +103,7 @@ bool Links::deliver_locked(Link& link, const SharedFrame& frame, const Connectio
     return false;
 }
 
-void Links::dial_locked(Link& link) {
+void PeerLinks::dial_locked(PeerLink& link) {
     if (!link.advert || link.leaving || link.dialing || link.dialed) {
         return;
     }
@@ -111,9 +111,9 @@ void Links::dial_locked(Link& link) {
     asio::co_spawn(strand_, dial(link.shared_from_this(), *link.advert), asio::detached);
 }
 
-asio::awaitable<bool> Links::attempt(asio::generic::stream_protocol::endpoint ep,
-                                     std::optional<Connection::Socket>& connected,
-                                     std::string& last_error) {
+asio::awaitable<bool> PeerLinks::attempt(asio::generic::stream_protocol::endpoint ep,
+                                         std::optional<Connection::Socket>& connected,
+                                         std::string& last_error) {
     Connection::Socket socket(exec_);
     asio::steady_timer timer(strand_, connect_timeout);
     auto result = co_await (socket.async_connect(ep, use_tuple) || timer.async_wait(use_tuple));
@@ -147,7 +147,7 @@ asio::awaitable<bool> Links::attempt(asio::generic::stream_protocol::endpoint ep
 #    pragma GCC diagnostic push
 #    pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-asio::awaitable<void> Links::dial(std::shared_ptr<Link> link, Advert advert) {
+asio::awaitable<void> PeerLinks::dial(std::shared_ptr<PeerLink> link, Advert advert) {
     // co_spawn may start this inline on the strand, where the caller holds the link's lock: the
     // first step leaves that call.
     co_await asio::post(strand_, asio::use_awaitable);
@@ -205,7 +205,7 @@ asio::awaitable<void> Links::dial(std::shared_ptr<Link> link, Advert advert) {
 #    pragma GCC diagnostic pop
 #endif
 
-void Links::schedule_redial_locked(Link& link) {
+void PeerLinks::schedule_redial_locked(PeerLink& link) {
     if (!link.advert || link.leaving || link.parked.empty()) {
         return;  // links are dialed for what waits for them; nothing waits
     }
@@ -232,7 +232,7 @@ void Links::schedule_redial_locked(Link& link) {
         asio::detached);
 }
 
-void Links::expire_parked_locked(Link& link, bool all, const std::string& why) {
+void PeerLinks::expire_parked_locked(PeerLink& link, bool all, const std::string& why) {
     const auto oldest_allowed = std::chrono::steady_clock::now() - options_.outbox_ttl;
     std::size_t lost = 0;
     while (!link.parked.empty() && (all || link.parked.front().at < oldest_allowed)) {
@@ -245,7 +245,7 @@ void Links::expire_parked_locked(Link& link, bool all, const std::string& why) {
     }
 }
 
-void Links::on_ready(const std::shared_ptr<Connection>& conn) {
+void PeerLinks::on_ready(const std::shared_ptr<Connection>& conn) {
     auto link = find(conn->peer().id);
     if (!link) {
         return;
@@ -269,7 +269,7 @@ void Links::on_ready(const std::shared_ptr<Connection>& conn) {
     }
 }
 
-void Links::on_goodbye(const std::shared_ptr<Connection>& conn) {
+void PeerLinks::on_goodbye(const std::shared_ptr<Connection>& conn) {
     auto link = find(conn->peer().id);
     if (!link) {
         return;
@@ -281,23 +281,23 @@ void Links::on_goodbye(const std::shared_ptr<Connection>& conn) {
     }
 }
 
-void Links::add_inbound(const std::shared_ptr<Connection>& conn) {
+void PeerLinks::add_inbound(const std::shared_ptr<Connection>& conn) {
     std::lock_guard lock(mutex_);
     inbound_.insert(conn);
 }
 
-std::vector<std::shared_ptr<Connection>> Links::inbound() const {
+std::vector<std::shared_ptr<Connection>> PeerLinks::inbound() const {
     std::lock_guard lock(mutex_);
     return {inbound_.begin(), inbound_.end()};
 }
 
-void Links::on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) {
+void PeerLinks::on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) {
     if (!conn->outbound()) {
         std::lock_guard lock(mutex_);
         inbound_.erase(conn);
         return;
     }
-    std::shared_ptr<Link> link;
+    std::shared_ptr<PeerLink> link;
     {
         std::lock_guard lock(mutex_);
         for (const auto& [id, l] : links_) {
@@ -329,7 +329,7 @@ void Links::on_closed(const std::shared_ptr<Connection>& conn, const std::string
     }
 }
 
-std::vector<std::shared_ptr<Connection>> Links::stop() {
+std::vector<std::shared_ptr<Connection>> PeerLinks::stop() {
     std::vector<std::shared_ptr<Connection>> conns;
     std::lock_guard lock(mutex_);
     running_ = false;
