@@ -28,6 +28,13 @@
 /// guaranteed to arrive. Each peer has a bounded outbox (`NodeOptions::outbox_capacity`,
 /// `outbox_ttl`): when it is full the oldest message is dropped, and messages older than the
 /// TTL are dropped, each with a rate-limited warning. A dead peer never blocks sending to others.
+///
+/// ## Codecs
+/// This header parses no codec library. The typed operations (`send`, `listen`, `call`,
+/// `add_service`) without a codec argument use msgpack (or raw, when that is the node's codec):
+/// `#include <meshy/codecs/msgpack.hpp>` beside this header, or `<meshy/meshy.hpp>`; without it they
+/// do not compile. A codec argument names others (`send<meshy::CerealCodec>`, with its header). The
+/// `_raw` operations need no codec. See meshy/codec.hpp and detail/codec_dispatch.hpp.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -137,8 +144,9 @@ public:
     /// Sends a message to the topic's listeners (one node per name group, see load_balancer.hpp).
     /// Returns once queued; sending to a topic nobody listens to does nothing.
     /// @param topic topic name
-    /// @param args the message, encoded with the node's codec (or UserCodec)
-    /// @throws Error(errc::codec_mismatch) when the codec cannot encode these types
+    /// @param args the message, encoded with the node's codec (or UserCodec: a codec, or Codecs<...>)
+    /// @throws Error(errc::codec_mismatch) when the codec cannot encode these types, or when the
+    ///         node's codec is not one this call uses (without UserCodec: msgpack and raw)
     /// @code
     /// co_await node.send("some-topic", std::string{"hello world"});
     /// @endcode
@@ -315,13 +323,10 @@ public:
     std::vector<NodeInfo> nodes() const;
 
 private:
+    /// @throws Error(errc::codec_mismatch) when UserCodec does not include the node's codec.
     template <class UserCodec>
-    CodecId codec_for() const noexcept {
-        if constexpr (std::is_same_v<UserCodec, detail::NoCodec>) {
-            return default_codec();
-        } else {
-            return UserCodec::id;
-        }
+    CodecId codec_for() const {
+        return detail::encoding_codec<UserCodec>(default_codec());
     }
 
     template <class UserCodec, class... Values>

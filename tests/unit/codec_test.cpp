@@ -93,24 +93,55 @@ TEST(RawCodec, PassesBytesThrough) {
     EXPECT_EQ(s, "abc");
 }
 
+using BuiltinCodecs = Codecs<MsgpackCodec, CerealCodec, RawCodec>;
+
 TEST(CodecDispatch, PicksTheCodecByIdAndRefusesMismatches) {
     Buffer out;
-    detail::encode_args<detail::NoCodec>(CodecId::cereal, out, 7, std::string("x"));
-    auto [n, s] = detail::decode_args<detail::NoCodec, int, std::string>(CodecId::cereal, out.bytes());
+    detail::encode_args<BuiltinCodecs>(CodecId::cereal, out, 7, std::string("x"));
+    auto [n, s] = detail::decode_args<BuiltinCodecs, int, std::string>(CodecId::cereal, out.bytes());
     EXPECT_EQ(n, 7);
     EXPECT_EQ(s, "x");
     try {
-        detail::decode_args<detail::NoCodec, int>(CodecId::raw, out.bytes());
+        detail::decode_args<BuiltinCodecs, int>(CodecId::raw, out.bytes());
         FAIL();
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::codec_mismatch);
     }
     try {
-        detail::decode_args<detail::NoCodec, int>(static_cast<CodecId>(200), out.bytes());
+        detail::decode_args<BuiltinCodecs, int>(static_cast<CodecId>(200), out.bytes());
         FAIL();
     } catch (const Error& e) {
         EXPECT_EQ(e.code(), errc::codec_mismatch);
     }
+}
+
+// Without a codec argument, a typed operation uses msgpack and raw only (DefaultCodecs), whatever
+// else the translation unit includes: that is what keeps its code the same in every unit.
+TEST(CodecDispatch, WithoutACodecArgumentOnlyMsgpackAndRawAreUsed) {
+    EXPECT_EQ(detail::encoding_codec<detail::NoCodec>(CodecId::msgpack), CodecId::msgpack);
+    EXPECT_EQ(detail::encoding_codec<detail::NoCodec>(CodecId::raw), CodecId::raw);
+    try {
+        detail::encoding_codec<detail::NoCodec>(CodecId::cereal);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::codec_mismatch);
+        EXPECT_NE(std::string(e.what()).find("meshy/codecs/cereal.hpp"), std::string::npos) << e.what();
+    }
+    // A codec named alone is used whatever the node's; a list follows the node's codec.
+    EXPECT_EQ(detail::encoding_codec<CerealCodec>(CodecId::msgpack), CodecId::cereal);
+    EXPECT_EQ((detail::encoding_codec<Codecs<CerealCodec, MsgpackCodec>>(CodecId::cereal)), CodecId::cereal);
+    EXPECT_THROW((detail::encoding_codec<Codecs<CerealCodec, MsgpackCodec>>(CodecId::raw)), Error);
+
+    Buffer cereal;
+    CerealCodec::encode(cereal, 7);
+    try {
+        detail::decode_args<detail::NoCodec, int>(CodecId::cereal, cereal.bytes());
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), errc::codec_mismatch);
+        EXPECT_NE(std::string(e.what()).find("listen<meshy::CerealCodec>"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(std::get<0>(detail::decode_args<CerealCodec, int>(CodecId::cereal, cereal.bytes())), 7);
 }
 
 // A large last argument is sent from the caller's bytes: the head plus those bytes must be exactly
@@ -118,9 +149,9 @@ TEST(CodecDispatch, PicksTheCodecByIdAndRefusesMismatches) {
 template <class... Args>
 void expect_head_and_tail_equal_encoding(CodecId id, const Args&... args) {
     Buffer whole;
-    detail::encode_args<detail::NoCodec>(id, whole, args...);
+    detail::encode_args<BuiltinCodecs>(id, whole, args...);
     Buffer head;
-    const auto tail = detail::encode_head<detail::NoCodec>(id, head, args...);
+    const auto tail = detail::encode_head<BuiltinCodecs>(id, head, args...);
     ASSERT_FALSE(tail.empty());
     Buffer joined;
     joined.append(head.data(), head.size());
@@ -150,13 +181,13 @@ TEST(CodecDispatch, LastArgumentOfBytesIsEncodedAsHeadPlusTheCallersBytes) {
 TEST(CodecDispatch, EmptyOrNonBytesLastArgumentsAreEncodedWhole) {
     Buffer head;
     const std::vector<std::uint8_t> empty;
-    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::msgpack, head, 7, empty).empty());
-    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::raw, head, empty).empty());
+    EXPECT_TRUE(detail::encode_head<BuiltinCodecs>(CodecId::msgpack, head, 7, empty).empty());
+    EXPECT_TRUE(detail::encode_head<BuiltinCodecs>(CodecId::raw, head, empty).empty());
     const std::vector<int> numbers(100000);
-    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::msgpack, head, numbers).empty());
+    EXPECT_TRUE(detail::encode_head<BuiltinCodecs>(CodecId::msgpack, head, numbers).empty());
     const std::vector<std::uint8_t> large(detail::large_payload_min);
-    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::cereal, head, large).empty());
-    EXPECT_TRUE(detail::encode_head<detail::NoCodec>(CodecId::raw, head, 1, large).empty());  // raw: one argument
+    EXPECT_TRUE(detail::encode_head<BuiltinCodecs>(CodecId::cereal, head, large).empty());
+    EXPECT_TRUE(detail::encode_head<BuiltinCodecs>(CodecId::raw, head, 1, large).empty());  // raw: one argument
     EXPECT_EQ(head.size(), 0u);
 }
 

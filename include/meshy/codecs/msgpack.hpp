@@ -10,6 +10,7 @@
 #endif
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <msgpack.hpp>
@@ -76,6 +77,43 @@ struct MsgpackCodec {
         msgpack::packer<Buffer> packer(out);
         packer.pack_array(static_cast<std::uint32_t>(sizeof...(T)));
         (packer.pack(args), ...);
+    }
+
+    /// For a last argument of bytes (a str or bin on the wire, written unchanged): encodes the
+    /// array and every argument before it, and the header of its str or bin, into `out`.
+    /// @returns the last argument's bytes, which complete the encoding; or, for any other message,
+    ///          an empty span having encoded nothing.
+    template <class... T>
+    static std::span<const std::byte> encode_head(Buffer& out, const T&... args) {
+        constexpr std::size_t n = sizeof...(T);
+        if constexpr (n == 0) {
+            return {};
+        } else {
+            using Last = std::tuple_element_t<n - 1, std::tuple<T...>>;
+            // msgpack-c packs a vector of std::byte element by element, not as a bin.
+            if constexpr (!detail::is_raw_bytes<Last> || std::is_same_v<Last, std::vector<std::byte>>) {
+                return {};
+            } else {
+                const auto values = std::forward_as_tuple(args...);
+                const Last& last = std::get<n - 1>(values);
+                const auto tail = std::as_bytes(std::span(last.data(), last.size()));
+                if (tail.empty()) {
+                    return {};
+                }
+                msgpack::packer<Buffer> packer(out);
+                packer.pack_array(static_cast<std::uint32_t>(n));
+                [&]<std::size_t... I>(std::index_sequence<I...>) {
+                    (packer.pack(std::get<I>(values)), ...);
+                }
+                (std::make_index_sequence<n - 1>{});
+                if constexpr (std::is_same_v<Last, std::string>) {
+                    packer.pack_str(static_cast<std::uint32_t>(tail.size()));
+                } else {
+                    packer.pack_bin(static_cast<std::uint32_t>(tail.size()));
+                }
+                return tail;
+            }
+        }
     }
 
     template <class... T>

@@ -1,6 +1,7 @@
 /// @file
 /// `RawCodec`: a message of zero arguments or one bytes argument (std::string,
-/// std::vector<std::byte>, std::vector<std::uint8_t>, std::vector<char>), sent as is.
+/// std::vector<std::byte>, std::vector<std::uint8_t>, std::vector<char>), sent as is. Light (no
+/// library behind it): meshy/node.hpp brings it.
 #pragma once
 
 #include <cstddef>
@@ -17,13 +18,6 @@
 
 namespace meshy {
 
-namespace detail {
-template <class T>
-inline constexpr bool is_raw_bytes =
-    std::is_same_v<T, std::string> || std::is_same_v<T, std::vector<std::byte>> ||
-    std::is_same_v<T, std::vector<std::uint8_t>> || std::is_same_v<T, std::vector<char>>;
-}  // namespace detail
-
 /// Sends one bytes argument unchanged (or an empty payload for zero arguments).
 struct RawCodec {
     static constexpr CodecId id = CodecId::raw;
@@ -35,6 +29,17 @@ struct RawCodec {
     template <class... T>
     static void encode(Buffer& out, const T&... args) {
         (out.append(args.data(), args.size()), ...);
+    }
+
+    /// The payload is the one bytes argument itself: nothing to encode ahead of it.
+    /// @returns that argument's bytes (empty for any other message, which encode() then writes).
+    template <class... T>
+    static std::span<const std::byte> encode_head(Buffer& /*out*/, const T&... args) {
+        if constexpr (sizeof...(T) == 1 && (detail::is_raw_bytes<T> && ...)) {
+            return (std::as_bytes(std::span(args.data(), args.size())), ...);
+        } else {
+            return {};
+        }
     }
 
     template <class... T>
