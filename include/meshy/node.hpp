@@ -152,8 +152,15 @@ public:
     /// @endcode
     template <class UserCodec = detail::NoCodec, class... Args>
     asio::awaitable<void> send(std::string_view topic, const Args&... args) {
-        send_blocking<UserCodec>(topic, args...);  // eager: nothing refers to the arguments later
-        return detail::ready();
+        // Encoded and queued now: nothing refers to the arguments later. With OutboxFull::wait, the
+        // coroutine then suspends until the peers it sent to have room; its thread goes on.
+        const CodecId codec = codec_for<UserCodec>();
+        Buffer frame;
+        if (!begin_message(topic, codec, frame)) {
+            return detail::ready();
+        }
+        send_encoded<UserCodec>(topic, codec, std::move(frame), true, detail::wire_value(args)...);
+        return room_after_send();
     }
 
     /// send() for code without coroutines. Never waits; safe from any thread.
@@ -164,7 +171,7 @@ public:
         if (!begin_message(topic, codec, frame)) {
             return;
         }
-        send_encoded<UserCodec>(topic, codec, std::move(frame), detail::wire_value(args)...);
+        send_encoded<UserCodec>(topic, codec, std::move(frame), false, detail::wire_value(args)...);
     }
 
     /// Declares a topic this node sends: its type name and schema, shown to peers (`meshy topic
@@ -330,14 +337,15 @@ private:
     }
 
     template <class UserCodec, class... Values>
-    void send_encoded(std::string_view topic, CodecId codec, Buffer&& frame, const Values&... values) {
+    void send_encoded(
+        std::string_view topic, CodecId codec, Buffer&& frame, bool suspend_when_full, const Values&... values) {
         // A last argument of bytes is not copied into the frame (see detail::large_payload_min).
         if (const auto tail = detail::encode_head<UserCodec>(codec, frame, values...); !tail.empty()) {
-            finish_message(topic, std::move(frame), tail);
+            finish_message(topic, std::move(frame), tail, suspend_when_full);
             return;
         }
         detail::encode_args<UserCodec>(codec, frame, values...);
-        finish_message(topic, std::move(frame));
+        finish_message(topic, std::move(frame), {}, suspend_when_full);
     }
 
     template <class UserCodec, class... Args>
@@ -430,8 +438,15 @@ private:
     CodecId default_codec() const noexcept;
     bool begin_message(std::string_view topic, CodecId codec, Buffer& frame);
     /// Sends the frame begun by begin_message(); `tail`, when given, is the end of its payload,
-    /// which is only read during the call.
-    void finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail = {});
+    /// which is only read during the call. With OutboxFull::wait, a full outbox blocks the calling
+    /// thread, unless `suspend_when_full`: then room_after_send() waits for it.
+    void finish_message(std::string_view topic,
+                        Buffer&& frame,
+                        std::span<const std::byte> tail = {},
+                        bool suspend_when_full = false);
+    /// After finish_message(..., true) on this thread: waits (suspends) until the peers whose
+    /// outbox was full have room, or the outbox TTL passes; completes at once when none was full.
+    asio::awaitable<void> room_after_send();
     void listen_erased(std::string topic, detail::ListenerFn fn);
     void depends_on_listener_erased(std::string downstream, std::string upstream, detail::ListenerFn fn);
     void add_service_erased(std::string service, detail::ServiceFn fn);

@@ -6,6 +6,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/dispatch.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
@@ -140,8 +141,35 @@ CodecId Node::default_codec() const noexcept {
 bool Node::begin_message(std::string_view topic, CodecId codec, Buffer& frame) {
     return impl_->begin_message(topic, codec, frame);
 }
-void Node::finish_message(std::string_view topic, Buffer&& frame, std::span<const std::byte> tail) {
-    impl_->finish_message(topic, std::move(frame), tail);
+namespace {
+// The connections a coroutine's send() found full on this thread, for room_after_send().
+thread_local std::vector<std::shared_ptr<detail::Connection>> full_after_send;
+
+asio::awaitable<void> wait_for_room(std::vector<std::shared_ptr<detail::Connection>> full,
+                                    std::chrono::steady_clock::time_point deadline) {
+    for (const auto& conn : full) {
+        // Suspends this coroutine only; room, a closed link or the deadline resumes it.
+        co_await conn->async_wait_for_room(deadline, asio::experimental::as_tuple(asio::use_awaitable));
+    }
+}
+}  // namespace
+
+void Node::finish_message(std::string_view topic,
+                          Buffer&& frame,
+                          std::span<const std::byte> tail,
+                          bool suspend_when_full) {
+    if (suspend_when_full && impl_->options().outbox_full == OutboxFull::wait) {
+        impl_->finish_message(topic, std::move(frame), tail, &full_after_send);
+    } else {
+        impl_->finish_message(topic, std::move(frame), tail);
+    }
+}
+asio::awaitable<void> Node::room_after_send() {
+    if (full_after_send.empty()) {
+        return detail::ready();
+    }
+    return wait_for_room(std::exchange(full_after_send, {}),
+                         std::chrono::steady_clock::now() + impl_->options().outbox_ttl);
 }
 void Node::advertise(std::string topic, AdvertiseOptions options) {
     impl_->advertise(std::move(topic), options);
