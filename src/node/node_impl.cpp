@@ -32,7 +32,6 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
 
 constexpr auto connect_timeout = std::chrono::seconds(2);
 // Inbox length from which received messages are copied out of the shared receive buffer.
@@ -52,9 +51,9 @@ std::size_t& last_frame_size_hint() {
     thread_local std::size_t hint = 64;
     return hint;
 }
-// Message frames up to this size are copied into each connection's outbox (Connection::send_small)
+// Message frames up to this size are copied into each connection's outbox (Outbox::copy_message)
 // instead of being shared: no frame object per message, and the buffer serves the thread's next one.
-constexpr std::size_t small_frame_max = 2048;
+constexpr std::size_t small_frame_max = small_message_max;
 // What this thread last sent to: the topic's own subscription and its listening peers, valid while
 // the node's generation is unchanged (checked under the node's lock before the pointers are used).
 struct SendCache {
@@ -198,6 +197,7 @@ bool NodeImpl::on_own_thread() const {
 void NodeImpl::start() {
     running_ = true;
     try {
+        receive_budget_ = std::make_shared<ReceiveBudget>(options_.receive_budget);
         open_servers();
         Advert self;
         self.id = id_;
@@ -236,7 +236,6 @@ void NodeImpl::start() {
 }
 
 void NodeImpl::open_servers() {
-    auto self = shared_from_this();
     if (options_.allow_unix) {
         unix_path_ = socket_dir(options_.unix_socket_dir) + "/" + id_ + ".sock";
         if (unix_path_.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -245,19 +244,12 @@ void NodeImpl::open_servers() {
         ::unlink(unix_path_.c_str());
         asio::generic::stream_protocol::endpoint ep{asio::local::stream_protocol::endpoint(unix_path_)};
         std::error_code ec;
-        unix_acceptor_.emplace(strand_);
-        unix_acceptor_->open(ep.protocol(), ec);
-        if (!ec) {
-            unix_acceptor_->bind(ep, ec);
-        }
-        if (!ec) {
-            unix_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-        }
+        unix_acceptor_ = make_acceptor("unix:" + unix_path_, true);
+        unix_acceptor_->listen(ep, false, ec);
         if (ec) {
             throw Error(errc::io_error, "cannot listen on Unix socket " + unix_path_ + ": " + ec.message());
         }
-        asio::co_spawn(
-            strand_, [self] { return self->accept_loop(*self->unix_acceptor_, true); }, asio::detached);
+        unix_acceptor_->start();
     }
     if (options_.allow_tcp) {
         std::error_code ec;
@@ -266,23 +258,27 @@ void NodeImpl::open_servers() {
             throw Error(errc::invalid_argument, "listen_host '" + options_.listen_host + "' is not an IP address");
         }
         asio::generic::stream_protocol::endpoint ep{asio::ip::tcp::endpoint(address, options_.listen_port)};
-        tcp_acceptor_.emplace(strand_);
-        tcp_acceptor_->open(ep.protocol(), ec);
-        if (!ec) {
-            tcp_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-            tcp_acceptor_->bind(ep, ec);
-        }
-        if (!ec) {
-            tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-        }
+        tcp_acceptor_ = make_acceptor("tcp:" + options_.listen_host, false);
+        tcp_acceptor_->listen(ep, true, ec);
         if (ec) {
             throw Error(errc::io_error, "cannot listen on TCP " + options_.listen_host + ":" +
                                             std::to_string(options_.listen_port) + ": " + ec.message());
         }
         tcp_port_ = port_of(tcp_acceptor_->local_endpoint());
-        asio::co_spawn(
-            strand_, [self] { return self->accept_loop(*self->tcp_acceptor_, false); }, asio::detached);
+        tcp_acceptor_->start();
     }
+}
+
+std::shared_ptr<Acceptor> NodeImpl::make_acceptor(std::string label, bool is_unix) {
+    std::weak_ptr<NodeImpl> weak = shared_from_this();
+    return std::make_shared<Acceptor>(strand_, exec_, std::move(label), AcceptorOptions{},
+                                      [weak, is_unix](Connection::Socket socket) -> std::shared_ptr<Connection> {
+                                          auto self = weak.lock();
+                                          if (!self || !self->running()) {
+                                              return nullptr;
+                                          }
+                                          return self->adopt(std::move(socket), false, is_unix, {});
+                                      });
 }
 
 void NodeImpl::stop() {
@@ -332,15 +328,12 @@ void NodeImpl::stop() {
     for (auto& c : conns) {
         c->close_after(bye, "node stopping");
     }
-    asio::post(strand_, [self = shared_from_this()] {
-        std::error_code ignored;
-        if (self->tcp_acceptor_) {
-            self->tcp_acceptor_->close(ignored);
-        }
-        if (self->unix_acceptor_) {
-            self->unix_acceptor_->close(ignored);
-        }
-    });
+    if (tcp_acceptor_) {
+        tcp_acceptor_->close();
+    }
+    if (unix_acceptor_) {
+        unix_acceptor_->close();
+    }
     if (!unix_path_.empty()) {
         ::unlink(unix_path_.c_str());
     }
@@ -372,27 +365,9 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.heartbeat_interval = options_.heartbeat_interval;
     c.peer_timeout = options_.peer_timeout;
     c.socket_buffer_size = options_.socket_buffer_size;
+    c.receive_budget = receive_budget_;
     c.one_thread = own_loop_;
     return c;
-}
-
-asio::awaitable<void> NodeImpl::accept_loop(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor,
-                                            bool is_unix) {
-    auto self = shared_from_this();
-    while (running()) {
-        auto [ec, socket] = co_await acceptor.async_accept(exec_, use_tuple);
-        if (ec) {
-            if (ec == asio::error::operation_aborted || !running()) {
-                co_return;
-            }
-            // Out of descriptors and the like: log, breathe, go on serving.
-            log(LogLevel::warn, "accept failed: " + ec.message());
-            asio::steady_timer pause(strand_, std::chrono::milliseconds(50));
-            co_await pause.async_wait(use_tuple);
-            continue;
-        }
-        adopt(std::move(socket), false, is_unix, {});
-    }
 }
 
 std::shared_ptr<Connection> NodeImpl::adopt(Connection::Socket socket,
@@ -468,7 +443,7 @@ asio::awaitable<void> NodeImpl::dial(std::string peer_id, Advert advert) {
         if (result.index() == 0 && !std::get<0>(std::get<0>(result))) {
             // A connect that had to wait (TCP) leaves EPOLLOUT in the descriptor's edge-triggered
             // registration for good (Asio never takes it out): the node's thread would then wake
-            // for nothing each time a full send buffer drains, which send_through() polls for
+            // for nothing each time a full send buffer drains, which a sender writing in place polls for
             // itself (two wake-ups a 1 MB message). A fresh registration asks for reads only.
             std::error_code ec;
             const auto fd = socket.release(ec);
@@ -605,7 +580,7 @@ bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire:
         const auto oldest_allowed = std::chrono::steady_clock::now() - options_.outbox_ttl;
         for (auto& p : peer.parked) {
             if (p.at >= oldest_allowed) {
-                conn->send_message(std::move(p.frame));
+                conn->send(std::move(p.frame), SendMode::message);
             }
         }
         peer.parked.clear();
@@ -614,7 +589,7 @@ bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire:
                                     " while connecting: the outbox was full");
         }
     }
-    conn->send_control(info_frame_locked());
+    conn->send(info_frame_locked(), SendMode::control);
     log(LogLevel::debug, std::string(conn->outbound() ? "connected to " : "accepted ") + hs.name + "@" + hs.host +
                              " over " + (conn->is_unix() ? "unix" : "tcp"));
     return true;
@@ -767,7 +742,7 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
     // A small frame is copied into each connection's outbox (with its `tail`, if any, the
     // caller's payload); it is shared (joined and copied once) only for this node's own listener
     // or a peer still connecting. A large one is always shared, except one with a `tail` (a large
-    // payload): connected peers get it from the caller's bytes (Connection::send_through), and it
+    // payload): connected peers get it from the caller's bytes (SendMode::message_wait), and it
     // is joined into a shared copy only for the others.
     SharedFrame shared;
     if (!small && tail.empty()) {
@@ -817,7 +792,8 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
     if (small && !self_sub && listeners && listeners->size() == 1 && !options_.topic_load_balancer &&
         listeners->front()->connected()) {
         const std::shared_ptr<Connection>& conn = listeners->front()->send_conn;
-        if (conn->send_small(frame.bytes(), tail) && options_.outbox_full == OutboxFull::wait && !on_own_thread()) {
+        if (conn->send(frame.bytes(), tail, SendMode::message) && options_.outbox_full == OutboxFull::wait &&
+            !on_own_thread()) {
             const auto waiting = conn;  // backpressure, once the lock is released
             lock.unlock();
             waiting->wait_for_room(std::chrono::steady_clock::now() + options_.outbox_ttl);
@@ -881,8 +857,9 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
                 through.push_back(peer->send_conn);
                 continue;
             }
-            const bool now_full = small && peer->connected() ? peer->send_conn->send_small(frame.bytes(), tail)
-                                                             : deliver_locked(*peer, share());
+            const bool now_full = small && peer->connected()
+                                      ? peer->send_conn->send(frame.bytes(), tail, SendMode::message)
+                                      : deliver_locked(*peer, share());
             if (now_full && may_wait) {
                 full.push_back(peer->send_conn);
             }
@@ -903,8 +880,8 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
         const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
         for (const auto& conn : through) {
             if (!blocking) {
-                conn->send_parts(frame.bytes(), tail, false);
-            } else if (conn->send_through(frame.bytes(), tail, deadline)) {
+                conn->send(frame.bytes(), tail, SendMode::message);
+            } else if (conn->send(frame.bytes(), tail, SendMode::message_wait, deadline)) {
                 conn->wait_for_room(deadline);  // it was queued, and the outbox is full
             }
         }
@@ -923,7 +900,7 @@ void NodeImpl::finish_message(std::string_view topic, Buffer&& frame, std::span<
 
 bool NodeImpl::deliver_locked(Peer& peer, const SharedFrame& frame, const Connection** used, bool urgent) {
     if (peer.connected()) {
-        const bool full = peer.send_conn->send_message(frame, urgent);
+        const bool full = peer.send_conn->send(frame, urgent ? SendMode::request : SendMode::message);
         if (used) {
             *used = peer.send_conn.get();
         }
@@ -1395,7 +1372,7 @@ void NodeImpl::handle_request(const std::shared_ptr<Connection>& conn, std::span
         const std::string text = "service '" + std::string(r.service) + "' is not provided by " + name_;
         wire::encode_reply(*reply, r.call_id, wire::ReplyStatus::no_such_service, CodecId::raw,
                            std::as_bytes(std::span(text.data(), text.size())));
-        conn->send_control(std::move(reply));
+        conn->send(std::move(reply), SendMode::control);
         return;
     }
     if (fn->plain) {
@@ -1448,14 +1425,14 @@ void NodeImpl::send_reply(Connection& conn, std::uint64_t call_id, const RawPayl
     thread_local Buffer head;
     head.clear();
     wire::encode_reply_header(head, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.size());
-    conn.send_parts(head.bytes(), result.bytes.bytes(), true);
+    conn.send(head.bytes(), result.bytes.bytes(), SendMode::reply);
 }
 
 void NodeImpl::send_failure(Connection& conn, std::uint64_t call_id, const std::string& what) {
     auto reply = std::make_shared<Buffer>();
     wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
                        std::as_bytes(std::span(what.data(), what.size())));
-    conn.send_control(std::move(reply), true);
+    conn.send(std::move(reply), SendMode::reply);
 }
 
 void NodeImpl::handle_reply(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body) {
@@ -1664,7 +1641,7 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
                 thread_local Buffer head;
                 head.clear();
                 wire::encode_request_header(head, call_id, codec, service, request.size());
-                peer.send_conn->send_parts(head.bytes(), request.bytes(), false);
+                peer.send_conn->send(head.bytes(), request.bytes(), SendMode::request);
                 pending.conn = peer.send_conn.get();
             } else {
                 auto frame = std::make_shared<Buffer>();
@@ -1811,10 +1788,10 @@ void NodeImpl::info_changed_locked() {
     auto frame = info_frame_locked();
     for (auto& [pid, peer] : peers_) {
         if (peer->outbound && !peer->outbound->peer().id.empty()) {
-            peer->outbound->send_control(frame);
+            peer->outbound->send(frame, SendMode::control);
         }
         for (auto& c : peer->inbound) {
-            c->send_control(frame);
+            c->send(frame, SendMode::control);
         }
     }
     topology_changed_locked();

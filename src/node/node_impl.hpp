@@ -3,7 +3,6 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/basic_socket_acceptor.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
@@ -25,6 +24,7 @@
 #include "common/drop_counter.hpp"
 #include "discovery/discovery.hpp"
 #include "meshy/node.hpp"
+#include "transport/acceptor.hpp"
 #include "transport/connection.hpp"
 #include "wire/frame.hpp"
 
@@ -219,10 +219,9 @@ private:
     using Lock = std::unique_lock<std::mutex>;
 
     void open_servers();
-    asio::awaitable<void> accept_loop(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor,
-                                      bool is_unix);
     std::shared_ptr<Connection> adopt(Connection::Socket socket, bool outbound, bool is_unix, std::string expected_id);
     ConnectionConfig connection_config(std::string expected_id) const;
+    std::shared_ptr<Acceptor> make_acceptor(std::string label, bool is_unix);
 
     void on_peer_up(const Advert& advert);
     void on_peer_down(const std::string& id);
@@ -297,8 +296,9 @@ private:
     asio::any_io_executor exec_;
     asio::strand<asio::any_io_executor> strand_;
 
-    std::optional<asio::basic_socket_acceptor<asio::generic::stream_protocol>> tcp_acceptor_;
-    std::optional<asio::basic_socket_acceptor<asio::generic::stream_protocol>> unix_acceptor_;
+    std::shared_ptr<Acceptor> tcp_acceptor_;
+    std::shared_ptr<Acceptor> unix_acceptor_;
+    std::shared_ptr<ReceiveBudget> receive_budget_;  // shared by the node's connections
     std::string unix_path_;
     std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;
