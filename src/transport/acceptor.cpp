@@ -187,7 +187,11 @@ asio::awaitable<void> Acceptor::release_memory_after_flood() {
         if (live * 2 > peak) {
             continue;
         }
-        // Most of the flood is gone: the allocator keeps what it freed unless told to give it back.
+        // Most of the flood is gone: the allocator keeps what it freed unless told to give it back
+        // (and a weak reference to a connection keeps its memory, made with it).
+        prune();
+        std::erase_if(pending_, [](const std::weak_ptr<Connection>& weak) { return weak.expired(); });
+        pending_.shrink_to_fit();
 #if defined(__GLIBC__)
         ::malloc_trim(0);
 #endif

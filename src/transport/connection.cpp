@@ -545,11 +545,9 @@ void Connection::read_some() {
 
 asio::awaitable<void> Connection::write_loop() {
     auto self = shared_from_this();
+    // Its vectors grow with the first batches, not ahead: an idle link keeps them small.
     Outbox::Batch batch;
-    batch.parts.reserve(256);
-    batch.frames.reserve(256);
     std::vector<asio::const_buffer> buffers;
-    buffers.reserve(256);
     bool linger = false;  // a write just ended
 
     while (open()) {
