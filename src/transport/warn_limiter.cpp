@@ -1,5 +1,6 @@
 #include "transport/warn_limiter.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -12,8 +13,13 @@
 namespace meshy::detail {
 namespace {
 
+// A burst of a few goes out at once (a handful of bad peers are each worth a line), then one a
+// second: a token bucket per kind.
+constexpr double burst = 5;
+
 struct KindState {
-    std::chrono::steady_clock::time_point last{};
+    double tokens = burst;
+    std::chrono::steady_clock::time_point refilled{};
     std::uint64_t suppressed = 0;
 };
 
@@ -32,11 +38,15 @@ void warn_limited(WarnKind kind, std::string_view message) {
     {
         std::lock_guard lock(warn_mutex);
         auto& state = warn_states[static_cast<std::size_t>(kind)];
-        if (state.last != std::chrono::steady_clock::time_point{} && now - state.last < std::chrono::seconds(1)) {
+        if (state.refilled != std::chrono::steady_clock::time_point{}) {
+            state.tokens = std::min(burst, state.tokens + std::chrono::duration<double>(now - state.refilled).count());
+        }
+        state.refilled = now;
+        if (state.tokens < 1) {
             ++state.suppressed;
             return;
         }
-        state.last = now;
+        state.tokens -= 1;
         suppressed = std::exchange(state.suppressed, 0);
     }
     if (suppressed == 0) {

@@ -19,8 +19,9 @@ enum class WarnKind {
     count_,
 };
 
-/// Logs `message` at warn, unless a warning of this `kind` went out less than a second ago: then
-/// it is counted, and the next one logged says how many were suppressed. Thread-safe.
+/// Logs `message` at warn, unless this `kind` has used up its rate: a burst of five, then one a
+/// second. A warning over the rate is counted, and the next one logged says how many were
+/// suppressed. Thread-safe.
 void warn_limited(WarnKind kind, std::string_view message);
 
 }  // namespace meshy::detail
