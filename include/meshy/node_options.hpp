@@ -84,6 +84,11 @@ struct NodeOptions {
     /// messages moved 1.6x faster than with 4 MiB on one CPU). Raise it for links whose bandwidth
     /// times round trip is larger (10 Gb/s over 1 ms: about 1.25 MB).
     std::size_t socket_buffer_size = 256u * 1024;
+    /// Memory all connections together may hold for frames being received, beyond a first 256 KiB
+    /// each, in bytes. A receive buffer grows with the bytes that arrived, never with the length a
+    /// frame announces; a frame that would take the node past this budget closes its connection
+    /// (with a warning naming the peer). Keep it above `max_frame_size` to receive frames that large.
+    std::size_t receive_budget = 512u * 1024 * 1024;
     /// Idle connections send a heartbeat this often.
     std::chrono::milliseconds heartbeat_interval{500};
     /// A connection silent for this long is considered dead and its peer leaves the topology.

@@ -49,7 +49,7 @@ void Calls::start(std::unique_ptr<CallWaiter> waiter,
             thread_local Buffer head;
             head.clear();
             wire::encode_request_header(head, call_id, codec, service, request.size());
-            link.ready->send_parts(head.bytes(), request.bytes(), false);
+            link.ready->send(head.bytes(), request.bytes(), SendMode::request);
             pending.conn = link.ready.get();
         } else {
             auto frame = std::make_shared<Buffer>();

@@ -6,8 +6,8 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/dispatch.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>

@@ -161,6 +161,7 @@ bool NodeImpl::on_own_thread() const {
 void NodeImpl::start() {
     running_ = true;
     try {
+        receive_budget_ = std::make_shared<ReceiveBudget>(options_.receive_budget);
         open_servers();
         {
             std::lock_guard lock(mutex_);
@@ -209,7 +210,6 @@ void NodeImpl::start() {
 }
 
 void NodeImpl::open_servers() {
-    auto self = shared_from_this();
     if (options_.allow_unix) {
         unix_path_ = socket_dir(options_.unix_socket_dir) + "/" + id_ + ".sock";
         if (unix_path_.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -218,19 +218,12 @@ void NodeImpl::open_servers() {
         ::unlink(unix_path_.c_str());
         asio::generic::stream_protocol::endpoint ep{asio::local::stream_protocol::endpoint(unix_path_)};
         std::error_code ec;
-        unix_acceptor_.emplace(strand_);
-        unix_acceptor_->open(ep.protocol(), ec);
-        if (!ec) {
-            unix_acceptor_->bind(ep, ec);
-        }
-        if (!ec) {
-            unix_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-        }
+        unix_acceptor_ = make_acceptor("unix:" + unix_path_, true);
+        unix_acceptor_->listen(ep, false, ec);
         if (ec) {
             throw Error(errc::io_error, "cannot listen on Unix socket " + unix_path_ + ": " + ec.message());
         }
-        asio::co_spawn(
-            strand_, [self] { return self->accept_loop(*self->unix_acceptor_, true); }, asio::detached);
+        unix_acceptor_->start();
     }
     if (options_.allow_tcp) {
         std::error_code ec;
@@ -239,23 +232,29 @@ void NodeImpl::open_servers() {
             throw Error(errc::invalid_argument, "listen_host '" + options_.listen_host + "' is not an IP address");
         }
         asio::generic::stream_protocol::endpoint ep{asio::ip::tcp::endpoint(address, options_.listen_port)};
-        tcp_acceptor_.emplace(strand_);
-        tcp_acceptor_->open(ep.protocol(), ec);
-        if (!ec) {
-            tcp_acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-            tcp_acceptor_->bind(ep, ec);
-        }
-        if (!ec) {
-            tcp_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-        }
+        tcp_acceptor_ = make_acceptor("tcp:" + options_.listen_host, false);
+        tcp_acceptor_->listen(ep, true, ec);
         if (ec) {
             throw Error(errc::io_error, "cannot listen on TCP " + options_.listen_host + ":" +
                                             std::to_string(options_.listen_port) + ": " + ec.message());
         }
         tcp_port_ = port_of(tcp_acceptor_->local_endpoint());
-        asio::co_spawn(
-            strand_, [self] { return self->accept_loop(*self->tcp_acceptor_, false); }, asio::detached);
+        tcp_acceptor_->start();
     }
+}
+
+std::shared_ptr<Acceptor> NodeImpl::make_acceptor(std::string label, bool is_unix) {
+    std::weak_ptr<NodeImpl> weak = shared_from_this();
+    return std::make_shared<Acceptor>(strand_, exec_, std::move(label), AcceptorOptions{},
+                                      [weak, is_unix](Connection::Socket socket) -> std::shared_ptr<Connection> {
+                                          auto self = weak.lock();
+                                          if (!self || !self->running()) {
+                                              return nullptr;
+                                          }
+                                          auto conn = self->adopt(std::move(socket), false, is_unix, {});
+                                          self->links_.add_inbound(conn);
+                                          return conn;
+                                      });
 }
 
 void NodeImpl::stop() {
@@ -284,15 +283,12 @@ void NodeImpl::stop() {
     for (auto& c : conns) {
         c->close_after(bye, "node stopping");
     }
-    asio::post(strand_, [self = shared_from_this()] {
-        std::error_code ignored;
-        if (self->tcp_acceptor_) {
-            self->tcp_acceptor_->close(ignored);
-        }
-        if (self->unix_acceptor_) {
-            self->unix_acceptor_->close(ignored);
-        }
-    });
+    if (tcp_acceptor_) {
+        tcp_acceptor_->close();
+    }
+    if (unix_acceptor_) {
+        unix_acceptor_->close();
+    }
     if (!unix_path_.empty()) {
         ::unlink(unix_path_.c_str());
     }
@@ -324,27 +320,9 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.heartbeat_interval = options_.heartbeat_interval;
     c.peer_timeout = options_.peer_timeout;
     c.socket_buffer_size = options_.socket_buffer_size;
+    c.receive_budget = receive_budget_;
     c.one_thread = own_loop_;
     return c;
-}
-
-asio::awaitable<void> NodeImpl::accept_loop(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor,
-                                            bool is_unix) {
-    auto self = shared_from_this();
-    while (running()) {
-        auto [ec, socket] = co_await acceptor.async_accept(exec_, use_tuple);
-        if (ec) {
-            if (ec == asio::error::operation_aborted || !running()) {
-                co_return;
-            }
-            // Out of descriptors and the like: log, breathe, go on serving.
-            log(LogLevel::warn, "accept failed: " + ec.message());
-            asio::steady_timer pause(strand_, std::chrono::milliseconds(50));
-            co_await pause.async_wait(use_tuple);
-            continue;
-        }
-        links_.add_inbound(adopt(std::move(socket), false, is_unix, {}));
-    }
 }
 
 std::shared_ptr<Connection> NodeImpl::adopt(Connection::Socket socket,
@@ -461,7 +439,7 @@ bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire:
     } else {
         links_.on_ready(conn);
     }
-    conn->send_control(info_frame());
+    conn->send(info_frame(), SendMode::control);
     log(LogLevel::debug, std::string(conn->outbound() ? "connected to " : "accepted ") + hs.name + "@" + hs.host +
                              " over " + (conn->is_unix() ? "unix" : "tcp"));
     return true;
@@ -594,7 +572,7 @@ void NodeImpl::lists_changed() {
     // Peers that dialed this node take its lists from the links too (they may not fit the advert).
     const auto frame = info_frame();
     for (auto& conn : links_.inbound()) {
-        conn->send_control(frame);
+        conn->send(frame, SendMode::control);
     }
 }
 

@@ -7,7 +7,6 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/basic_socket_acceptor.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/io_context.hpp>
 #include <asio/strand.hpp>
@@ -29,7 +28,9 @@
 #include "node/services.hpp"
 #include "node/subscriptions.hpp"
 #include "topology/peer_table.hpp"
+#include "transport/acceptor.hpp"
 #include "transport/connection.hpp"
+#include "transport/receive_budget.hpp"
 #include "wire/frame.hpp"
 
 namespace meshy::detail {
@@ -97,10 +98,9 @@ public:
 
 private:
     void open_servers();
-    asio::awaitable<void> accept_loop(asio::basic_socket_acceptor<asio::generic::stream_protocol>& acceptor,
-                                      bool is_unix);
     std::shared_ptr<Connection> adopt(Connection::Socket socket, bool outbound, bool is_unix, std::string expected_id);
     ConnectionConfig connection_config(std::string expected_id) const;
+    std::shared_ptr<Acceptor> make_acceptor(std::string label, bool is_unix);
 
     void on_peer_up(const Advert& advert);
     void on_peer_down(const std::string& id);
@@ -133,8 +133,9 @@ private:
     asio::any_io_executor exec_;
     asio::strand<asio::any_io_executor> strand_;
 
-    std::optional<asio::basic_socket_acceptor<asio::generic::stream_protocol>> tcp_acceptor_;
-    std::optional<asio::basic_socket_acceptor<asio::generic::stream_protocol>> unix_acceptor_;
+    std::shared_ptr<Acceptor> tcp_acceptor_;
+    std::shared_ptr<Acceptor> unix_acceptor_;
+    std::shared_ptr<ReceiveBudget> receive_budget_;  // shared by the node's connections
     std::string unix_path_;
     std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;

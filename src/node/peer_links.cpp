@@ -85,7 +85,7 @@ void PeerLinks::withdrawn(std::string_view id) {
 
 bool PeerLinks::deliver_locked(PeerLink& link, const SharedFrame& frame, const Connection** used, bool urgent) {
     if (link.ready) {
-        const bool full = link.ready->send_message(frame, urgent);
+        const bool full = link.ready->send(frame, urgent ? SendMode::request : SendMode::message);
         if (used) {
             *used = link.ready.get();
         }
@@ -259,7 +259,7 @@ void PeerLinks::on_ready(const std::shared_ptr<Connection>& conn) {
     const auto oldest_allowed = std::chrono::steady_clock::now() - options_.outbox_ttl;
     for (auto& p : link->parked) {
         if (p.at >= oldest_allowed) {
-            conn->send_message(std::move(p.frame));
+            conn->send(std::move(p.frame), SendMode::message);
         }
     }
     link->parked.clear();

@@ -15,9 +15,9 @@ std::size_t& last_frame_size_hint() {
     thread_local std::size_t hint = 64;
     return hint;
 }
-// Message frames up to this size are copied into each connection's outbox (Connection::send_small)
+// Message frames up to this size are copied into each connection's outbox (Outbox::copy_message)
 // instead of being shared: no frame object per message, and the buffer serves the thread's next one.
-constexpr std::size_t small_frame_max = 2048;
+constexpr std::size_t small_frame_max = small_message_max;
 // The buffer of this thread's last small frame, for its next message (see begin_message).
 Buffer& spare_frame() {
     thread_local Buffer spare;
@@ -165,7 +165,7 @@ void Publisher::finish_message(std::string_view topic,
     // caller's payload); it is shared (joined and copied once) only for this node's own listener,
     // a peer still connecting or a latched value. A large one is always shared, except one with a
     // `tail` (a large payload): connected peers get it from the caller's bytes
-    // (Connection::send_through), and it is joined into a shared copy only for the others.
+    // (SendMode::message_wait), and it is joined into a shared copy only for the others.
     SharedFrame shared;
     if (!small && tail.empty()) {
         shared = std::make_shared<const Buffer>(std::move(frame));
@@ -236,7 +236,7 @@ void Publisher::finish_message(std::string_view topic,
         {
             std::lock_guard link_lock(link.mutex);
             if (link.ready) {
-                now_full = link.ready->send_small(frame.bytes(), tail);
+                now_full = link.ready->send(frame.bytes(), tail, SendMode::message);
                 if (now_full && may_wait) {
                     conn = link.ready;
                 }
@@ -312,7 +312,7 @@ void Publisher::finish_message(std::string_view topic,
                 through.push_back(link->ready);
                 continue;
             }
-            const bool now_full = small && link->ready ? link->ready->send_small(frame.bytes(), tail)
+            const bool now_full = small && link->ready ? link->ready->send(frame.bytes(), tail, SendMode::message)
                                                        : links_.deliver_locked(*link, share());
             if (now_full && may_wait && link->ready) {
                 full.push_back(link->ready);
@@ -329,10 +329,10 @@ void Publisher::finish_message(std::string_view topic,
         const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
         for (const auto& conn : through) {
             if (!blocking) {
-                if (conn->send_parts(frame.bytes(), tail, false) && may_wait) {
+                if (conn->send(frame.bytes(), tail, SendMode::message) && may_wait) {
                     full.push_back(conn);
                 }
-            } else if (conn->send_through(frame.bytes(), tail, deadline)) {
+            } else if (conn->send(frame.bytes(), tail, SendMode::message_wait, deadline)) {
                 conn->wait_for_room(deadline);  // it was queued, and the outbox is full
             }
         }

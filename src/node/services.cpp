@@ -97,7 +97,7 @@ bool Services::on_request(const std::shared_ptr<Connection>& conn, std::span<con
         const std::string text = "service '" + std::string(r.service) + "' is not provided by " + node_name_;
         wire::encode_reply(*reply, r.call_id, wire::ReplyStatus::no_such_service, CodecId::raw,
                            std::as_bytes(std::span(text.data(), text.size())));
-        conn->send_control(std::move(reply));
+        conn->send(std::move(reply), SendMode::control);
         return true;
     }
     if (fn->plain) {
@@ -151,14 +151,14 @@ void Services::send_reply(Connection& conn, std::uint64_t call_id, const RawPayl
     thread_local Buffer head;
     head.clear();
     wire::encode_reply_header(head, call_id, wire::ReplyStatus::ok, result.codec, result.bytes.size());
-    conn.send_parts(head.bytes(), result.bytes.bytes(), true);
+    conn.send(head.bytes(), result.bytes.bytes(), SendMode::reply);
 }
 
 void Services::send_failure(Connection& conn, std::uint64_t call_id, const std::string& what) {
     auto reply = std::make_shared<Buffer>();
     wire::encode_reply(*reply, call_id, wire::ReplyStatus::remote_error, CodecId::raw,
                        std::as_bytes(std::span(what.data(), what.size())));
-    conn.send_control(std::move(reply), true);
+    conn.send(std::move(reply), SendMode::reply);
 }
 
 }  // namespace meshy::detail

@@ -120,6 +120,7 @@ std::string error_line(const std::exception& e) {
                  "  nodes [--expect N]\n"
                  "  probe\n"
                  "common: [--name N] [--domain-id D] [--listen-host H] [--no-unix] [--no-tcp] [--log LEVEL]\n"
+                 "        [--receive-budget BYTES]\n"
                  "        [--wait-timeout-ms W]\n",
                  problem.c_str());
     std::exit(2);
@@ -195,6 +196,8 @@ Args parse(int argc, char** argv) {
                 usage("unknown log level '" + text + "'");
             }
             meshy::set_log_level(level);
+        } else if (arg == "--receive-budget") {
+            a.options.receive_budget = static_cast<std::size_t>(parse_int(value(), "--receive-budget"));
         } else if (arg == "--wait-timeout-ms") {
             a.wait_timeout = Millis(parse_int(value(), "--wait-timeout-ms"));
         } else if (arg == "--echo") {
