@@ -9,6 +9,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <atomic>
@@ -25,6 +26,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using meshy::CallOptions;
@@ -942,6 +944,7 @@ TEST_F(NodeTest, TopologyListsNodesTopicsAndServices) {
     a.listen_blocking("t1", [](int) {});
     b.add_service_blocking("s1", [] { return 0; });
     ASSERT_TRUE(eventually([&] { return a.service_has_providers("s1") && b.topic_has_listeners("t1"); }));
+    EXPECT_EQ(a.call_blocking<int>("s1"), 0);  // links are made when needed: this call makes a's to b
     const auto nodes = a.nodes();
     ASSERT_EQ(nodes.size(), 2u);
     EXPECT_EQ(nodes[0].name, "alpha");
@@ -950,6 +953,85 @@ TEST_F(NodeTest, TopologyListsNodesTopicsAndServices) {
     EXPECT_EQ(nodes[1].name, "beta");
     EXPECT_EQ(nodes[1].services, std::vector<std::string>{"s1"});
     EXPECT_EQ(nodes[1].transport, "unix");
+}
+
+TEST_F(NodeTest, ACoroutineWaitingForRoomDoesNotBlockItsThread) {
+    Node listener(options("slow"));
+    std::atomic<bool> release{false};
+    std::atomic<int> got{0};
+    struct Release {
+        std::atomic<bool>& flag;
+        ~Release() { flag = true; }
+    } release_on_exit{release};
+    // The listener holds its first message until released: its socket fills, then the sender's outbox.
+    listener.listen_blocking("bulk", [&](const std::vector<std::uint8_t>&) {
+        const auto until = std::chrono::steady_clock::now() + 20s;
+        while (!release && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(1ms);
+        }
+        ++got;
+    });
+
+    asio::io_context io(1);
+    auto work = asio::make_work_guard(io);
+    auto o = options("sender");
+    o.outbox_full = meshy::OutboxFull::wait;
+    o.outbox_capacity = 4;
+    o.socket_buffer_size = 16 * 1024;
+    o.outbox_ttl = 30s;
+    Node sender(io.get_executor(), o);
+    std::thread runner([&] { io.run(); });
+    struct Join {
+        asio::io_context& io;
+        std::thread& t;
+        ~Join() {
+            io.stop();
+            t.join();
+        }
+    } join{io, runner};
+
+    constexpr int total = 300;
+    std::atomic<int> sent{0};
+    std::atomic<int> ticks{0};
+    std::atomic<bool> stop_ticking{false};
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            co_await sender.wait_for_listener("bulk", 10s);
+            const std::vector<std::uint8_t> chunk(64 * 1024, 7);
+            for (int i = 0; i < total; ++i) {
+                co_await sender.send("bulk", chunk);
+                ++sent;
+            }
+        },
+        asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::steady_timer timer(co_await asio::this_coro::executor);
+            while (!stop_ticking) {
+                timer.expires_after(1ms);
+                co_await timer.async_wait(asio::use_awaitable);
+                ++ticks;
+            }
+        },
+        asio::detached);
+
+    // The sender suspends on the full outbox, and the other coroutine of its thread goes on.
+    ASSERT_TRUE(eventually([&] { return sent.load() > 0; }, 10s));
+    ASSERT_TRUE(eventually(
+        [&] {
+            const int before = ticks.load();
+            std::this_thread::sleep_for(50ms);
+            return sent.load() < total && ticks.load() > before + 10;
+        },
+        5s))
+        << "sent " << sent.load() << " of " << total;
+    EXPECT_LT(sent.load(), total) << "the outbox never filled";
+    release = true;
+    // Waiting loses nothing: every message arrives once the listener catches up.
+    EXPECT_TRUE(eventually([&] { return got.load() == total; }, 30s)) << got.load() << " of " << total;
+    stop_ticking = true;
 }
 
 TEST_F(NodeTest, BadOptionsAreRefused) {
