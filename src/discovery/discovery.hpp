@@ -12,8 +12,18 @@
 
 namespace meshy::detail {
 
-/// What one node advertises about itself: just enough to connect to it. Topics and services are
-/// not advertised; peers fetch them over the mesh connection (Info frames), so they scale.
+/// A topic a node sends, with its optional type name.
+struct Publication {
+    std::string topic;
+    std::string type;  ///< e.g. "foxglove.Log"; empty when untyped (the schema travels in Info frames)
+    bool latched = false;
+
+    friend bool operator==(const Publication&, const Publication&) = default;
+};
+
+/// What one node advertises about itself: how to connect to it, and what it listens to, provides
+/// and sends, so that peers can route to it without a connection. Lists that do not fit a
+/// discovery record are left out (`complete` false): a peer then fetches them over a link (Info).
 struct Advert {
     std::string id;              ///< node UUID, 36-char canonical text form
     std::string name;            ///< node name (not unique)
@@ -24,6 +34,11 @@ struct Advert {
     std::uint16_t tcp_port = 0;  ///< 0 when TCP is disabled
     std::string unix_path;       ///< Unix socket path; empty when Unix is disabled
     std::int64_t pid = 0;        ///< process id (used by the local backend for liveness)
+    std::uint32_t revision = 0;  ///< bumps whenever the lists below change
+    std::vector<std::string> topics;        ///< topics it listens to, sorted
+    std::vector<std::string> services;      ///< services it provides, sorted
+    std::vector<Publication> publications;  ///< topics it sends, sorted by topic
+    bool complete = true;  ///< false: the lists did not fit the record (fetch them over a link)
 
     friend bool operator==(const Advert&, const Advert&) = default;
 };
@@ -58,6 +73,9 @@ class Discovery {
 public:
     virtual ~Discovery() = default;
     virtual void start(const Advert& self, DiscoveryEvents events) = 0;
+    /// Publishes a new version of the node's advert (same id; its lists or revision changed).
+    /// Thread-safe; may coalesce updates that follow each other closely.
+    virtual void update(const Advert& self) = 0;
     virtual void stop() = 0;
     /// Short backend name for logs and `meshy node info`: "avahi" or "local" ("automatic" before start()).
     virtual const char* backend_name() const = 0;
