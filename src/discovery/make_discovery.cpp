@@ -41,6 +41,13 @@ public:
         name_ = active_->backend_name();
     }
 
+    void update(const Advert& self) override {
+        std::lock_guard lock(mutex_);
+        if (active_ != nullptr) {
+            active_->update(self);
+        }
+    }
+
     void stop() override {
         std::unique_ptr<Discovery> active;
         {

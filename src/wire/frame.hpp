@@ -1,4 +1,4 @@
-// Internal: meshy's wire protocol, version 1. Pure functions over bytes, so the fuzz target and
+// Internal: meshy's wire protocol, version 2. Pure functions over bytes, so the fuzz target and
 // the unit tests drive exactly what the transport runs.
 //
 // A connection starts with a handshake in each direction:
@@ -22,7 +22,7 @@
 
 namespace meshy::detail::wire {
 
-inline constexpr std::uint16_t protocol_version = 1;
+inline constexpr std::uint16_t protocol_version = 2;
 inline constexpr char magic[4] = {'M', 'S', 'H', 'Y'};
 inline constexpr std::size_t handshake_prefix = 8;  // magic + version + body length
 inline constexpr std::size_t max_handshake_body = 4 * 256;
