@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <limits>
 #include <map>
@@ -42,6 +43,8 @@ namespace {
 
 // How often a node checks that its peers' processes live; a killed peer's file goes within this.
 constexpr auto kLivenessInterval = std::chrono::milliseconds(1000);
+// Without inotify (the user's instances used up): how often the directory's mtime is looked at.
+constexpr auto kDirectoryPoll = std::chrono::milliseconds(250);
 // How long update() waits for more updates before writing the file once for all of them.
 constexpr auto kCoalesce = std::chrono::milliseconds(50);
 constexpr std::string_view kSuffix = ".node";
@@ -150,12 +153,20 @@ public:
         own_file_ = dir_ + "/" + own_name_;
         make_directories(dir_);
         // Watch before writing our own file, so that no peer's file written meanwhile is missed.
-        inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (inotify_fd_ < 0 || wake_fd_ < 0) {
-            const int err = errno;
-            close_fds();
-            throw Error(errc::io_error, "local discovery: cannot create inotify/eventfd: " + errno_text(err));
+        if (wake_fd_ < 0) {
+            throw Error(errc::io_error, "local discovery: cannot create an eventfd: " + errno_text(errno));
+        }
+        // MESHY_LOCAL_DISCOVERY_POLL=1 forces the fallback (a directory on a file system without inotify).
+        const char* force_poll = non_empty_env("MESHY_LOCAL_DISCOVERY_POLL");
+        inotify_fd_ = force_poll != nullptr && std::string_view(force_poll) == "1"
+                          ? (errno = ENOSYS, -1)
+                          : ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (inotify_fd_ < 0) {
+            // fs.inotify.max_user_instances (often 128) counts every process of the user: a host with
+            // hundreds of nodes runs out. The directory's modification time then tells of changes.
+            log(LogLevel::debug, "local discovery: no inotify instance (" + errno_text(errno) +
+                                     "); watching the directory's modification time instead");
         }
         try {
             watch();
@@ -264,6 +275,10 @@ private:
 
     // (Re)adds the watch on the directory; a renamed-in file is a complete one (writers rename).
     void watch() {
+        if (inotify_fd_ < 0) {
+            watching_ = true;  // polling the modification time needs nothing set up
+            return;
+        }
         if (::inotify_add_watch(inotify_fd_, dir_.c_str(),
                                 IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_DELETE | IN_DELETE_SELF |
                                     IN_MOVE_SELF | IN_ONLYDIR) < 0) {
@@ -342,9 +357,16 @@ private:
                     deadline = std::min(deadline, pending_since_ + kCoalesce);
                 }
             }
+            if (inotify_fd_ < 0) {
+                deadline = std::min(deadline, Clock::now() + kDirectoryPoll);
+            }
             const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
             pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-            const int ready = ::poll(fds, 2, static_cast<int>(std::max<std::int64_t>(wait.count(), 0)));
+            const int ready = ::poll(fds + (inotify_fd_ < 0 ? 1 : 0), inotify_fd_ < 0 ? 1 : 2,
+                                     static_cast<int>(std::max<std::int64_t>(wait.count(), 0)));
+            if (inotify_fd_ < 0) {
+                rescan = directory_changed() || rescan;
+            }
             if (ready <= 0) {
                 continue;
             }
@@ -356,6 +378,24 @@ private:
                 rescan = read_events() || rescan;
             }
         }
+    }
+
+    // Without inotify: whether the directory's entries may have changed since the last look. Writers
+    // rename files into place, which changes the directory's mtime; a change within the clock's
+    // granularity could hide a second one, so a directory changed in the last second is rescanned.
+    bool directory_changed() {
+        struct stat st {};
+        if (::stat(dir_.c_str(), &st) != 0) {
+            watching_ = false;
+            return false;
+        }
+        const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        timespec now{};
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        const std::int64_t now_ns = static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+        const bool changed = mtime != directory_mtime_ || now_ns - mtime < 1'000'000'000;
+        directory_mtime_ = mtime;
+        return changed;
     }
 
     // Examines every file named by the pending inotify events. @returns true when a full rescan is
@@ -598,6 +638,7 @@ private:
     std::string own_name_;
     std::string own_file_;
     bool watching_ = false;
+    std::int64_t directory_mtime_ = 0;  // without inotify: the directory's mtime at the last look
     std::map<std::string, Seen> seen_;  // by file name
     std::set<std::string> warned_;
     std::string own_file_failure_;  // the last failure logged per activity, to log each one once

@@ -399,6 +399,27 @@ TEST_F(LocalDiscovery, UsesTwoDescriptorsWhateverTheNumberOfPeers) {
     EXPECT_LE(open_fds() - before, 2);  // inotify + eventfd (the thread holds no other)
 }
 
+TEST_F(LocalDiscovery, WithoutInotifyWatchesTheDirectoryModificationTime) {
+    ::setenv("MESHY_LOCAL_DISCOVERY_POLL", "1", 1);  // as when the user's inotify instances are used up
+    Advert a = make_advert("00000000000a");
+    Advert b = make_advert("00000000000b");
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    auto disc_b = make_local_discovery();
+    disc_a->start(a, seen_by_a.events());
+    disc_b->start(b, {});
+    ::unsetenv("MESHY_LOCAL_DISCOVERY_POLL");
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(b.id); }));
+    for (std::uint32_t i = 1; i <= 3; ++i) {  // changes in quick succession, each seen
+        b.revision = i;
+        b.topics.push_back("t" + std::to_string(i));
+        disc_b->update(b);
+        ASSERT_TRUE(eventually([&] { return seen_by_a.advert(b.id).revision == i; }));
+    }
+    disc_b->stop();
+    EXPECT_TRUE(eventually([&] { return seen_by_a.saw_down(b.id); }));
+}
+
 TEST(DnsSdServiceType, HasExpectedShape) {
     const std::string type = dns_sd_service_type("default");
     EXPECT_EQ(type, "_meshy-933b5bde._tcp");  // FNV-1a 32 of "default"
