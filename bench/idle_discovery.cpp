@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
     try {
         auto discovery = backend == "avahi" ? make_avahi_discovery() : make_local_discovery();
         discovery->start(self, {[](const Advert& peer) { print("up", peer.id); },
-                                [](const std::string& id) { print("down", id); }});
+                                [](const std::string& id) {
+                                    print("down", id);
+                                }});
         if (topics > 0) {
             for (int i = 0; i < topics; ++i) {
                 self.topics.push_back("idle/topic/" + std::to_string(i));
