@@ -1,7 +1,7 @@
 // Same-host discovery without a daemon: every node keeps one file in a per-domain directory and
 // watches the directory with inotify, reading only the files that changed. Idle, a node wakes once
-// a second to check that its peers' processes still live (a killed node cannot remove its file) and
-// that its own file is still there: O(peers) cheap system calls, no file reads.
+// a second to check that a few peers' processes still live (a killed node cannot remove its file)
+// and that its own file is still there: a handful of system calls, no file reads.
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,6 +43,8 @@ namespace {
 
 // How often a node checks that its peers' processes live; a killed peer's file goes within this.
 constexpr auto kLivenessInterval = std::chrono::milliseconds(1000);
+// Peers whose process check_liveness() looks at a tick.
+constexpr std::size_t kLivenessChecks = 8;
 // Without inotify (the user's instances used up): how often the directory's mtime is looked at.
 constexpr auto kDirectoryPoll = std::chrono::milliseconds(250);
 // How long update() waits for more updates before writing the file once for all of them.
@@ -151,6 +153,7 @@ public:
         dir_ = base_directory() + "/" + dns_sd_service_type(self_.domain).substr(7, 8);
         own_name_ = self_.id + std::string(kSuffix);
         own_file_ = dir_ + "/" + own_name_;
+        liveness_cursor_ = own_name_;  // nodes begin their turns at different peers
         make_directories(dir_);
         // Watch before writing our own file, so that no peer's file written meanwhile is missed.
         wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -491,12 +494,20 @@ private:
         }
     }
 
-    // Peers on this host whose process is gone: their file is stale (kill -9 leaves it behind).
+    // Peers on this host whose process is gone: their file is stale (kill -9 leaves it behind). A
+    // tick checks at most kLivenessChecks peers, taking turns from where the last tick stopped: in
+    // a mesh of N nodes every peer is still checked by about kLivenessChecks nodes a second (and the
+    // first to see it dead removes its file, which the others see), for O(N) work in all, not O(N^2).
     void check_liveness() {
         std::vector<std::string> dead;
-        for (const auto& [file, seen] : seen_) {
-            if (seen.advert.host == self_.host && process_is_dead(seen.advert.pid)) {
-                dead.push_back(file);
+        auto it = seen_.upper_bound(liveness_cursor_);
+        for (std::size_t checked = 0; checked < std::min(kLivenessChecks, seen_.size()); ++checked, ++it) {
+            if (it == seen_.end()) {
+                it = seen_.begin();
+            }
+            liveness_cursor_ = it->first;
+            if (it->second.advert.host == self_.host && process_is_dead(it->second.advert.pid)) {
+                dead.push_back(it->first);
             }
         }
         for (const auto& file : dead) {
@@ -638,7 +649,9 @@ private:
     std::string own_name_;
     std::string own_file_;
     bool watching_ = false;
-    std::int64_t directory_mtime_ = 0;  // without inotify: the directory's mtime at the last look
+    std::int64_t directory_mtime_ = 0;
+    std::string liveness_cursor_;       // the file whose peer check_liveness() looked at last  // without inotify: the
+                                        // directory's mtime at the last look
     std::map<std::string, Seen> seen_;  // by file name
     std::set<std::string> warned_;
     std::string own_file_failure_;  // the last failure logged per activity, to log each one once
