@@ -182,7 +182,7 @@ for mode in $MODES; do
             done
             have=0
             for ((tries = 0; tries < JOIN_LIMIT * 20 && ${#newid} > 0; tries++)); do
-                have=$(grep -l "^up $newid " "$out"/out.* 2>/dev/null | wc -l)
+                have=$({ grep -l "^up $newid " "$out"/out.* 2>/dev/null || true; } | wc -l)
                 ((have >= N)) && break
                 sleep 0.05
             done
