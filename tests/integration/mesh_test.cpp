@@ -369,11 +369,11 @@ std::string u32le(std::uint32_t v) {
 std::string str8(const std::string& s) {
     return std::string(1, static_cast<char>(s.size())) + s;
 }
-/// A well-formed version-1 handshake (see src/wire/frame.hpp).
+/// A well-formed handshake of wire protocol 2 (see src/wire/frame.hpp).
 std::string handshake(const std::string& magic, const std::string& domain) {
     const std::string body =
         str8("00000000-0000-4000-8000-00000000beef") + str8(domain) + str8("raw-client") + str8("localhost");
-    return magic + u16le(1) + u16le(static_cast<unsigned>(body.size())) + body;
+    return magic + u16le(2) + u16le(static_cast<unsigned>(body.size())) + body;
 }
 
 // ---- topics ------------------------------------------------------------------------------------
