@@ -130,15 +130,15 @@ void make_dirs(const std::string& path) {
 }
 }  // namespace
 
-std::string socket_dir(const std::string& preferred) {
-    std::string dir = preferred;
-    if (dir.empty()) {
-        if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) {
-            dir = std::string(xdg) + "/meshy";
-        } else {
-            dir = "/tmp/meshy-" + std::to_string(::getuid());
-        }
+std::string default_socket_dir() {
+    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) {
+        return std::string(xdg) + "/meshy";
     }
+    return "/tmp/meshy-" + std::to_string(::getuid());
+}
+
+std::string socket_dir(const std::string& preferred) {
+    const std::string dir = preferred.empty() ? default_socket_dir() : preferred;
     make_dirs(dir);
     return dir;
 }

@@ -31,6 +31,8 @@ inline std::chrono::steady_clock::time_point coarse_now() noexcept {
 }
 /// How far coarse_now() may lag: the clock's resolution (4 ms at HZ=250).
 std::chrono::nanoseconds coarse_resolution() noexcept;
+/// $XDG_RUNTIME_DIR/meshy, else /tmp/meshy-<uid>: where Unix sockets go by default (not created).
+std::string default_socket_dir();
 /// The directory for this process's Unix sockets: `preferred` if non-empty, else
 /// $XDG_RUNTIME_DIR/meshy, else /tmp/meshy-<uid>; created (mode 0700) if missing.
 std::string socket_dir(const std::string& preferred);

@@ -35,26 +35,13 @@ namespace meshy::detail {
 
 namespace {
 
-constexpr std::size_t kMaxTxtItem = 255;   // one TXT character-string
 constexpr std::size_t kMaxLabel = 63;      // one DNS label: the service instance name
 constexpr unsigned kFirstRetryMs = 100;    // after a failure: soon, but outside the client's own callback
 constexpr unsigned kMaxRetryMs = 5000;     // while D-Bus or the daemon stays away
 constexpr unsigned kReconcileMs = 5000;    // how long re-browsing may take to find every old peer again
+constexpr unsigned kCoalesceMs = 50;       // update() waits this long for more updates, then republishes once
 constexpr int kMaxResolveAttempts = 3;     // resolver timeouts for one instance before waiting for the browser
 constexpr std::uint16_t kDiscardPort = 9;  // SRV needs a port even when TCP is off
-
-// Cuts at a UTF-8 character boundary so that Avahi never sees a torn multi-byte sequence.
-std::string truncate_utf8(std::string text, std::size_t max_bytes) {
-    if (text.size() <= max_bytes) {
-        return text;
-    }
-    std::size_t end = max_bytes;
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0u) == 0x80u) {
-        --end;
-    }
-    text.resize(end);
-    return text;
-}
 
 class AvahiDiscovery final : public Discovery {
 public:
@@ -70,6 +57,7 @@ public:
             self_.pid = ::getpid();
         }
         events_ = std::move(events);
+        socket_dirs_ = expected_socket_dirs(self_);
         type_ = dns_sd_service_type(self_.domain);
         try {
             build_txt();
@@ -89,6 +77,7 @@ public:
         api_ = avahi_threaded_poll_get(poll_);
         reconnect_timer_ = api_->timeout_new(api_, nullptr, &AvahiDiscovery::on_reconnect_timer, this);
         reconcile_timer_ = api_->timeout_new(api_, nullptr, &AvahiDiscovery::on_reconcile_timer, this);
+        update_timer_ = api_->timeout_new(api_, nullptr, &AvahiDiscovery::on_update_timer, this);
 
         // Without NO_FAIL the call fails at once when no daemon owns its D-Bus name, which is exactly
         // the "unreachable" answer make_discovery() needs to fall back on.
@@ -115,9 +104,20 @@ public:
         log(LogLevel::debug, "avahi discovery: publishing " + service_name_ + " as " + type_);
     }
 
-    // This backend's records do not carry the lists yet (complete stays false): peers take them
-    // from Info frames over their links.
-    void update(const Advert&) override {}
+    void update(const Advert& self) override {
+        std::lock_guard api(api_mutex_);
+        if (!running_) {
+            return;
+        }
+        // The poll thread owns every Avahi object; its lock is how another thread may touch them.
+        avahi_threaded_poll_lock(poll_);
+        const bool armed = pending_.has_value();
+        pending_ = self;
+        if (!armed) {
+            arm(update_timer_, kCoalesceMs);
+        }
+        avahi_threaded_poll_unlock(poll_);
+    }
 
     void stop() override {
         std::lock_guard api(api_mutex_);
@@ -206,6 +206,10 @@ private:
 
     static void on_reconcile_timer(AvahiTimeout*, void* self) {
         guarded("reconcile timer", [&] { static_cast<AvahiDiscovery*>(self)->reconcile(); });
+    }
+
+    static void on_update_timer(AvahiTimeout*, void* self) {
+        guarded("update timer", [&] { static_cast<AvahiDiscovery*>(self)->republish(); });
     }
 
     template <typename Body>
@@ -348,22 +352,59 @@ private:
         log(LogLevel::info, "avahi discovery: service name " + old + " taken; using " + service_name_);
     }
 
+    // Lists that do not fit kTxtLayout's budget are left out (c=0): peers then fetch them over a link.
     void build_txt() {
-        for (auto& [key, value] : advert_to_fields(self_)) {
-            const std::size_t budget = kMaxTxtItem - key.size() - 1;
-            if (value.size() > budget) {
-                // The name is informational and may be cut; the other fields must be exact or the
-                // peer would dial a wrong address or judge the wrong domain.
-                if (key != "name") {
-                    throw Error(errc::invalid_argument,
-                                "advert field '" + key + "' is too long for a DNS-SD TXT record");
-                }
-                value = truncate_utf8(std::move(value), budget);
-            }
-            txt_ = avahi_string_list_add_pair_arbitrary(
-                txt_, key.c_str(), reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
+        const AdvertFields fields = advert_to_fields(self_, kTxtLayout);
+        AvahiStringList* txt = nullptr;
+        for (const auto& [key, value] : fields) {
+            txt = avahi_string_list_add_pair_arbitrary(
+                txt, key.c_str(), reinterpret_cast<const std::uint8_t*>(value.data()), value.size());
         }
-        txt_ = avahi_string_list_reverse(txt_);  // add_pair prepends
+        txt = avahi_string_list_reverse(txt);  // add_pair prepends
+        if (txt_ != nullptr) {
+            avahi_string_list_free(txt_);
+        }
+        txt_ = txt;
+        const bool complete = fields.empty() || fields.back().first != "c";
+        if (!complete && !logged_incomplete_) {
+            logged_incomplete_ = true;
+            log(LogLevel::debug, "avahi discovery: topics and services exceed the " +
+                                     std::to_string(kTxtLayout.budget) +
+                                     "-byte TXT budget; peers fetch them over a link");
+        }
+    }
+
+    // Runs kCoalesceMs after the first of a burst of update() calls, with the last one's advert.
+    void republish() {
+        api_->timeout_update(update_timer_, nullptr);
+        if (!pending_) {
+            return;
+        }
+        Advert next = std::move(*pending_);
+        pending_.reset();
+        if (next.pid == 0) {
+            next.pid = self_.pid;
+        }
+        const Advert previous = std::exchange(self_, std::move(next));
+        try {
+            build_txt();
+        } catch (const std::exception& e) {
+            self_ = previous;
+            log(LogLevel::warn, std::string("avahi discovery: cannot republish: ") + e.what());
+            return;
+        }
+        if (group_ == nullptr || avahi_entry_group_is_empty(group_)) {
+            return;  // register_service() publishes txt_ when the client is back
+        }
+        const int rc =
+            avahi_entry_group_update_service_txt_strlst(group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, AvahiPublishFlags(0),
+                                                        service_name_.c_str(), type_.c_str(), nullptr, txt_);
+        if (rc < 0) {
+            log(LogLevel::warn,
+                std::string("avahi discovery: cannot update TXT record: ") + avahi_strerror(rc) + "; publishing again");
+            avahi_entry_group_reset(group_);
+            register_service(avahi_entry_group_get_client(group_));
+        }
     }
 
     // ----- reconnecting -----
@@ -511,25 +552,30 @@ private:
         }
         instance.resolve_attempts = 0;
 
-        AdvertFields fields;
+        std::vector<std::string_view> strings;
         for (AvahiStringList* item = txt; item != nullptr; item = avahi_string_list_get_next(item)) {
-            const std::string_view text(reinterpret_cast<const char*>(avahi_string_list_get_text(item)),
-                                        avahi_string_list_get_size(item));
-            const auto eq = text.find('=');
-            if (eq != std::string_view::npos && eq > 0) {
-                fields.emplace_back(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
-            }
+            strings.emplace_back(reinterpret_cast<const char*>(avahi_string_list_get_text(item)),
+                                 avahi_string_list_get_size(item));
         }
         Advert advert;
         std::string new_id;
-        if (!advert_from_fields(fields, advert)) {
-            log(LogLevel::debug, "avahi discovery: ignoring " + key.name + ": malformed TXT record");
+        std::string reason;
+        std::string note;
+        if (!advert_from_fields(txt_strings_to_fields(strings), advert, &reason)) {
+            warn_once(key.name + reason,
+                      "avahi discovery: ignoring " + key.name + ": malformed TXT record (" + reason + ")");
         } else if (advert.id == self_.id) {
             // Our own service seen through another client, e.g. after a restart with the same id.
         } else if (advert.domain != self_.domain) {
             // Another domain whose name hashes to the same service type.
             log(LogLevel::debug, "avahi discovery: ignoring " + key.name + " of domain '" + advert.domain + "'");
+        } else if (const std::string refused = check_peer_advert(advert, self_, socket_dirs_, note); !refused.empty()) {
+            warn_once(advert.id + refused,
+                      "avahi discovery: ignoring node " + advert.name + " (" + advert.id + "): " + refused);
         } else {
+            if (!note.empty()) {
+                warn_once(advert.id + note, "avahi discovery: node " + advert.name + " (" + advert.id + "): " + note);
+            }
             if (advert.tcp_port == 0) {
                 advert.tcp_address.clear();
             } else if (advert.tcp_address.empty() && address != nullptr) {
@@ -555,6 +601,16 @@ private:
         instance.advert = std::move(advert);
         peers_[new_id].instances.insert(key);
         update_peer(new_id);
+    }
+
+    // One line per peer and problem, not one per re-resolution (bounded against a flood of records).
+    void warn_once(const std::string& key, const std::string& message) {
+        if (warned_.size() >= 1024) {
+            warned_.clear();
+        }
+        if (warned_.insert(key).second) {
+            log(LogLevel::warn, message);
+        }
     }
 
     void forget(const InstanceKey& key) {
@@ -643,9 +699,16 @@ private:
             if (reconcile_timer_ != nullptr) {
                 api_->timeout_free(reconcile_timer_);
             }
+            if (update_timer_ != nullptr) {
+                api_->timeout_free(update_timer_);
+            }
         }
         reconnect_timer_ = nullptr;
         reconcile_timer_ = nullptr;
+        update_timer_ = nullptr;
+        pending_.reset();
+        warned_.clear();
+        logged_incomplete_ = false;
         api_ = nullptr;
         if (poll_ != nullptr) {
             avahi_threaded_poll_free(poll_);
@@ -678,6 +741,11 @@ private:
     AvahiServiceBrowser* browser_ = nullptr;
     AvahiTimeout* reconnect_timer_ = nullptr;
     AvahiTimeout* reconcile_timer_ = nullptr;
+    AvahiTimeout* update_timer_ = nullptr;
+    std::optional<Advert> pending_;  // set by update() under the poll lock, published by republish()
+    std::vector<std::string> socket_dirs_;
+    std::set<std::string> warned_;
+    bool logged_incomplete_ = false;
     bool disconnected_ = false;  // an outage was logged and its recovery is not yet
     unsigned retry_ms_ = kFirstRetryMs;
     std::uint64_t next_order_ = 0;

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,7 +40,7 @@ struct Advert {
     std::vector<std::string> topics;        ///< topics it listens to, sorted
     std::vector<std::string> services;      ///< services it provides, sorted
     std::vector<Publication> publications;  ///< topics it sends, sorted by topic
-    bool complete = false;                  ///< true when the lists above are all there; else fetch them over a link
+    bool complete = true;                   ///< false: the lists did not fit the record (fetch them over a link)
 
     friend bool operator==(const Advert&, const Advert&) = default;
 };
@@ -54,11 +56,59 @@ struct DiscoveryEvents {
 };
 
 /// An advert as key=value pairs: the TXT record strings of the Avahi backend and the lines of a
-/// local .node file carry exactly these (v, id, name, host, domain, tcp, unix, addr, pid).
+/// local .node file carry exactly these. Protocol 2 keys: v, id, name, host, domain, tcp, unix,
+/// addr, pid, rev, c (0 when the lists were left out), and the lists cut into numbered pieces:
+/// t0, t1, ... (listened topics), s0, ... (services), p0, ... (publications). Each list is one
+/// text with items separated by ',' (a publication is topic[;type[;l]], l for latched), '\\', ','
+/// and ';' escaped with '\\'; a piece ends anywhere but inside an escape.
 using AdvertFields = std::vector<std::pair<std::string, std::string>>;
-AdvertFields advert_to_fields(const Advert& advert);
-/// @returns false when a required field is missing or malformed.
-bool advert_from_fields(const AdvertFields& fields, Advert& out);
+
+/// How advert_to_fields() lays the advert out.
+struct AdvertLayout {
+    /// Longest "key=value" string; a list longer than that is cut into several pieces.
+    std::size_t max_string = static_cast<std::size_t>(-1);
+    /// Total size of all strings, each counted with its length byte (as in a TXT record). When the
+    /// lists would exceed it they are left out and the advert says so (c=0, complete false).
+    std::size_t budget = static_cast<std::size_t>(-1);
+};
+
+/// The layout of the Avahi backend: DNS character strings of at most 255 bytes, and a TXT record
+/// that keeps the whole announcement (SRV, TXT, PTR, A) within one 1500-byte mDNS packet.
+inline constexpr AdvertLayout kTxtLayout{255, 1300};
+
+/// Limits every reader enforces; an advert beyond them is malformed.
+inline constexpr std::size_t kMaxAdvertText = 255;        ///< id, name, host, domain, addr, unix (bytes)
+inline constexpr std::size_t kMaxAdvertItem = 65535;      ///< one topic, service or type name (bytes)
+inline constexpr std::size_t kMaxAdvertItems = 100'000;   ///< items of one list
+inline constexpr std::size_t kMaxAdvertBytes = 8u << 20;  ///< a whole advert as text (a .node file)
+
+/// Throws meshy::Error(invalid_argument) when a field that must be exact (id, host, domain, addr,
+/// unix) does not fit layout.max_string; the name is cut instead.
+AdvertFields advert_to_fields(const Advert& advert, const AdvertLayout& layout = {});
+/// @param reason when non-null, receives why the fields were refused.
+/// @returns false when a required field is missing, a field is malformed or over a limit.
+bool advert_from_fields(const AdvertFields& fields, Advert& out, std::string* reason = nullptr);
+/// TXT record strings to fields: each "key=value" (binary value); strings without '=' are skipped.
+AdvertFields txt_strings_to_fields(const std::vector<std::string_view>& strings);
+/// The text of a local .node file: one "key=value" line a field, '\\', '\n' and '\r' escaped.
+std::string advert_to_file_text(const Advert& advert);
+/// Parses a .node file's text (at most kMaxAdvertBytes). @returns false as advert_from_fields().
+bool advert_from_file_text(std::string_view text, Advert& out, std::string* reason = nullptr);
+
+/// Where this node expects a peer's Unix socket: the directory of its own socket and the default
+/// one ($XDG_RUNTIME_DIR/meshy, else /tmp/meshy-<uid>, as for NodeOptions::unix_socket_dir).
+std::vector<std::string> expected_socket_dirs(const Advert& self);
+/// Checks a peer's advert before it is reported. A Unix socket path other than
+/// <one of socket_dirs>/<id>.sock is cleared (a record must not make the node dial /etc/passwd).
+/// @returns an empty string when the advert is usable as it now stands, else why it is refused
+///          (protocol mismatch); `note` receives what was cleared, if anything.
+std::string check_peer_advert(Advert& peer,
+                              const Advert& self,
+                              const std::vector<std::string>& socket_dirs,
+                              std::string& note);
+
+/// Cuts `text` to at most `max_bytes` at a UTF-8 character boundary (never a torn sequence).
+std::string truncate_utf8(std::string text, std::size_t max_bytes);
 
 /// Which backend to use.
 enum class DiscoveryBackend { automatic, avahi, local };
@@ -90,7 +140,8 @@ std::string dns_sd_service_type(const std::string& domain);
 std::unique_ptr<Discovery> make_avahi_discovery();
 
 /// Same-host backend with no daemon: one file per node in a per-domain directory
-/// ($MESHY_LOCAL_DISCOVERY_DIR, else $XDG_RUNTIME_DIR/meshy, else /tmp/meshy-<uid>), polled.
+/// ($MESHY_LOCAL_DISCOVERY_DIR, else $XDG_RUNTIME_DIR/meshy, else /tmp/meshy-<uid>), watched with
+/// inotify; peers' processes are checked for liveness once a second.
 std::unique_ptr<Discovery> make_local_discovery();
 
 /// Picks the backend: `MESHY_DISCOVERY=avahi|local` forces one; automatic tries Avahi and falls

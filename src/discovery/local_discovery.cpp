@@ -1,22 +1,31 @@
-// Same-host discovery without a daemon: every node keeps one small file in a per-domain directory
-// and polls the directory. Cheap enough at 100 ms for the handful of nodes one host runs.
+// Same-host discovery without a daemon: every node keeps one file in a per-domain directory and
+// watches the directory with inotify, reading only the files that changed. Idle, a node wakes once
+// a second to check that a few peers' processes still live (a killed node cannot remove its file)
+// and that its own file is still there: a handful of system calls, no file reads.
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <exception>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -32,7 +41,14 @@ namespace meshy::detail {
 
 namespace {
 
-constexpr auto kPollInterval = std::chrono::milliseconds(100);
+// How often a node checks that its peers' processes live; a killed peer's file goes within this.
+constexpr auto kLivenessInterval = std::chrono::milliseconds(1000);
+// Peers whose process check_liveness() looks at a tick.
+constexpr std::size_t kLivenessChecks = 8;
+// Without inotify (the user's instances used up): how often the directory's mtime is looked at.
+constexpr auto kDirectoryPoll = std::chrono::milliseconds(250);
+// How long update() waits for more updates before writing the file once for all of them.
+constexpr auto kCoalesce = std::chrono::milliseconds(50);
 constexpr std::string_view kSuffix = ".node";
 
 std::string errno_text(int err) {
@@ -42,68 +58,6 @@ std::string errno_text(int err) {
 const char* non_empty_env(const char* name) {
     const char* value = std::getenv(name);
     return value != nullptr && *value != '\0' ? value : nullptr;
-}
-
-// Values are free text (a node name may hold anything), so line breaks must not split a record.
-std::string escape_value(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    for (const char c : value) {
-        switch (c) {
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
-
-std::string unescape_value(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        if (value[i] != '\\' || i + 1 == value.size()) {
-            out += value[i];
-            continue;
-        }
-        const char next = value[++i];
-        out += next == 'n' ? '\n' : next == 'r' ? '\r' : next;
-    }
-    return out;
-}
-
-std::string serialize(const Advert& advert) {
-    std::string text;
-    for (const auto& [key, value] : advert_to_fields(advert)) {
-        text += key;
-        text += '=';
-        text += escape_value(value);
-        text += '\n';
-    }
-    return text;
-}
-
-AdvertFields parse_lines(std::string_view text) {
-    AdvertFields fields;
-    while (!text.empty()) {
-        const auto eol = text.find('\n');
-        const std::string_view line = text.substr(0, eol);
-        text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
-        const auto eq = line.find('=');
-        if (eq == std::string_view::npos || eq == 0) {
-            continue;
-        }
-        fields.emplace_back(std::string(line.substr(0, eq)), unescape_value(line.substr(eq + 1)));
-    }
-    return fields;
 }
 
 bool read_file(const std::string& path, std::string& out) {
@@ -123,8 +77,8 @@ bool read_file(const std::string& path, std::string& out) {
             return n == 0;
         }
         out.append(buf, static_cast<std::size_t>(n));
-        // A node file is a few hundred bytes; anything huge is not ours and not worth holding.
-        if (out.size() > 64 * 1024) {
+        // Anything larger than an advert may be is not ours and not worth holding.
+        if (out.size() > kMaxAdvertBytes) {
             ::close(fd);
             return false;
         }
@@ -195,27 +149,60 @@ public:
             self_.pid = ::getpid();
         }
         events_ = std::move(events);
+        socket_dirs_ = expected_socket_dirs(self_);
         dir_ = base_directory() + "/" + dns_sd_service_type(self_.domain).substr(7, 8);
-        own_file_ = dir_ + "/" + self_.id + std::string(kSuffix);
+        own_name_ = self_.id + std::string(kSuffix);
+        own_file_ = dir_ + "/" + own_name_;
+        liveness_cursor_ = own_name_;  // nodes begin their turns at different peers
         make_directories(dir_);
-        write_own_file();
-        {
-            std::lock_guard lock(mutex_);
-            stop_requested_ = false;
+        // Watch before writing our own file, so that no peer's file written meanwhile is missed.
+        wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (wake_fd_ < 0) {
+            throw Error(errc::io_error, "local discovery: cannot create an eventfd: " + errno_text(errno));
+        }
+        // MESHY_LOCAL_DISCOVERY_POLL=1 forces the fallback (a directory on a file system without inotify).
+        const char* force_poll = non_empty_env("MESHY_LOCAL_DISCOVERY_POLL");
+        inotify_fd_ = force_poll != nullptr && std::string_view(force_poll) == "1"
+                          ? (errno = ENOSYS, -1)
+                          : ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (inotify_fd_ < 0) {
+            // fs.inotify.max_user_instances (often 128) counts every process of the user: a host with
+            // hundreds of nodes runs out. The directory's modification time then tells of changes.
+            log(LogLevel::debug, "local discovery: no inotify instance (" + errno_text(errno) +
+                                     "); watching the directory's modification time instead");
         }
         try {
+            watch();
+            write_own_file(self_);
+            {
+                std::lock_guard lock(mutex_);
+                stop_requested_ = false;
+                pending_.reset();
+            }
             thread_ = std::thread([this] { run(); });
         } catch (...) {
             ::unlink(own_file_.c_str());
+            close_fds();
             throw;
         }
         running_ = true;
         log(LogLevel::debug, "local discovery: publishing " + own_file_);
     }
 
-    // This backend's records do not carry the lists yet (complete stays false): peers take them
-    // from Info frames over their links.
-    void update(const Advert&) override {}
+    void update(const Advert& self) override {
+        std::lock_guard api(api_mutex_);
+        if (!running_) {
+            return;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            if (!pending_) {
+                pending_since_ = std::chrono::steady_clock::now();
+            }
+            pending_ = self;
+        }
+        wake();
+    }
 
     void stop() override {
         std::lock_guard api(api_mutex_);
@@ -226,12 +213,14 @@ public:
             std::lock_guard lock(mutex_);
             stop_requested_ = true;
         }
-        wake_.notify_all();
+        wake();
         thread_.join();
         if (::unlink(own_file_.c_str()) != 0 && errno != ENOENT) {
             log(LogLevel::warn, "local discovery: cannot remove " + own_file_ + ": " + errno_text(errno));
         }
+        close_fds();
         seen_.clear();
+        warned_.clear();
         own_file_failure_.clear();
         scan_failure_.clear();
         events_ = {};
@@ -243,7 +232,7 @@ public:
 private:
     struct Seen {
         FileSignature signature;
-        bool valid = false;     // parsed, same domain, not ourselves
+        bool valid = false;     // parsed, same domain and protocol, not ourselves
         bool reported = false;  // on_peer_up delivered and not yet taken back
         Advert advert;
     };
@@ -270,13 +259,44 @@ private:
         return dir;
     }
 
-    void write_own_file() {
-        const std::string temp = dir_ + "/." + self_.id + ".tmp";
+    void close_fds() {
+        if (inotify_fd_ >= 0) {
+            ::close(inotify_fd_);
+        }
+        if (wake_fd_ >= 0) {
+            ::close(wake_fd_);
+        }
+        inotify_fd_ = -1;
+        wake_fd_ = -1;
+        watching_ = false;
+    }
+
+    void wake() {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
+    }
+
+    // (Re)adds the watch on the directory; a renamed-in file is a complete one (writers rename).
+    void watch() {
+        if (inotify_fd_ < 0) {
+            watching_ = true;  // polling the modification time needs nothing set up
+            return;
+        }
+        if (::inotify_add_watch(inotify_fd_, dir_.c_str(),
+                                IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_DELETE | IN_DELETE_SELF |
+                                    IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+            throw Error(errc::io_error, "cannot watch " + dir_ + ": " + errno_text(errno));
+        }
+        watching_ = true;
+    }
+
+    void write_own_file(const Advert& advert) {
+        const std::string temp = dir_ + "/." + advert.id + ".tmp";
         const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0) {
             throw Error(errc::io_error, "cannot write " + temp + ": " + errno_text(errno));
         }
-        const bool written = write_all(fd, serialize(self_));
+        const bool written = write_all(fd, advert_to_file_text(advert));
         const int write_errno = errno;
         ::close(fd);
         // The rename is what makes the file appear complete to readers; they never see a partial one.
@@ -288,18 +308,136 @@ private:
     }
 
     void run() {
-        std::unique_lock lock(mutex_);
-        while (!stop_requested_) {
-            lock.unlock();
-            guarded("cannot rewrite own advert", own_file_failure_, [this] { ensure_own_file(); });
-            guarded("scan failed", scan_failure_, [this] { scan(); });
-            lock.lock();
-            wake_.wait_for(lock, kPollInterval, [this] { return stop_requested_; });
+        using Clock = std::chrono::steady_clock;
+        bool rescan = true;  // the first pass reads every file already there
+        auto next_liveness = Clock::now() + kLivenessInterval;
+        for (;;) {
+            std::optional<Advert> update;
+            {
+                std::lock_guard lock(mutex_);
+                if (stop_requested_) {
+                    return;
+                }
+                // Coalescing: a burst of update() calls (many listen() in a row) becomes one write.
+                if (pending_ && Clock::now() >= pending_since_ + kCoalesce) {
+                    update = std::move(pending_);
+                    pending_.reset();
+                }
+            }
+            if (update) {
+                guarded("cannot rewrite own advert", own_file_failure_, [&] {
+                    if (update->pid == 0) {
+                        update->pid = self_.pid;
+                    }
+                    self_ = std::move(*update);
+                    write_own_file(self_);
+                });
+            }
+            if (rescan) {
+                rescan = false;
+                guarded("scan failed", scan_failure_, [this] { scan_all(); });
+            }
+            if (Clock::now() >= next_liveness) {
+                next_liveness = Clock::now() + kLivenessInterval;
+                guarded("cannot rewrite own advert", own_file_failure_, [&] {
+                    if (!watching_) {
+                        make_directories(dir_);
+                        watch();
+                        rescan = true;
+                    }
+                    ensure_own_file();
+                });
+                check_liveness();
+                if (rescan) {
+                    continue;
+                }
+            }
+
+            auto deadline = next_liveness;
+            {
+                std::lock_guard lock(mutex_);
+                if (pending_) {
+                    deadline = std::min(deadline, pending_since_ + kCoalesce);
+                }
+            }
+            if (inotify_fd_ < 0) {
+                deadline = std::min(deadline, Clock::now() + kDirectoryPoll);
+            }
+            const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+            pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+            const int ready = ::poll(fds + (inotify_fd_ < 0 ? 1 : 0), inotify_fd_ < 0 ? 1 : 2,
+                                     static_cast<int>(std::max<std::int64_t>(wait.count(), 0)));
+            if (inotify_fd_ < 0) {
+                rescan = directory_changed() || rescan;
+            }
+            if (ready <= 0) {
+                continue;
+            }
+            if ((fds[1].revents & POLLIN) != 0) {
+                std::uint64_t count = 0;
+                [[maybe_unused]] const ssize_t n = ::read(wake_fd_, &count, sizeof count);
+            }
+            if ((fds[0].revents & POLLIN) != 0) {
+                rescan = read_events() || rescan;
+            }
         }
     }
 
-    // A failure that persists (a full disk, a removed parent directory) is logged once, not ten times
-    // a second; the next different failure or a recovery re-arms it.
+    // Without inotify: whether the directory's entries may have changed since the last look. Writers
+    // rename files into place, which changes the directory's mtime; a change within the clock's
+    // granularity could hide a second one, so a directory changed in the last second is rescanned.
+    bool directory_changed() {
+        struct stat st {};
+        if (::stat(dir_.c_str(), &st) != 0) {
+            watching_ = false;
+            return false;
+        }
+        const std::int64_t mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        timespec now{};
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        const std::int64_t now_ns = static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+        const bool changed = mtime != directory_mtime_ || now_ns - mtime < 1'000'000'000;
+        directory_mtime_ = mtime;
+        return changed;
+    }
+
+    // Examines every file named by the pending inotify events. @returns true when a full rescan is
+    // needed (the queue overflowed, or the directory itself went away).
+    bool read_events() {
+        std::set<std::string> changed;
+        bool rescan = false;
+        alignas(inotify_event) char buf[16 * 1024];
+        for (;;) {
+            const ssize_t n = ::read(inotify_fd_, buf, sizeof buf);
+            if (n <= 0) {
+                break;
+            }
+            for (std::size_t at = 0; at + sizeof(inotify_event) <= static_cast<std::size_t>(n);) {
+                inotify_event event;
+                std::memcpy(&event, buf + at, sizeof event);
+                const std::string_view name(event.len > 0 ? buf + at + sizeof(inotify_event) : "",
+                                            event.len > 0 ? ::strnlen(buf + at + sizeof(inotify_event), event.len) : 0);
+                at += sizeof(inotify_event) + event.len;
+                if ((event.mask & IN_Q_OVERFLOW) != 0) {
+                    rescan = true;
+                } else if ((event.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0) {
+                    // Our directory was removed or moved: recreate and re-watch it at the next tick.
+                    watching_ = false;
+                } else if (name.size() > kSuffix.size() && name.ends_with(kSuffix) && name != own_name_) {
+                    changed.emplace(name);
+                }
+            }
+        }
+        guarded("scan failed", scan_failure_, [&] {
+            for (const auto& file : changed) {
+                examine(file);
+            }
+        });
+        return rescan;
+    }
+
+    // A failure that persists (a full disk, a removed parent directory) is logged once, not once a
+    // second; the next different failure or a recovery re-arms it.
     template <typename Body>
     static void guarded(const char* what, std::string& last_failure, Body&& body) {
         std::string message;
@@ -325,91 +463,150 @@ private:
         }
         log(LogLevel::debug, "local discovery: " + own_file_ + " vanished; rewriting it");
         make_directories(dir_);
-        write_own_file();
+        write_own_file(self_);
     }
 
-    void scan() {
+    // Only after an overflow, a re-watch or at start: every file, examined by its signature.
+    void scan_all() {
         DIR* dir = ::opendir(dir_.c_str());
         if (dir == nullptr) {
             return;
         }
-        std::map<std::string, Seen> current;
-        const std::string own_name = self_.id + std::string(kSuffix);
+        std::set<std::string> present;
         while (const dirent* entry = ::readdir(dir)) {
             const std::string_view name = entry->d_name;
-            if (name.size() <= kSuffix.size() || !name.ends_with(kSuffix) || name == own_name) {
-                continue;
+            if (name.size() > kSuffix.size() && name.ends_with(kSuffix) && name != own_name_) {
+                present.emplace(name);
             }
-            std::string file(name);
-            Seen seen;
-            if (!examine(file, seen)) {
-                continue;
-            }
-            current.emplace(std::move(file), std::move(seen));
         }
         ::closedir(dir);
-
-        for (auto& [file, previous] : seen_) {
-            if (previous.reported && !current.contains(file)) {
-                report_down(previous.advert.id);
+        std::vector<std::string> gone;
+        for (const auto& [file, seen] : seen_) {
+            if (!present.contains(file)) {
+                gone.push_back(file);
             }
         }
-        for (auto& [file, now] : current) {
-            const auto before = seen_.find(file);
-            const Seen* old = before == seen_.end() ? nullptr : &before->second;
-            if (old != nullptr && old->reported && (!now.valid || old->advert.id != now.advert.id)) {
-                report_down(old->advert.id);
-            } else if (old != nullptr && old->reported && old->advert == now.advert) {
-                now.reported = true;
-                continue;
-            }
-            if (now.valid) {
-                report_up(now.advert);
-                now.reported = true;
-            }
+        for (const auto& file : gone) {
+            forget(file);
         }
-        seen_ = std::move(current);
+        for (const auto& file : present) {
+            examine(file);
+        }
     }
 
-    // Fills `out` for one .node file; false when the file is gone (vanished or removed as stale).
-    bool examine(const std::string& file, Seen& out) {
+    // Peers on this host whose process is gone: their file is stale (kill -9 leaves it behind). A
+    // tick checks at most kLivenessChecks peers, taking turns from where the last tick stopped: in
+    // a mesh of N nodes every peer is still checked by about kLivenessChecks nodes a second (and the
+    // first to see it dead removes its file, which the others see), for O(N) work in all, not O(N^2).
+    void check_liveness() {
+        std::vector<std::string> dead;
+        auto it = seen_.upper_bound(liveness_cursor_);
+        for (std::size_t checked = 0; checked < std::min(kLivenessChecks, seen_.size()); ++checked, ++it) {
+            if (it == seen_.end()) {
+                it = seen_.begin();
+            }
+            liveness_cursor_ = it->first;
+            if (it->second.advert.host == self_.host && process_is_dead(it->second.advert.pid)) {
+                dead.push_back(it->first);
+            }
+        }
+        for (const auto& file : dead) {
+            const std::string path = dir_ + "/" + file;
+            log(LogLevel::debug, "local discovery: removing stale " + path + " (pid " +
+                                     std::to_string(seen_[file].advert.pid) + " is gone)");
+            ::unlink(path.c_str());
+            forget(file);
+        }
+    }
+
+    void forget(const std::string& file) {
+        const auto it = seen_.find(file);
+        if (it == seen_.end()) {
+            return;
+        }
+        const bool reported = it->second.reported;
+        const std::string id = it->second.advert.id;
+        seen_.erase(it);
+        if (reported) {
+            report_down(id);
+        }
+    }
+
+    // Reads one .node file if it changed, and reports what changed about its peer.
+    void examine(const std::string& file) {
         const std::string path = dir_ + "/" + file;
         struct stat st {};
         if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-            return false;
+            forget(file);
+            return;
         }
-        out.signature = signature_of(st);
+        const FileSignature signature = signature_of(st);
         const auto known = seen_.find(file);
-        if (known != seen_.end() && known->second.signature == out.signature) {
-            out.valid = known->second.valid;
-            out.advert = known->second.advert;
-        } else {
-            std::string text;
-            if (!read_file(path, text)) {
-                return false;
+        if (known != seen_.end() && known->second.signature == signature) {
+            return;
+        }
+        Seen now;
+        now.signature = signature;
+        std::string text;
+        if (!read_file(path, text)) {
+            forget(file);
+            return;
+        }
+        Advert advert;
+        std::string reason;
+        const std::string stem = file.substr(0, file.size() - kSuffix.size());
+        if (!advert_from_file_text(text, advert, &reason) || advert.id != stem) {
+            warn_once(path, "local discovery: ignoring " + path + ": " +
+                                (reason.empty() ? std::string("id differs from the file name") : reason));
+        } else if (advert.id != self_.id && advert.domain == self_.domain) {
+            std::string note;
+            const std::string refused = check_peer_advert(advert, self_, socket_dirs_, note);
+            if (!note.empty()) {
+                warn_once(advert.id + note, "local discovery: node " + advert.name + " (" + advert.id + "): " + note);
             }
-            Advert advert;
-            const std::string stem = file.substr(0, file.size() - kSuffix.size());
-            if (!advert_from_fields(parse_lines(text), advert) || advert.id != stem) {
-                log(LogLevel::debug, "local discovery: ignoring malformed " + path);
+            if (!refused.empty()) {
+                warn_once(advert.id + refused,
+                          "local discovery: ignoring node " + advert.name + " (" + advert.id + "): " + refused);
             } else {
-                out.valid = advert.id != self_.id && advert.domain == self_.domain;
-                if (out.valid && advert.tcp_port != 0 && advert.tcp_address.empty()) {
+                now.valid = true;
+                if (advert.tcp_port != 0 && advert.tcp_address.empty()) {
                     advert.tcp_address = "127.0.0.1";
                 } else if (advert.tcp_port == 0) {
                     advert.tcp_address.clear();
                 }
             }
-            out.advert = std::move(advert);
         }
+        now.advert = std::move(advert);
         // A pid from another host (a directory shared with a container) cannot be checked here.
-        if (out.advert.host == self_.host && process_is_dead(out.advert.pid)) {
+        if (now.advert.host == self_.host && process_is_dead(now.advert.pid)) {
             log(LogLevel::debug,
-                "local discovery: removing stale " + path + " (pid " + std::to_string(out.advert.pid) + " is gone)");
+                "local discovery: removing stale " + path + " (pid " + std::to_string(now.advert.pid) + " is gone)");
             ::unlink(path.c_str());
-            return false;
+            forget(file);
+            return;
         }
-        return true;
+        Seen* old = known != seen_.end() ? &known->second : nullptr;
+        if (old != nullptr && old->reported && (!now.valid || old->advert.id != now.advert.id)) {
+            report_down(old->advert.id);
+        } else if (old != nullptr && old->reported && old->advert == now.advert) {
+            now.reported = true;
+        }
+        if (now.valid && !now.reported) {
+            report_up(now.advert);
+            now.reported = true;
+        }
+        seen_[file] = std::move(now);
+    }
+
+    // One line per peer and problem, not one per change of its file (bounded: a flood of bad
+    // files cannot grow this without limit).
+    void warn_once(const std::string& key, const std::string& message) {
+        if (warned_.size() >= 1024) {
+            warned_.clear();
+        }
+        if (warned_.insert(key).second) {
+            log(LogLevel::warn, message);
+        }
     }
 
     void report_up(const Advert& advert) {
@@ -434,20 +631,30 @@ private:
         }
     }
 
-    std::mutex api_mutex_;  // serializes start() and stop(); never held by the poll thread
-    std::mutex mutex_;      // guards stop_requested_ only, so events are never delivered under it
-    std::condition_variable wake_;
+    std::mutex api_mutex_;  // serializes start(), update() and stop(); never held by the thread
+    std::mutex mutex_;      // guards stop_requested_ and the pending update, so events are never delivered under it
     bool stop_requested_ = false;
+    std::optional<Advert> pending_;
+    std::chrono::steady_clock::time_point pending_since_;
     bool running_ = false;
     std::thread thread_;
+    int inotify_fd_ = -1;
+    int wake_fd_ = -1;  // eventfd: update() and stop() wake the thread through it
 
     // Written by start() before the thread exists, then only touched by the thread until stop() joins it.
     Advert self_;
     DiscoveryEvents events_;
+    std::vector<std::string> socket_dirs_;
     std::string dir_;
+    std::string own_name_;
     std::string own_file_;
+    bool watching_ = false;
+    std::int64_t directory_mtime_ = 0;
+    std::string liveness_cursor_;       // the file whose peer check_liveness() looked at last  // without inotify: the
+                                        // directory's mtime at the last look
     std::map<std::string, Seen> seen_;  // by file name
-    std::string own_file_failure_;      // the last failure logged per activity, to log each one once
+    std::set<std::string> warned_;
+    std::string own_file_failure_;  // the last failure logged per activity, to log each one once
     std::string scan_failure_;
 };
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,25 +21,19 @@
 #include <thread>
 #include <vector>
 
+#include "common/system.hpp"
 #include "discovery/discovery.hpp"
+#include "discovery_test_support.hpp"
 #include "meshy/error.hpp"
 #include "meshy/log.hpp"
 
 namespace meshy::detail {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::eventually;
+using testing::Recorder;
 
-bool eventually(const std::function<bool()>& condition) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) {
-            return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return condition();
-}
+namespace fs = std::filesystem;
 
 std::string host_name() {
     char buf[256] = {};
@@ -54,55 +49,10 @@ Advert make_advert(const std::string& id_tail, const std::string& domain = "test
     advert.domain = domain;
     advert.protocol = 1;
     advert.tcp_port = 7447;
-    advert.unix_path = "/tmp/meshy-test-" + id_tail + ".sock";
+    advert.unix_path = default_socket_dir() + "/" + advert.id + ".sock";
     advert.pid = ::getpid();
     return advert;
 }
-
-// Collects what one backend reports; the backend calls it from its own thread.
-class Recorder {
-public:
-    DiscoveryEvents events() {
-        return {[this](const Advert& advert) {
-                    std::lock_guard lock(mutex_);
-                    up_[advert.id] = advert;
-                    ++up_count_[advert.id];
-                },
-                [this](const std::string& id) {
-                    std::lock_guard lock(mutex_);
-                    up_.erase(id);
-                    downs_.push_back(id);
-                }};
-    }
-
-    bool sees(const std::string& id) const {
-        std::lock_guard lock(mutex_);
-        return up_.contains(id);
-    }
-
-    Advert advert(const std::string& id) const {
-        std::lock_guard lock(mutex_);
-        const auto it = up_.find(id);
-        return it == up_.end() ? Advert{} : it->second;
-    }
-
-    int up_count(const std::string& id) const {
-        std::lock_guard lock(mutex_);
-        const auto it = up_count_.find(id);
-        return it == up_count_.end() ? 0 : it->second;
-    }
-
-    bool saw_down(const std::string& id) const {
-        std::lock_guard lock(mutex_);
-        return std::find(downs_.begin(), downs_.end(), id) != downs_.end();
-    }
-
-private:
-    mutable std::mutex mutex_;
-    std::map<std::string, Advert> up_;
-    std::map<std::string, int> up_count_;
-    std::vector<std::string> downs_;
-};
 
 // Writes a node file the way another process would (same keys, atomic rename).
 void write_node_file(const fs::path& dir, const Advert& advert) {
@@ -113,6 +63,10 @@ void write_node_file(const fs::path& dir, const Advert& advert) {
         out << "v=" << advert.protocol << "\nid=" << advert.id << "\nname=" << advert.name << "\nhost=" << advert.host
             << "\ndomain=" << advert.domain << "\ntcp=" << advert.tcp_port << "\nunix=" << advert.unix_path
             << "\npid=" << advert.pid << "\n";
+        for (std::size_t i = 0; i < advert.topics.size(); ++i) {
+            out << (i == 0 ? "t0=" : ",") << advert.topics[i];
+        }
+        out << (advert.topics.empty() ? "" : "\n");
     }
     fs::rename(temp, dir / (advert.id + ".node"));
 }
@@ -288,6 +242,182 @@ TEST_F(LocalDiscovery, StopReturnsQuickly) {
     disc_a->stop();
     EXPECT_LT(std::chrono::steady_clock::now() - before,
               std::chrono::milliseconds(250));  // a woken wait, not a 100 ms poll period
+}
+
+TEST_F(LocalDiscovery, UpdateCarriesListsToPeers) {
+    Advert a = make_advert("00000000000a");
+    Advert b = make_advert("00000000000b");
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    auto disc_b = make_local_discovery();
+    disc_a->start(a, seen_by_a.events());
+    disc_b->start(b, {});
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(b.id); }));
+    EXPECT_TRUE(seen_by_a.advert(b.id).complete);
+    EXPECT_TRUE(seen_by_a.advert(b.id).topics.empty());
+
+    b.revision = 1;
+    b.topics = {"chatter", "odom"};
+    b.services = {"add"};
+    b.publications = {{"pose", "geometry/Pose", true}};
+    disc_b->update(b);
+    ASSERT_TRUE(eventually([&] { return seen_by_a.advert(b.id).revision == 1; }));
+    const Advert got = seen_by_a.advert(b.id);
+    EXPECT_EQ(got.topics, b.topics);
+    EXPECT_EQ(got.services, b.services);
+    EXPECT_EQ(got.publications, b.publications);
+    EXPECT_EQ(seen_by_a.up_count(b.id), 2);
+}
+
+TEST_F(LocalDiscovery, BurstOfUpdatesIsCoalesced) {
+    Advert a = make_advert("00000000000a");
+    Advert b = make_advert("00000000000b");
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    auto disc_b = make_local_discovery();
+    disc_a->start(a, seen_by_a.events());
+    disc_b->start(b, {});
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(b.id); }));
+
+    // 200 listen() calls in a row, as a node setting up would make them.
+    for (std::uint32_t i = 1; i <= 200; ++i) {
+        b.revision = i;
+        b.topics.push_back("topic/" + std::to_string(1000 + i));
+        disc_b->update(b);
+    }
+    ASSERT_TRUE(eventually([&] { return seen_by_a.advert(b.id).revision == 200; }));
+    EXPECT_EQ(seen_by_a.advert(b.id).topics.size(), 200u);
+    // One write a 50 ms window: a handful of reports, not 200 (generous for a loaded machine).
+    EXPECT_LT(seen_by_a.up_count(b.id), 20);
+}
+
+TEST_F(LocalDiscovery, SeesFileWrittenInPlace) {
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    disc_a->start(make_advert("00000000000a"), seen_by_a.events());
+    Advert peer = make_advert("000000000012");
+    const fs::path file = domain_dir("test") / (peer.id + ".node");
+    {
+        std::ofstream out(file);  // no rename: a close after writing is what the watch sees
+        out << "v=1\nid=" << peer.id << "\nname=inplace\nhost=" << peer.host
+            << "\ndomain=test\ntcp=0\nunix=\npid=" << peer.pid << "\n";
+    }
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(peer.id); }));
+    EXPECT_EQ(seen_by_a.advert(peer.id).name, "inplace");
+    fs::remove(file);
+    EXPECT_TRUE(eventually([&] { return seen_by_a.saw_down(peer.id); }));
+}
+
+TEST_F(LocalDiscovery, RefusesAnotherProtocolVersionWithOneLogLine) {
+    std::mutex mutex;
+    std::vector<std::string> warnings;
+    set_log_sink([&](LogLevel level, std::string_view message) {
+        if (level == LogLevel::warn) {
+            std::lock_guard lock(mutex);
+            warnings.emplace_back(message);
+        }
+    });
+    Advert old_node = make_advert("000000000013");
+    old_node.protocol = 0;
+    write_node_file(domain_dir("test"), old_node);
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    disc_a->start(make_advert("00000000000a"), seen_by_a.events());
+    old_node.name = "rewritten";  // a second read of the same peer logs nothing more
+    write_node_file(domain_dir("test"), old_node);
+    const Advert marker = make_advert("00000000000e");
+    write_node_file(domain_dir("test"), marker);
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(marker.id); }));
+    disc_a->stop();
+    set_log_sink({});
+    EXPECT_EQ(seen_by_a.up_count(old_node.id), 0);
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("speaks protocol 0, this node speaks 1"), std::string::npos) << warnings[0];
+}
+
+TEST_F(LocalDiscovery, ClearsAUnixSocketOutsideTheSocketDirectory) {
+    Advert peer = make_advert("000000000014");
+    peer.unix_path = "/etc/passwd";
+    write_node_file(domain_dir("test"), peer);
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    disc_a->start(make_advert("00000000000a"), seen_by_a.events());
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(peer.id); }));
+    EXPECT_EQ(seen_by_a.advert(peer.id).unix_path, "");
+    EXPECT_EQ(seen_by_a.advert(peer.id).tcp_port, peer.tcp_port);
+}
+
+TEST_F(LocalDiscovery, IgnoresMalformedFiles) {
+    fs::create_directories(domain_dir("test"));
+    {
+        std::ofstream(domain_dir("test") / "00000000-0000-4000-8000-000000000015.node") << "v=1\nid=nope\n";
+        std::ofstream(domain_dir("test") / "00000000-0000-4000-8000-000000000016.node")
+            << "v=1\nid=00000000-0000-4000-8000-000000000016\nt0=a\\";
+    }
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    disc_a->start(make_advert("00000000000a"), seen_by_a.events());
+    const Advert marker = make_advert("00000000000e");
+    write_node_file(domain_dir("test"), marker);
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(marker.id); }));
+    EXPECT_EQ(seen_by_a.up_count("00000000-0000-4000-8000-000000000015"), 0);
+    EXPECT_EQ(seen_by_a.up_count("00000000-0000-4000-8000-000000000016"), 0);
+}
+
+TEST_F(LocalDiscovery, RecoversWhenTheDirectoryIsRemoved) {
+    const Advert a = make_advert("00000000000a");
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    disc_a->start(a, seen_by_a.events());
+    const Advert b = make_advert("00000000000b");
+    write_node_file(domain_dir("test"), b);
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(b.id); }));
+
+    fs::remove_all(domain_dir("test"));
+    EXPECT_TRUE(eventually([&] { return seen_by_a.saw_down(b.id); }));
+    // The directory and our own file come back, and so does the watch on them.
+    ASSERT_TRUE(eventually([&] { return fs::exists(domain_dir("test") / (a.id + ".node")); }));
+    write_node_file(domain_dir("test"), b);
+    EXPECT_TRUE(eventually([&] { return seen_by_a.sees(b.id); }));
+}
+
+TEST_F(LocalDiscovery, UsesTwoDescriptorsWhateverTheNumberOfPeers) {
+    const auto open_fds = [] {
+        return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{});
+    };
+    for (int i = 0; i < 50; ++i) {
+        char tail[13];
+        std::snprintf(tail, sizeof tail, "%012x", 0x100 + i);
+        write_node_file(domain_dir("test"), make_advert(tail));
+    }
+    const auto before = open_fds();
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    disc_a->start(make_advert("00000000000a"), seen_by_a.events());
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(make_advert("000000000131").id); }));
+    EXPECT_LE(open_fds() - before, 2);  // inotify + eventfd (the thread holds no other)
+}
+
+TEST_F(LocalDiscovery, WithoutInotifyWatchesTheDirectoryModificationTime) {
+    ::setenv("MESHY_LOCAL_DISCOVERY_POLL", "1", 1);  // as when the user's inotify instances are used up
+    Advert a = make_advert("00000000000a");
+    Advert b = make_advert("00000000000b");
+    Recorder seen_by_a;
+    auto disc_a = make_local_discovery();
+    auto disc_b = make_local_discovery();
+    disc_a->start(a, seen_by_a.events());
+    disc_b->start(b, {});
+    ::unsetenv("MESHY_LOCAL_DISCOVERY_POLL");
+    ASSERT_TRUE(eventually([&] { return seen_by_a.sees(b.id); }));
+    for (std::uint32_t i = 1; i <= 3; ++i) {  // changes in quick succession, each seen
+        b.revision = i;
+        b.topics.push_back("t" + std::to_string(i));
+        disc_b->update(b);
+        ASSERT_TRUE(eventually([&] { return seen_by_a.advert(b.id).revision == i; }));
+    }
+    disc_b->stop();
+    EXPECT_TRUE(eventually([&] { return seen_by_a.saw_down(b.id); }));
 }
 
 TEST(DnsSdServiceType, HasExpectedShape) {
