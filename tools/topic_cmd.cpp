@@ -123,7 +123,7 @@ bool wait_for_listeners(const Node& node, const std::string& topic, int wanted, 
     if (!wait_until([&] { return listener_count(node, topic) > 0; }, "Waiting for listeners...")) {
         return false;
     }
-    constexpr auto quiet = std::chrono::milliseconds(300);
+    constexpr auto quiet = std::chrono::milliseconds(500);
     const auto deadline = Clock::now() + settle;
     std::size_t count = listener_count(node, topic);
     auto changed = Clock::now();

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -62,6 +63,27 @@ bool gone(pid_t pid, Millis timeout) {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
         if (::kill(pid, 0) != 0 && errno == ESRCH) {
+            return true;
+        }
+        if (Clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(10ms);  // a poll period, not a wait for an outcome
+    }
+}
+
+/// Waits (bounded) until the pid has ended: no such process, or a zombie. After a kill -9 of launch
+/// its nodes are reparented to init, and whether (and when) init reaps them is not launch's doing.
+bool ended(pid_t pid, Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (::kill(pid, 0) != 0 && errno == ESRCH) {
+            return true;
+        }
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto paren = text.rfind(") ");
+        if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z') {
             return true;
         }
         if (Clock::now() >= deadline) {
@@ -554,7 +576,7 @@ TEST_F(LaunchTest, KillNineOfLaunchLeavesNoOrphan) {
     const auto status = expect_exit(p);
     EXPECT_FALSE(status.exited) << status.describe();
     for (const pid_t pid : pids) {
-        EXPECT_TRUE(gone(pid, 5000ms)) << "pid " << pid << " outlived a kill -9 of meshy launch";
+        EXPECT_TRUE(ended(pid, 5000ms)) << "pid " << pid << " outlived a kill -9 of meshy launch";
     }
 }
 
