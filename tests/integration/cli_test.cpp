@@ -377,7 +377,7 @@ TEST_F(CliTest, BagCommandsTakeTheFileAsAPositionalArgument) {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::string bag = std::string(tmpl) + "/take.mcap";
     auto recorder = start_cli({"bag", "record", "recorded", "-o", bag}, "recorder");
-    ASSERT_TRUE(recorder->wait_for_line("Recording topic: recorded", 10s)) << recorder->dump();
+    ASSERT_TRUE(recorder->wait_for_line("Listening to topics: recorded", 10s)) << recorder->dump();
     const auto sent = run({"topic", "send", "recorded", "2.5"});
     ASSERT_TRUE(sent.status && sent.status->success()) << joined(sent.lines);
     // Away from a terminal the recorder prints a dot a message: stop it once the message is in.
