@@ -511,7 +511,7 @@ TEST_F(LaunchTest, SchemaErrorsNameFileLineAndKey) {
     const std::vector<Case> cases = {
         {"nodes:\n  talker:\n    command: x\n    numbr: 3\n",
          "4: nodes.talker.numbr: unknown key (expected one of: command, shell, disabled, on_host, number, "
-         "pre_delay, post_delay, env, cwd, respawn, respawn_delay, max_restarts, args)"},
+         "pre_delay, post_delay, env, cwd, respawn, respawn_delay, max_restarts, args, pass_name)"},
         {"domain: x\nnodes:\n  t: {command: x}\n", "1: domain: unknown key (expected one of: domain_id, nodes)"},
         {"nodes:\n  talker:\n    shell: true\n", "2: nodes.talker: missing key 'command'"},
         {"nodes:\n  a:\n    command: x\n    number: 0\n", "4: nodes.a.number: must be at least 1, got 0"},
