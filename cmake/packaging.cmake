@@ -92,7 +92,16 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME meshy)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "meshy")
-set(CPACK_PACKAGE_CONTACT "meshy maintainers <meshy@localhost>")
+# The project's maintainers, with the contact address the repository's own history carries; a
+# distributor overrides both with -D on the command line.
+set(MESHY_PACKAGE_MAINTAINER "meshy maintainers <maintainers@users.noreply.b-seed-7a9b046b.example>"
+    CACHE STRING "Maintainer field of the .deb: 'Name <address>'")
+set(MESHY_PACKAGE_HOMEPAGE "" CACHE STRING "Homepage field of the .deb (the project's public URL; empty: no field)")
+set(CPACK_PACKAGE_CONTACT "${MESHY_PACKAGE_MAINTAINER}")
+set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${MESHY_PACKAGE_MAINTAINER}")
+if(MESHY_PACKAGE_HOMEPAGE)
+    set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${MESHY_PACKAGE_HOMEPAGE}")
+endif()
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
 set(CPACK_PACKAGE_DESCRIPTION
     "meshy is a brokerless publish/subscribe and service mesh for C++20 nodes that find each other over

@@ -140,6 +140,10 @@ fi
 echo "meshy launch exit status: $launch_rc"
 if ((ok && launch_rc == 0)); then
     echo "demo OK"
+    echo
+    echo "Binaries: the CLI is $MESHY, the examples are in $BIN/; put them on your PATH with"
+    echo "  export PATH=$ROOT/$BUILD_DIR/tools:$BIN:\$PATH"
+    echo "Next: 'meshy topic echo chatter' in one terminal, 'meshy topic send chatter hi' in another (README: Five minutes with meshy)"
     exit 0
 fi
 echo "demo FAILED"

@@ -284,7 +284,7 @@ void run_record(const GlobalOptions& globals, const BagCommandOptions& o) {
 
     // A name of its own: nodes sharing a name share each message, and a second recorder must not
     // take turns with this one.
-    auto node = make_node(globals, "bag-record-" + std::to_string(::getpid()));
+    auto node = make_node(globals, "bag-record");
     std::unique_ptr<bag::Recorder> recorder;
     try {
         recorder = std::make_unique<bag::Recorder>(*node, path, std::move(ro));
@@ -539,11 +539,12 @@ void setup_bag(CLI::App& app, const GlobalOptions& globals) {
     record->callback([o, &globals] { run_record(globals, *o); });
 
     auto* info = bag->add_subcommand("info", "Show what a bag holds: duration, size, compression, topics");
-    info->add_option("-i,--input", o->input, "Bag file (default: the newest .mcap in the current directory)");
+    // The bag as a positional argument (ros2 and rosy take it so) or as -i.
+    info->add_option("file,-i,--input", o->input, "Bag file (default: the newest .mcap in the current directory)");
     info->callback([o] { run_info(*o); });
 
     auto* play = bag->add_subcommand("play", "Send a bag's messages again, with their recorded timing");
-    play->add_option("-i,--input", o->input, "Bag file (default: the newest .mcap in the current directory)");
+    play->add_option("file,-i,--input", o->input, "Bag file (default: the newest .mcap in the current directory)");
     play->add_option("-r,--rate", o->rate, "Speed factor (2: twice as fast)")->check(number_check(false));
     play->add_flag("-l,--loop", o->loop, "Play again and again until Ctrl-C");
     play->add_option("--start-offset", o->start_offset, "Skip the first S seconds of the bag")
@@ -556,7 +557,7 @@ void setup_bag(CLI::App& app, const GlobalOptions& globals) {
     auto* reindex =
         bag->add_subcommand("reindex", "Write a complete, indexed copy of a bag whose recording was killed");
     reindex->alias("recover");
-    reindex->add_option("file", o->file, "The bag to read")->required();
+    reindex->add_option("file,-i,--input", o->file, "The bag to read")->required();
     reindex->add_option("-o,--output", o->output, "Output file (default: NAME.reindexed.mcap beside it)");
     reindex->add_option("--compression", o->reindex_compression, "Chunk compression (default: that of the input)")
         ->check(compressions);

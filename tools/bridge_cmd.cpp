@@ -65,6 +65,11 @@ void run_bridge(const GlobalOptions& globals, BridgeCommandOptions o) {
     b.service_timeout = seconds(o.service_timeout);
 
     const NodeOptions options = cli_node_options(globals, o.name);
+    // A server's log is its output: client connects and disconnects show at info level unless
+    // --log or MESHY_LOG say otherwise.
+    if (globals.log_level.empty() && !std::getenv("MESHY_LOG")) {
+        set_log_level(LogLevel::info);
+    }
     asio::io_context io(1);
     Node node(io.get_executor(), options);
     std::unique_ptr<bridge::BridgeServer> server;
@@ -76,6 +81,10 @@ void run_bridge(const GlobalOptions& globals, BridgeCommandOptions o) {
     }
     server->start();
     std::printf("meshy bridge: listening on %s (node %s)\n", server->url().c_str(), o.name.c_str());
+    // The same port serves the dashboard over HTTP(S).
+    std::string dashboard = server->url();
+    dashboard.replace(0, dashboard.find(':'), dashboard.starts_with("wss") ? "https" : "http");
+    std::printf("meshy bridge: dashboard at %s/\n", dashboard.c_str());
     std::fflush(stdout);
     std::thread loop([&io] { io.run(); });
     while (!wait_for_signal(std::chrono::milliseconds(200))) {

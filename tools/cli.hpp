@@ -10,11 +10,15 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "json_quote.hpp"
 
 namespace CLI {
 class App;
-}
+class Validator;
+}  // namespace CLI
 
 namespace meshy::cli {
 
@@ -31,11 +35,12 @@ struct CliError : std::runtime_error {
     int exit_code;
 };
 
-/// Exit codes: 0 success (and Ctrl-C where that is the normal end), 1 failure, 2 bad argument,
-/// 3 timeout.
+/// Exit codes: 0 success (and Ctrl-C where that is the normal end: echo, hz, record...), 1 failure,
+/// 2 bad argument, 3 timeout, 130 Ctrl-C before a one-shot command did its work.
 inline constexpr int exit_failure = 1;
 inline constexpr int exit_usage = 2;
 inline constexpr int exit_timeout = 3;
+inline constexpr int exit_interrupted = 130;
 
 void setup_node(CLI::App& app, const GlobalOptions& globals);
 void setup_topic(CLI::App& app, const GlobalOptions& globals);
@@ -57,10 +62,26 @@ void setup_speedtest(CLI::App& app, const GlobalOptions& globals);
 /// Options of a node the CLI runs, named `name`: the domain from --domain-id; also sets the log level
 /// (--log, else $MESHY_LOG, else warnings only).
 NodeOptions cli_node_options(const GlobalOptions& globals, std::string name);
-/// Builds the CLI's own node (on its own thread), named "meshy-cli-<what>".
+/// Every node the CLI runs has a name starting with this (`meshy-cli-echo-4242`).
+inline constexpr std::string_view cli_node_prefix = "meshy-cli-";
+/// "meshy-cli-<what>-<pid>": unique per process, so that the CLI's listeners never share load.
+std::string cli_node_name(const std::string& what);
+/// Whether `name` is one of the CLI's own nodes.
+bool is_cli_node(std::string_view name);
+/// Builds the CLI's own node (on its own thread), named cli_node_name(what). Says on stderr when no
+/// avahi-daemon was reachable and discovery fell back to this host only.
 std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what);
-/// The mesh as a node sees it after the discovery time, without the CLI's own node.
-std::vector<NodeInfo> discover_mesh(const GlobalOptions& globals, const std::string& what);
+/// Where a listing looked: the domain and the discovery backend ("avahi" or "local").
+struct MeshScope {
+    std::string domain;
+    std::string backend;
+};
+/// The mesh as a node sees it after the discovery time, without the CLI's own node. `scope`, when
+/// given, receives the domain and backend it looked in.
+std::vector<NodeInfo> discover_mesh(const GlobalOptions& globals, const std::string& what, MeshScope* scope = nullptr);
+/// A CLI11 check for a number > 0 whose message is one short line (CLI::PositiveNumber prints its
+/// whole range, 300 digits).
+CLI::Validator positive_number();
 
 // --- Ctrl-C -----------------------------------------------------------------------------------------
 
@@ -95,7 +116,5 @@ std::string payload_text(CodecId codec, std::span<const std::byte> payload, bool
 std::optional<std::vector<std::string>> payload_args(CodecId codec, std::span<const std::byte> payload, bool json);
 /// Local time "YYYY-MM-DD HH:MM:SS.mmm" of a CLOCK_REALTIME ns value.
 std::string timestamp_text(std::uint64_t ns);
-/// JSON string literal.
-std::string json_quote(std::string_view text);
 
 }  // namespace meshy::cli

@@ -1,12 +1,17 @@
 // `meshy`: the command line of the mesh — node, topic and service commands.
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <meshy/log.hpp>
 #include <meshy/version.hpp>
+#include <optional>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "cli.hpp"
 
@@ -28,16 +33,56 @@ NodeOptions cli_node_options(const GlobalOptions& globals, std::string name) {
     return options;
 }
 
-std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what) {
-    return std::make_unique<Node>(cli_node_options(globals, "meshy-cli-" + what));
+std::string cli_node_name(const std::string& what) {
+    // Nodes of one name share load: each CLI process gets a name of its own, so two `topic echo`s
+    // (or a `bag record` beside an echo) each receive every message.
+    return std::string(cli_node_prefix) + what + "-" + std::to_string(::getpid());
 }
 
-std::vector<NodeInfo> discover_mesh(const GlobalOptions& globals, const std::string& what) {
+bool is_cli_node(std::string_view name) {
+    return name.starts_with(cli_node_prefix);
+}
+
+std::unique_ptr<Node> make_node(const GlobalOptions& globals, const std::string& what) {
+    auto node = std::make_unique<Node>(cli_node_options(globals, cli_node_name(what)));
+    // The library says this at info level, which the CLI hides by default; a user who expected
+    // other hosts must see it.
+    const char* mode = std::getenv("MESHY_DISCOVERY");
+    if (node->discovery_backend() == "local" && !(mode && std::string_view(mode) == "local")) {
+        std::fprintf(stderr,
+                     "meshy: no avahi-daemon reachable: same-host discovery only (MESHY_DISCOVERY=avahi requires "
+                     "Avahi)\n");
+    }
+    return node;
+}
+
+std::vector<NodeInfo> discover_mesh(const GlobalOptions& globals, const std::string& what, MeshScope* scope) {
     auto node = make_node(globals, what);
     std::this_thread::sleep_for(std::chrono::duration<double>(globals.discovery_time));
     auto nodes = node->nodes();
     std::erase_if(nodes, [](const NodeInfo& n) { return n.is_self; });
+    if (scope) {
+        *scope = {node->domain_id(), node->discovery_backend()};
+    }
     return nodes;
+}
+
+CLI::Validator positive_number() {
+    return CLI::Validator(
+        [](std::string& text) {
+            double value = 0;
+            try {
+                std::size_t used = 0;
+                value = std::stod(text, &used);
+                if (used != text.size()) {
+                    return "'" + text + "' is not a number";
+                }
+            } catch (const std::exception&) {
+                return "'" + text + "' is not a number";
+            }
+            return value > 0 ? std::string() : "must be greater than 0 (got " + text + ")";
+        },
+        "POSITIVE");
 }
 
 void block_signals() {
@@ -72,6 +117,77 @@ bool wait_until(const std::function<bool()>& ready, const char* notice) {
     return true;
 }
 
+namespace {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        row[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+/// "unknown command 'topci'; did you mean 'topic'?" when `word` names no subcommand of `app`.
+std::optional<std::string> unknown_command(const CLI::App& app, const std::string& word, const std::string& where) {
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands({})) {
+        if (sub->check_name(word)) {  // its name or an alias
+            return std::nullopt;
+        }
+        names.push_back(sub->get_name());
+    }
+    std::string best;
+    std::size_t best_distance = 3;  // at most two edits away, else no guess
+    for (const auto& name : names) {
+        const std::size_t d = edit_distance(word, name);
+        if (d < best_distance || (!name.empty() && name.starts_with(word) && best.empty())) {
+            best = name;
+            best_distance = std::min(d, best_distance);
+        }
+    }
+    std::string text = "unknown command '" + (where.empty() ? "" : where + " ") + word + "'";
+    if (!best.empty()) {
+        return text + "; did you mean '" + (where.empty() ? "" : where + " ") + best + "'?";
+    }
+    std::string all;
+    for (const auto& name : names) {
+        all += (all.empty() ? "" : ", ") + name;
+    }
+    return text + " (commands: " + all + ")";
+}
+
+/// Finds the first word that should name a command or subcommand and does not. Only the global
+/// options come before the command; a command with subcommands takes its subcommand next.
+std::optional<std::string> find_unknown_command(CLI::App& app, const std::vector<std::string>& args) {
+    std::size_t i = 0;
+    while (i < args.size() && args[i].starts_with("-")) {
+        const bool takes_value = (args[i] == "--domain-id" || args[i] == "--log" || args[i] == "--discovery-time");
+        i += takes_value ? 2 : 1;
+    }
+    if (i >= args.size()) {
+        return std::nullopt;
+    }
+    if (auto unknown = unknown_command(app, args[i], "")) {
+        return unknown;
+    }
+    CLI::App* command = app.get_subcommand(args[i]);
+    if (command->get_subcommands({}).empty() || i + 1 >= args.size() || args[i + 1].starts_with("-")) {
+        return std::nullopt;
+    }
+    return unknown_command(*command, args[i + 1], args[i]);
+}
+
+}  // namespace
+
 }  // namespace meshy::cli
 
 int main(int argc, char** argv) {
@@ -105,6 +221,10 @@ int main(int argc, char** argv) {
 
     // CLI11 reads a word in brackets as its own list syntax ("[1,2]" -> "1", "2"); message
     // arguments must reach parse_args() whole, so such words are escaped here and there unescaped.
+    if (auto unknown = find_unknown_command(app, std::vector<std::string>(argv + 1, argv + argc))) {
+        std::fprintf(stderr, "meshy: error: %s (see meshy --help)\n", unknown->c_str());
+        return exit_usage;
+    }
     std::vector<std::string> words;
     for (int i = argc - 1; i > 0; --i) {
         std::string word = argv[i];

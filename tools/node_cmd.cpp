@@ -43,10 +43,15 @@ void setup_node(CLI::App& app, const GlobalOptions& globals) {
     auto* list = node->add_subcommand("list", "List the nodes, with their topics and services");
     list->add_flag("-v,--verbose", options->verbose, "Add each node's UUID and endpoints");
     list->callback([options, &globals] {
-        const auto nodes = discover_mesh(globals, "node-list");
-        std::printf("%zu node%s:\n", nodes.size(), nodes.size() == 1 ? "" : "s");
+        MeshScope scope;
+        const auto nodes = discover_mesh(globals, "node-list", &scope);
+        std::printf("%zu node%s in domain '%s' (%s discovery)%s\n", nodes.size(), nodes.size() == 1 ? "" : "s",
+                    scope.domain.c_str(), scope.backend.c_str(), nodes.empty() ? "" : ":");
         if (nodes.empty()) {
-            std::printf("none\n");
+            std::printf(
+                "Start one (meshy topic echo chatter), check --domain-id or MESHY_DOMAIN_ID, or wait longer "
+                "(--discovery-time %g).\n",
+                globals.discovery_time * 2);
         }
         for (const auto& n : nodes) {
             print_node(n, options->verbose);
@@ -56,10 +61,13 @@ void setup_node(CLI::App& app, const GlobalOptions& globals) {
     auto* info = node->add_subcommand("info", "Show the node(s) of a name: topics, services, endpoints, transport");
     info->add_option("name", options->name, "Node name")->required();
     info->callback([options, &globals] {
-        auto nodes = discover_mesh(globals, "node-info");
+        MeshScope scope;
+        auto nodes = discover_mesh(globals, "node-info", &scope);
         std::erase_if(nodes, [&](const NodeInfo& n) { return n.name != options->name; });
         if (nodes.empty()) {
-            throw CliError("no node named '" + options->name + "' in domain", exit_failure);
+            throw CliError("no node named '" + options->name + "' in domain '" + scope.domain + "' (" + scope.backend +
+                               " discovery)",
+                           exit_failure);
         }
         for (const auto& n : nodes) {
             print_node(n, true);

@@ -1,5 +1,6 @@
 // meshy service list | call
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -17,24 +18,77 @@ struct ServiceCommandOptions {
     double timeout = 10;
 };
 
+using Clock = std::chrono::steady_clock;
+
 void run_call(const GlobalOptions& globals, const ServiceCommandOptions& o) {
     const ParsedArgs args = parse_args(o.args);
+    // --timeout bounds the whole call: discovery, the wait for a provider and the reply.
+    const auto budget = std::chrono::milliseconds(static_cast<long>(o.timeout * 1000));
+    const auto deadline = Clock::now() + budget;
     auto node = make_node(globals, "call");
-    const CallOptions call_options{.timeout = std::chrono::milliseconds(static_cast<long>(o.timeout * 1000))};
+    const auto where = [&] {
+        return "'" + o.service + "' in domain '" + node->domain_id() + "'";
+    };
+    const auto timed_out = [&](const std::string& what) {
+        node->stop();
+        char limit[32];
+        std::snprintf(limit, sizeof limit, "%g", o.timeout);
+        return CliError("timed out: " + what + " " + where() + " within --timeout " + limit + " s", exit_timeout);
+    };
+    const auto has_provider = [&] {
+        return node->service_has_providers(o.service);
+    };
+    bool called = false;
     for (;;) {
-        if (!o.no_wait &&
-            !wait_until([&] { return node->service_has_providers(o.service); }, "Waiting for providers...")) {
-            return;
+        if (!called && !has_provider()) {
+            if (o.no_wait) {
+                // Give discovery its first round (the listing commands' --discovery-time) before
+                // concluding nobody provides the service.
+                const auto first_round =
+                    std::min(deadline, Clock::now() +
+                                           std::chrono::milliseconds(static_cast<long>(globals.discovery_time * 1000)));
+                while (!has_provider() && Clock::now() < first_round) {
+                    if (wait_for_signal(std::chrono::milliseconds(20))) {
+                        node->stop();
+                        throw CliError("interrupted before the call was made", exit_interrupted);
+                    }
+                }
+                if (!has_provider()) {
+                    node->stop();
+                    throw CliError("no provider of " + where() + " (" + node->discovery_backend() + " discovery)",
+                                   exit_failure);
+                }
+            } else {
+                std::printf("Waiting for providers...\n");
+                std::fflush(stdout);
+                while (!has_provider()) {
+                    if (Clock::now() >= deadline) {
+                        throw timed_out("no provider of");
+                    }
+                    if (wait_for_signal(std::chrono::milliseconds(20))) {
+                        node->stop();
+                        throw CliError("interrupted before the call was made", exit_interrupted);
+                    }
+                }
+            }
+        }
+        // A repeated call (--interval) has the whole --timeout for each round.
+        const auto left =
+            called ? budget : std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left <= std::chrono::milliseconds(0)) {
+            throw timed_out("no reply from");
         }
         std::printf("Calling %s%s\n", o.service.c_str(), args.display.c_str());
         std::fflush(stdout);
+        called = true;
         Buffer request = args.payload;
         RawPayload reply;
         try {
-            reply = node->call_raw_blocking(o.service, CodecId::msgpack, std::move(request), call_options);
+            reply =
+                node->call_raw_blocking(o.service, CodecId::msgpack, std::move(request), CallOptions{.timeout = left});
         } catch (const Error& e) {
             if (e.code() == errc::timeout) {
-                throw CliError("timed out: " + std::string(e.what()), exit_timeout);
+                throw timed_out("no reply from");
             }
             if (e.code() == errc::remote_error) {
                 throw CliError("the service failed: " + std::string(e.what()), exit_failure);
@@ -91,11 +145,12 @@ void setup_service(CLI::App& app, const GlobalOptions& globals) {
     call->add_option("args", o->args,
                      "YAML/JSON values (42, 3.14, hello, '\"text\"', '{a: 1}', '[1,2]'), then key=value")
         ->expected(0, CLI::detail::expected_max_vector_size);
-    call->add_option("-i,--interval", o->interval, "Call again every S seconds until Ctrl-C")
-        ->check(CLI::PositiveNumber);
-    call->add_flag("--no-wait", o->no_wait, "Call even if no provider is known yet");
-    call->add_option("--timeout", o->timeout, "Seconds to wait for each reply (default 10)")
-        ->check(CLI::PositiveNumber);
+    call->add_option("-i,--interval", o->interval, "Call again every S seconds until Ctrl-C")->check(positive_number());
+    call->add_flag("--no-wait", o->no_wait,
+                   "Do not wait for a provider: fail (exit 1) if discovery finds none in its first round");
+    call->add_option("--timeout", o->timeout,
+                     "Seconds the whole call may take, the wait for a provider included (default 10); exit 3 after")
+        ->check(positive_number());
     call->callback([o, &globals] { run_call(globals, *o); });
 }
 

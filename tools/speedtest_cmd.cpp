@@ -15,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -560,6 +561,86 @@ std::string size_text(std::size_t size) {
     return std::to_string(size) + " B";
 }
 
+/// "4,123,456": counts with thousands separators.
+std::string grouped(const std::string& digits) {
+    std::string out;
+    const std::size_t n = digits.size();
+    for (std::size_t i = 0; i < n; ++i) {
+        out += digits[i];
+        if (std::isdigit(static_cast<unsigned char>(digits[i])) && n - i - 1 > 0 && (n - i - 1) % 3 == 0) {
+            out += ',';
+        }
+    }
+    return out;
+}
+
+/// "412.3k", "1.25M": a rate in k/M units, so the column stays narrow.
+std::string scaled(const std::string& number) {
+    double v = 0;
+    try {
+        v = std::stod(number);
+    } catch (const std::exception&) {
+        return number;
+    }
+    if (v >= 1e6) {
+        return fmt(v / 1e6, 2) + "M";
+    }
+    if (v >= 1e4) {
+        return fmt(v / 1e3, 1) + "k";
+    }
+    return fmt(v, 1);
+}
+
+/// "12.3": one decimal, or the text as it was ("n/a").
+std::string decimal1(const std::string& number) {
+    try {
+        return fmt(std::stod(number), 1);
+    } catch (const std::exception&) {
+        return number;
+    }
+}
+
+/// The table of `run`: hardware once above it, columns that fit 100 characters, aligned, still a
+/// Markdown table to paste.
+void print_table(std::vector<std::map<std::string, std::string>>& rows, const SpeedOptions& o) {
+    std::printf("meshy speedtest on %s: %s codec, %.1f s per row\n", hardware().c_str(), o.codec.c_str(), o.run_time);
+    std::printf(
+        "Latency is one-way for topics and a round trip for services. At 0 B an unpaced sender keeps the\n"
+        "socket buffers full, so topic latency there is queueing behind earlier messages, not the cost of\n"
+        "one message (pace it with --sleep-time to see that). sent = received + dropped.\n\n");
+    std::vector<std::vector<std::string>> table{
+        {"mode", "via", "size", "msgs/s", "MB/s", "mean us", "p50 us", "p99 us", "received", "dropped"}};
+    for (auto& r : rows) {
+        table.push_back({r["mode"], r["transport"], size_text(std::stoull(r["size"])), scaled(r["msgs_per_s"]),
+                         decimal1(r["mb_per_s"]), decimal1(r["lat_mean_us"]), decimal1(r["lat_p50_us"]),
+                         decimal1(r["lat_p99_us"]), grouped(r["received"]), grouped(r["dropped"])});
+    }
+    std::vector<std::size_t> width(table.front().size(), 0);
+    for (const auto& row : table) {
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            width[i] = std::max(width[i], row[i].size());
+        }
+    }
+    const auto print_row = [&](const std::vector<std::string>& row) {
+        std::string line = "|";
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            // Text left, numbers right, as a reader scans them.
+            const std::string pad(width[i] - row[i].size(), ' ');
+            line += " " + (i < 2 ? row[i] + pad : pad + row[i]) + " |";
+        }
+        std::printf("%s\n", line.c_str());
+    };
+    print_row(table.front());
+    std::string rule = "|";
+    for (std::size_t i = 0; i < width.size(); ++i) {
+        rule += (i < 2 ? ":" : "-") + std::string(width[i], '-') + (i < 2 ? "-|" : ":|");
+    }
+    std::printf("%s\n", rule.c_str());
+    for (std::size_t i = 1; i < table.size(); ++i) {
+        print_row(table[i]);
+    }
+}
+
 void run_all(const GlobalOptions& globals, const SpeedOptions& o) {
     std::vector<std::string> transports;
     if (!o.disable_unix) {
@@ -628,19 +709,7 @@ void run_all(const GlobalOptions& globals, const SpeedOptions& o) {
             }
         }
     }
-    std::printf("meshy speedtest on %s (%s codec, %.1f s per row; latency: topic one-way, service round trip)\n\n",
-                hardware().c_str(), o.codec.c_str(), o.run_time);
-    std::printf(
-        "| hardware | mode | transport | message size | messages/s | bandwidth (MB/s) | latency mean (us) | latency "
-        "p50 (us) | latency p99 (us) | sent | received | dropped |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    const std::string hw = hardware();
-    for (auto& r : rows) {
-        std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", hw.c_str(), r["mode"].c_str(),
-                    r["transport"].c_str(), size_text(std::stoull(r["size"])).c_str(), r["msgs_per_s"].c_str(),
-                    r["mb_per_s"].c_str(), r["lat_mean_us"].c_str(), r["lat_p50_us"].c_str(), r["lat_p99_us"].c_str(),
-                    r["sent"].c_str(), r["received"].c_str(), r["dropped"].c_str());
-    }
+    print_table(rows, o);
     std::fflush(stdout);
 }
 

@@ -26,6 +26,7 @@ struct TopicCommandOptions {
     bool json = false;
     double interval = 0;
     bool no_wait = false;
+    int wait_listeners = 0;
     int window = 0;
 };
 
@@ -95,12 +96,62 @@ void run_echo(const GlobalOptions& globals, const TopicCommandOptions& o) {
     node->stop();
 }
 
+/// Nodes other than `self` that listen to `topic`.
+std::size_t listener_count(const Node& node, const std::string& topic) {
+    std::size_t count = 0;
+    for (const auto& n : node.nodes()) {
+        if (!n.is_self && std::find(n.topics.begin(), n.topics.end(), topic) != n.topics.end()) {
+            ++count;
+        }
+    }
+    return count;
+}
+
+/// Waits for listeners before a send. With `wanted` > 0, until that many nodes listen. Else until
+/// one does, and then until their number has held still for a while (at most `settle`): listeners
+/// started together are found within a few hundred milliseconds of each other, and a one-shot send
+/// to the first alone would miss the rest. @returns false on Ctrl-C.
+bool wait_for_listeners(const Node& node, const std::string& topic, int wanted, std::chrono::milliseconds settle) {
+    if (wanted > 0) {
+        const auto enough = [&] {
+            return listener_count(node, topic) >= static_cast<std::size_t>(wanted);
+        };
+        const std::string notice =
+            "Waiting for " + std::to_string(wanted) + " listener" + (wanted == 1 ? "" : "s") + " on " + topic + "...";
+        return wait_until(enough, notice.c_str());
+    }
+    if (!wait_until([&] { return listener_count(node, topic) > 0; }, "Waiting for listeners...")) {
+        return false;
+    }
+    constexpr auto quiet = std::chrono::milliseconds(500);
+    const auto deadline = Clock::now() + settle;
+    std::size_t count = listener_count(node, topic);
+    auto changed = Clock::now();
+    while (Clock::now() < deadline && Clock::now() - changed < quiet) {
+        if (wait_for_signal(std::chrono::milliseconds(20))) {
+            return false;
+        }
+        if (const std::size_t now = listener_count(node, topic); now != count) {
+            count = now;
+            changed = Clock::now();
+        }
+    }
+    return true;
+}
+
 void run_send(const GlobalOptions& globals, const TopicCommandOptions& o) {
     const ParsedArgs args = parse_args(o.args);
     auto node = make_node(globals, "send");
+    const auto settle = std::chrono::milliseconds(static_cast<long>(globals.discovery_time * 1000));
+    bool waited = false;
     for (;;) {
-        if (!o.no_wait && !wait_until([&] { return node->topic_has_listeners(o.topic); }, "Waiting for listeners...")) {
-            return;
+        // An interval send waits once: later rounds go to whoever listens by then.
+        if (!o.no_wait && !waited) {
+            if (!wait_for_listeners(*node, o.topic, o.wait_listeners, settle)) {
+                node->stop();
+                throw CliError("interrupted before anything was sent", exit_interrupted);
+            }
+            waited = true;
         }
         node->send_raw(o.topic, CodecId::msgpack, args.payload.bytes());
         std::printf("Sent %s on topic=%s\n", args.display.c_str(), o.topic.c_str());
@@ -210,7 +261,7 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     auto* echo = topic->add_subcommand("echo", "Print the messages sent to topics");
     echo->add_option("topics", o->topics, "Topics to listen to")->required()->transform(mesh_name);
     echo->add_flag("--once", o->once, "Exit after the first message");
-    echo->add_option("-n,--count", o->count, "Exit after COUNT messages")->check(CLI::PositiveNumber);
+    echo->add_option("-n,--count", o->count, "Exit after COUNT messages")->check(positive_number());
     echo->add_flag("--json", o->json, "One JSON object per message and line");
     echo->callback([o, &globals] { run_echo(globals, *o); });
 
@@ -219,14 +270,16 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     send->add_option("args", o->args,
                      "YAML/JSON values (42, 3.14, hello, '\"text\"', '{a: 1}', '[1,2]'), then key=value")
         ->expected(0, CLI::detail::expected_max_vector_size);
-    send->add_option("-i,--interval", o->interval, "Send again every S seconds until Ctrl-C")
-        ->check(CLI::PositiveNumber);
-    send->add_flag("--no-wait", o->no_wait, "Send even if no node listens yet");
+    send->add_option("-i,--interval", o->interval, "Send again every S seconds until Ctrl-C")->check(positive_number());
+    send->add_flag("--no-wait", o->no_wait, "Send at once, even if no node listens yet");
+    send->add_option("-w,--wait-listeners", o->wait_listeners,
+                     "Wait until N nodes listen (default: until one does, then for the others found with it)")
+        ->check(positive_number());
     send->callback([o, &globals] { run_send(globals, *o); });
 
     auto* hz = topic->add_subcommand("hz", "Print the rate of a topic every second");
     hz->add_option("topic", o->topic, "Topic")->required()->transform(mesh_name);
-    hz->add_option("-w,--window", o->window, "Number of intervals the statistics cover")->check(CLI::PositiveNumber);
+    hz->add_option("-w,--window", o->window, "Number of intervals the statistics cover")->check(positive_number());
     hz->callback([o, &globals] { run_rate(globals, *o, false); });
 
     auto* bw = topic->add_subcommand("bw", "Print the bandwidth of a topic every second");

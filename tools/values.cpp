@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <ctime>
 #include <meshy/codecs/msgpack.hpp>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "cli.hpp"
+#include "msgpack_json.hpp"
 
 namespace meshy::cli {
 namespace {
@@ -76,7 +78,8 @@ std::optional<double> as_float(const std::string& s) {
 }
 
 /// Packs a YAML node with YAML 1.2 core-schema typing of plain scalars; quoted scalars stay strings.
-void pack_yaml(Packer& pk, const YAML::Node& node, std::string& display) {
+void pack_yaml(Buffer& out, const YAML::Node& node, std::string& display) {
+    Packer pk(out);
     switch (node.Type()) {
         case YAML::NodeType::Null:
         case YAML::NodeType::Undefined:
@@ -98,7 +101,7 @@ void pack_yaml(Packer& pk, const YAML::Node& node, std::string& display) {
                 pk.pack(*i);
                 display += std::to_string(*i);
             } else if (auto f = as_float(s)) {
-                pk.pack(*f);
+                pack_float64(out, *f);
                 display += s;
             } else {
                 pk.pack(s);
@@ -113,7 +116,7 @@ void pack_yaml(Packer& pk, const YAML::Node& node, std::string& display) {
             for (const auto& item : node) {
                 display += first ? "" : ", ";
                 first = false;
-                pack_yaml(pk, item, display);
+                pack_yaml(out, item, display);
             }
             display += "]";
             return;
@@ -125,9 +128,9 @@ void pack_yaml(Packer& pk, const YAML::Node& node, std::string& display) {
             for (const auto& kv : node) {
                 display += first ? "" : ", ";
                 first = false;
-                pack_yaml(pk, kv.first, display);
+                pack_yaml(out, kv.first, display);
                 display += ": ";
-                pack_yaml(pk, kv.second, display);
+                pack_yaml(out, kv.second, display);
             }
             display += "}";
             return;
@@ -152,93 +155,6 @@ bool is_keyword(const std::string& word, std::string& key, std::string& value) {
     key = m[1];
     value = m[2];
     return true;
-}
-
-void append_hex_prefix(std::string& out, std::span<const std::byte> payload) {
-    char b[4];
-    const std::size_t n = payload.size() < 32 ? payload.size() : 32;
-    for (std::size_t i = 0; i < n; ++i) {
-        std::snprintf(b, sizeof b, "%02x", std::to_integer<unsigned>(payload[i]));
-        out += b;
-    }
-    if (payload.size() > n) {
-        out += "...";
-    }
-}
-
-/// Deepest nesting of a received message that is decoded for display; deeper ones show as bytes.
-constexpr std::size_t max_text_depth = 64;
-
-void object_text(const msgpack::object& o, std::string& out, bool json) {
-    switch (o.type) {
-        case msgpack::type::NIL:
-            out += "null";
-            return;
-        case msgpack::type::BOOLEAN:
-            out += o.via.boolean ? "true" : "false";
-            return;
-        case msgpack::type::POSITIVE_INTEGER:
-            out += std::to_string(o.via.u64);
-            return;
-        case msgpack::type::NEGATIVE_INTEGER:
-            out += std::to_string(o.via.i64);
-            return;
-        case msgpack::type::FLOAT32:
-        case msgpack::type::FLOAT64: {
-            if (!std::isfinite(o.via.f64)) {
-                out += json ? "null" : (std::isnan(o.via.f64) ? "nan" : (o.via.f64 > 0 ? "inf" : "-inf"));
-                return;
-            }
-            char buf[32];
-            const auto r = std::to_chars(buf, buf + sizeof buf, o.via.f64);  // shortest exact form
-            std::string t(buf, r.ptr);
-            if (t.find_first_of(".eE") == std::string::npos) {
-                t += ".0";
-            }
-            out += t;
-            return;
-        }
-        case msgpack::type::STR:
-            out += json_quote(std::string_view(o.via.str.ptr, o.via.str.size));
-            return;
-        case msgpack::type::BIN: {
-            std::string hex;
-            append_hex_prefix(hex, std::as_bytes(std::span(o.via.bin.ptr, o.via.bin.size)));
-            out += json ? json_quote("<" + std::to_string(o.via.bin.size) + " bytes: " + hex + ">")
-                        : "<" + std::to_string(o.via.bin.size) + " bytes: " + hex + ">";
-            return;
-        }
-        case msgpack::type::EXT:
-            out += json ? "null" : "<ext>";
-            return;
-        case msgpack::type::ARRAY:
-            out += "[";
-            for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
-                out += i ? ", " : "";
-                object_text(o.via.array.ptr[i], out, json);
-            }
-            out += "]";
-            return;
-        case msgpack::type::MAP:
-            out += "{";
-            for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
-                out += i ? ", " : "";
-                const auto& kv = o.via.map.ptr[i];
-                if (json && kv.key.type != msgpack::type::STR) {
-                    // JSON keys are strings: the key's plain text, quoted once (quoting JSON text at
-                    // every level of nested keys would double its length per level).
-                    std::string key;
-                    object_text(kv.key, key, false);
-                    out += json_quote(key);
-                } else {
-                    object_text(kv.key, out, json);
-                }
-                out += ": ";
-                object_text(kv.val, out, json);
-            }
-            out += "}";
-            return;
-    }
 }
 
 }  // namespace
@@ -268,7 +184,7 @@ ParsedArgs parse_args(const std::vector<std::string>& words) {
     for (const auto& node : positional) {
         out.display += first ? "" : ", ";
         first = false;
-        pack_yaml(pk, node, out.display);
+        pack_yaml(out.payload, node, out.display);
     }
     if (!keywords.empty()) {
         pk.pack_map(static_cast<std::uint32_t>(keywords.size()));
@@ -277,7 +193,7 @@ ParsedArgs parse_args(const std::vector<std::string>& words) {
             first = false;
             pk.pack(key);
             out.display += key + "=";
-            pack_yaml(pk, node, out.display);
+            pack_yaml(out.payload, node, out.display);
         }
     }
     out.display += ")";
@@ -290,9 +206,9 @@ std::optional<std::vector<std::string>> payload_args(CodecId codec, std::span<co
     }
     try {
         // Untrusted bytes: no container may claim more elements than there are bytes (a lying header
-        // fails before allocating), and nesting is bounded (object_text recurses).
+        // fails before allocating), and nesting is bounded (the conversion recurses).
         const std::size_t n = payload.size();
-        const msgpack::unpack_limit limit(n, n, n, n, n, max_text_depth);
+        const msgpack::unpack_limit limit(n, n, n, n, n, max_value_depth);
         std::size_t offset = 0;
         auto handle =
             msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
@@ -302,7 +218,7 @@ std::optional<std::vector<std::string>> payload_args(CodecId codec, std::span<co
         }
         std::vector<std::string> args;
         for (std::uint32_t i = 0; i < root.via.array.size; ++i) {
-            object_text(root.via.array.ptr[i], args.emplace_back(), json);
+            args.push_back(json_text(msgpack_to_json(root.via.array.ptr[i], BinaryForm::summary, 1), json));
         }
         return args;
     } catch (const std::exception&) {
@@ -318,9 +234,8 @@ std::string payload_text(CodecId codec, std::span<const std::byte> payload, bool
         }
         return out + "]";
     }
-    std::string text = "<" + std::to_string(payload.size()) + " bytes, " + std::string(codec_name(codec)) + ": ";
-    append_hex_prefix(text, payload);
-    text += ">";
+    std::string text = bytes_summary(payload.data(), payload.size());
+    text.insert(text.find(':'), ", " + std::string(codec_name(codec)));  // "<N bytes, raw: 0a1b...>"
     return json ? json_quote(text) : text;
 }
 
@@ -332,38 +247,6 @@ std::string timestamp_text(std::uint64_t ns) {
     const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
     std::snprintf(buf + n, sizeof buf - n, ".%03u", static_cast<unsigned>((ns / 1000000u) % 1000u));
     return buf;
-}
-
-std::string json_quote(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char b[8];
-                    std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
-                    out += b;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out + "\"";
 }
 
 }  // namespace meshy::cli

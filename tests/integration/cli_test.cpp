@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -190,9 +192,10 @@ TEST_F(CliTest, ServiceListAndNodeList) {
 
     const auto nodes = run({"node", "list", "--discovery-time", "2.5"});
     ASSERT_TRUE(nodes.status && nodes.status->success()) << joined(nodes.lines);
-    EXPECT_TRUE(has_line(nodes.lines, "2 nodes:")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "2 nodes in domain '" + domain_ + "' (avahi discovery):")) << joined(nodes.lines);
     EXPECT_TRUE(has_line(nodes.lines, "calc@")) << joined(nodes.lines);
-    EXPECT_TRUE(has_line(nodes.lines, "meshy-cli-echo@")) << joined(nodes.lines);
+    // The CLI's nodes are named per process: meshy-cli-echo-<pid>.
+    EXPECT_TRUE(has_line(nodes.lines, "meshy-cli-echo-" + std::to_string(echo->pid()) + "@")) << joined(nodes.lines);
     EXPECT_TRUE(has_line(nodes.lines, "services: multiply")) << joined(nodes.lines);
     EXPECT_TRUE(has_line(nodes.lines, "topics: watched")) << joined(nodes.lines);
 
@@ -205,11 +208,18 @@ TEST_F(CliTest, ServiceListAndNodeList) {
     EXPECT_TRUE(has_line(info.lines, "reached over: unix")) << joined(info.lines);
 }
 
-TEST_F(CliTest, EmptyMeshSaysNone) {
+TEST_F(CliTest, EmptyMeshSaysWhereItLooked) {
     const auto nodes = run({"node", "list", "--discovery-time", "1"});
     ASSERT_TRUE(nodes.status && nodes.status->success()) << joined(nodes.lines);
-    EXPECT_TRUE(has_line(nodes.lines, "0 nodes:")) << joined(nodes.lines);
-    EXPECT_TRUE(has_line(nodes.lines, "none")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "0 nodes in domain '" + domain_ + "' (avahi discovery)")) << joined(nodes.lines);
+    EXPECT_TRUE(has_line(nodes.lines, "--domain-id")) << "a hint on what to check\n" << joined(nodes.lines);
+
+    const auto info = run({"node", "info", "nosuch", "--discovery-time", "1"});
+    ASSERT_TRUE(info.status);
+    EXPECT_EQ(info.status->code, 1) << joined(info.lines);
+    ASSERT_EQ(info.lines.size(), 1u) << joined(info.lines);
+    EXPECT_NE(info.lines[0].find("no node named 'nosuch' in domain '" + domain_ + "'"), std::string::npos)
+        << info.lines[0];
 }
 
 TEST_F(CliTest, HzMeasuresAKnownInterval) {
@@ -252,4 +262,146 @@ TEST_F(CliTest, VersionAndHelp) {
         ASSERT_TRUE(help.status && help.status->success()) << joined(help.lines);
         EXPECT_TRUE(has_line(help.lines, "Usage")) << joined(help.lines);
     }
+}
+
+TEST_F(CliTest, ParallelEchoesEachGetEveryMessage) {
+    // Three echoes of one topic: each is a node of its own name, so none shares load with another.
+    std::vector<std::unique_ptr<Process>> echoes;
+    for (int i = 0; i < 3; ++i) {
+        echoes.push_back(start_cli({"topic", "echo", "fanout", "-n", "5", "--json"}, "echo-" + std::to_string(i)));
+    }
+    for (auto& echo : echoes) {
+        ASSERT_TRUE(echo->wait_for_line("Listening to topics: fanout", 10s)) << echo->dump();
+    }
+    auto sender = start_cli({"topic", "send", "fanout", "1", "-w", "3", "--interval", "0.05"}, "sender");
+    for (auto& echo : echoes) {
+        const auto status = echo->wait_exit(20s);
+        ASSERT_TRUE(status) << echo->dump() << sender->dump();
+        EXPECT_TRUE(status->success()) << status->describe();
+        EXPECT_EQ(echo->count_lines("\"topic\": \"fanout\""), 5u) << echo->dump();
+    }
+    sender->send_signal(SIGINT);
+    ASSERT_TRUE(sender->wait_exit(5s)) << sender->dump();
+}
+
+TEST_F(CliTest, OneShotSendReachesListenersStartedTogether) {
+    // No -w: the send waits for the first listener, then for the others discovery finds with it.
+    std::vector<std::unique_ptr<Process>> echoes;
+    for (int i = 0; i < 3; ++i) {
+        echoes.push_back(start_cli({"topic", "echo", "together", "--once"}, "echo-" + std::to_string(i)));
+    }
+    for (auto& echo : echoes) {
+        ASSERT_TRUE(echo->wait_for_line("Listening to topics: together", 10s)) << echo->dump();
+    }
+    const auto sent = run({"topic", "send", "together", "hello"});
+    ASSERT_TRUE(sent.status && sent.status->success()) << joined(sent.lines);
+    for (auto& echo : echoes) {
+        const auto status = echo->wait_exit(10s);
+        ASSERT_TRUE(status) << echo->dump() << joined(sent.lines);
+        EXPECT_TRUE(status->success()) << status->describe();
+        EXPECT_TRUE(echo->wait_for_line("args: (\"hello\")", 1s)) << echo->dump();
+    }
+}
+
+TEST_F(CliTest, AFloatStaysAFloat) {
+    auto echo = start_cli({"topic", "echo", "floats", "--once"}, "echo");
+    ASSERT_TRUE(echo->wait_for_line("Listening to topics: floats", 10s)) << echo->dump();
+    const auto sent = run({"topic", "send", "floats", "1.0", "2", "[1.5, 3.0]", "x=-0.0"});
+    ASSERT_TRUE(sent.status && sent.status->success()) << joined(sent.lines);
+    ASSERT_TRUE(echo->wait_for_line(R"(args: (1.0, 2, [1.5, 3.0], {"x": -0.0}))", 10s)) << echo->dump();
+}
+
+TEST_F(CliTest, TimeoutBoundsTheWholeCall) {
+    // Nobody provides the service: --timeout covers the wait for a provider too.
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto result = run({"service", "call", "nobody-here", "--timeout", "1"});
+    const auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(result.status);
+    EXPECT_EQ(result.status->code, 3) << joined(result.lines);
+    EXPECT_TRUE(has_line(result.lines, "timed out: no provider of 'nobody-here' in domain '" + domain_ + "'"))
+        << joined(result.lines);
+    // A bound, not a speed: the call ended because of its timeout (1 s), not after the default 10 s.
+    EXPECT_GE(took, 900ms);
+    EXPECT_LT(took, 8s);
+}
+
+TEST_F(CliTest, CtrlCBeforeTheCallIsNotSuccess) {
+    auto caller = start_cli({"service", "call", "nobody-here"}, "caller");
+    ASSERT_TRUE(caller->wait_for_line("Waiting for providers...", 10s)) << caller->dump();
+    caller->send_signal(SIGINT);
+    const auto status = caller->wait_exit(5s);
+    ASSERT_TRUE(status) << caller->dump();
+    EXPECT_TRUE(status->exited && status->code == 130) << status->describe() << caller->dump();
+
+    auto sender = start_cli({"topic", "send", "nobody-listens", "1"}, "sender");
+    ASSERT_TRUE(sender->wait_for_line("Waiting for listeners...", 10s)) << sender->dump();
+    sender->send_signal(SIGINT);
+    const auto sent = sender->wait_exit(5s);
+    ASSERT_TRUE(sent) << sender->dump();
+    EXPECT_TRUE(sent->exited && sent->code == 130) << sent->describe() << sender->dump();
+}
+
+TEST_F(CliTest, NoWaitGivesDiscoveryItsFirstRound) {
+    auto provider = start({examples + "/service_provider"}, "provider");
+    ASSERT_TRUE(provider->wait_for_line("Started service...", 10s)) << provider->dump();
+    // A fresh process knows nobody at first: --no-wait still finds the provider.
+    const auto result = run({"service", "call", "multiply", "6", "7", "--no-wait"});
+    ASSERT_TRUE(result.status && result.status->success()) << joined(result.lines);
+    EXPECT_TRUE(has_line(result.lines, "Response: 42")) << joined(result.lines);
+}
+
+TEST_F(CliTest, TyposGetASuggestionAndSaneMessages) {
+    const auto typo = run({"topci", "list"});
+    ASSERT_TRUE(typo.status);
+    EXPECT_EQ(typo.status->code, 2) << joined(typo.lines);
+    ASSERT_EQ(typo.lines.size(), 1u) << joined(typo.lines);
+    EXPECT_NE(typo.lines[0].find("unknown command 'topci'; did you mean 'topic'?"), std::string::npos) << typo.lines[0];
+
+    const auto sub = run({"--domain-id", "x", "topic", "lsit"});
+    ASSERT_TRUE(sub.status);
+    EXPECT_EQ(sub.status->code, 2) << joined(sub.lines);
+    ASSERT_EQ(sub.lines.size(), 1u) << joined(sub.lines);
+    EXPECT_NE(sub.lines[0].find("did you mean 'topic list'?"), std::string::npos) << sub.lines[0];
+
+    // A count of 0 says what is wrong in a short line (not a 300-digit range).
+    const auto zero = run({"topic", "echo", "t", "-n", "0"});
+    ASSERT_TRUE(zero.status);
+    EXPECT_EQ(zero.status->code, 2) << joined(zero.lines);
+    ASSERT_EQ(zero.lines.size(), 1u) << joined(zero.lines);
+    EXPECT_LT(zero.lines[0].size(), 160u) << zero.lines[0];
+    EXPECT_NE(zero.lines[0].find("greater than 0"), std::string::npos) << zero.lines[0];
+}
+
+TEST_F(CliTest, BagCommandsTakeTheFileAsAPositionalArgument) {
+    char tmpl[] = "/tmp/meshy-cli-bag.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string bag = std::string(tmpl) + "/take.mcap";
+    auto recorder = start_cli({"bag", "record", "recorded", "-o", bag}, "recorder");
+    ASSERT_TRUE(recorder->wait_for_line("Listening to topics: recorded", 10s)) << recorder->dump();
+    const auto sent = run({"topic", "send", "recorded", "2.5"});
+    ASSERT_TRUE(sent.status && sent.status->success()) << joined(sent.lines);
+    // Away from a terminal the recorder prints a dot a message: stop it once the message is in.
+    ASSERT_TRUE(recorder->wait_for_match([](const std::string& l) { return l == "."; }, 10s)) << recorder->dump();
+    recorder->send_signal(SIGINT);
+    const auto stopped = recorder->wait_exit(10s);
+    ASSERT_TRUE(stopped && stopped->success()) << recorder->dump();
+
+    const auto info = run({"bag", "info", bag});
+    ASSERT_TRUE(info.status && info.status->success()) << joined(info.lines);
+    EXPECT_TRUE(has_line(info.lines, "recorded")) << joined(info.lines);
+    const auto by_option = run({"bag", "info", "-i", bag});
+    ASSERT_TRUE(by_option.status && by_option.status->success()) << joined(by_option.lines);
+    EXPECT_EQ(info.lines, by_option.lines);
+
+    auto echo = start_cli({"topic", "echo", "recorded", "--once"}, "echo");
+    ASSERT_TRUE(echo->wait_for_line("Listening to topics: recorded", 10s)) << echo->dump();
+    const auto played = run({"bag", "play", bag, "--no-log"});
+    ASSERT_TRUE(played.status && played.status->success()) << joined(played.lines);
+    // The float recorded as a float plays back as one.
+    EXPECT_TRUE(echo->wait_for_line("args: (2.5)", 10s)) << echo->dump();
+
+    const auto reindexed = run({"bag", "reindex", bag, "-o", std::string(tmpl) + "/copy.mcap"});
+    EXPECT_TRUE(reindexed.status && reindexed.status->success()) << joined(reindexed.lines);
+    std::error_code ignored;
+    std::filesystem::remove_all(tmpl, ignored);
 }

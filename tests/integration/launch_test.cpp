@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -62,6 +63,27 @@ bool gone(pid_t pid, Millis timeout) {
     const auto deadline = Clock::now() + timeout;
     for (;;) {
         if (::kill(pid, 0) != 0 && errno == ESRCH) {
+            return true;
+        }
+        if (Clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(10ms);  // a poll period, not a wait for an outcome
+    }
+}
+
+/// Waits (bounded) until the pid has ended: no such process, or a zombie. After a kill -9 of launch
+/// its nodes are reparented to init, and whether (and when) init reaps them is not launch's doing.
+bool ended(pid_t pid, Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        if (::kill(pid, 0) != 0 && errno == ESRCH) {
+            return true;
+        }
+        std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto paren = text.rfind(") ");
+        if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'Z') {
             return true;
         }
         if (Clock::now() >= deadline) {
@@ -156,7 +178,7 @@ protected:
 }  // namespace
 
 TEST_F(LaunchTest, DemoLaunchFileRunsAndMessagesFlow) {
-    // As the README runs it: the examples by bare name on PATH. --domain-id beats the file's.
+    // As examples/launch.yaml says to run it: the examples by bare name on PATH. --domain-id beats the file's.
     env_["PATH"] = examples + ":" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin");
     Process& p = start({"--domain-id", domain_, "launch", source_dir + "/examples/launch.yaml"});
     expect_line(p, "domain " + domain_ + " (from --domain-id)");
@@ -454,7 +476,8 @@ TEST_F(LaunchTest, DryRunPrintsThePlanAndStartsNothing) {
     const std::string host = host_name();
     EXPECT_TRUE(has_line(lines, "domain_id: " + domain_ + " (from the file)")) << joined(lines);
     EXPECT_TRUE(has_line(lines, "  talker (line 3): on host " + host + ": start")) << joined(lines);
-    EXPECT_TRUE(has_line(lines, "argv: [\"/bin/sh\", \"-c\", \"touch " + marker + " --name talker\"]"))
+    // A simple shell command runs through `exec`: the node is the process launch watches.
+    EXPECT_TRUE(has_line(lines, "argv: [\"/bin/sh\", \"-c\", \"exec touch " + marker + " --name talker\"]"))
         << joined(lines);
     EXPECT_TRUE(has_line(lines, "copies: 2")) << joined(lines);
     EXPECT_TRUE(has_line(lines, "pre_delay: 0.5 s, post_delay: 0 s")) << joined(lines);
@@ -488,7 +511,7 @@ TEST_F(LaunchTest, SchemaErrorsNameFileLineAndKey) {
     const std::vector<Case> cases = {
         {"nodes:\n  talker:\n    command: x\n    numbr: 3\n",
          "4: nodes.talker.numbr: unknown key (expected one of: command, shell, disabled, on_host, number, "
-         "pre_delay, post_delay, env, cwd, respawn, respawn_delay, max_restarts, args)"},
+         "pre_delay, post_delay, env, cwd, respawn, respawn_delay, max_restarts, args, pass_name)"},
         {"domain: x\nnodes:\n  t: {command: x}\n", "1: domain: unknown key (expected one of: domain_id, nodes)"},
         {"nodes:\n  talker:\n    shell: true\n", "2: nodes.talker: missing key 'command'"},
         {"nodes:\n  a:\n    command: x\n    number: 0\n", "4: nodes.a.number: must be at least 1, got 0"},
@@ -522,4 +545,60 @@ TEST_F(LaunchTest, SchemaErrorsNameFileLineAndKey) {
     EXPECT_EQ(missing.status->code, 2);
     ASSERT_EQ(missing.lines.size(), 1u) << joined(missing.lines);
     EXPECT_NE(missing.lines[0].find("nope.yaml: No such file or directory"), std::string::npos) << missing.lines[0];
+}
+
+TEST_F(LaunchTest, KillNineOfLaunchLeavesNoOrphan) {
+    // kill -9 gives launch no chance to stop anything: its guardian does. A plain node, a shell
+    // string run through `exec`, a shell script whose node is a grandchild of launch, and one that
+    // ignores SIGTERM (the guardian's SIGKILL after the grace period ends it).
+    const std::string file =
+        write_launch("  listener:\n    command: " + list({test_node, "listen", "anything"}) +
+                     "\n"
+                     "  execed:\n    command: sleep 30\n    pass_name: false\n"
+                     "  wrapped:\n    command: echo started; sh -c 'echo armed $$; sleep 30'\n"
+                     "    pass_name: false\n"
+                     "  hard:\n    command: [sh, -c, 'trap \"\" INT TERM; echo armed $$; sleep 30']\n");
+    Process& p = start({"launch", file, "--grace", "0.5"});
+    expect_line(p, "[listener] READY ");
+    std::vector<pid_t> pids;
+    for (const std::string label : {"listener", "execed", "wrapped", "hard"}) {
+        pids.push_back(started_pid(expect_line(p, "[launch] started " + label + " (pid ")));
+    }
+    for (const std::string label : {"wrapped", "hard"}) {
+        const std::string line = expect_line(p, "[" + label + "] armed ");
+        pids.push_back(static_cast<pid_t>(std::atoi(line.c_str() + line.rfind(' ') + 1)));
+    }
+    for (const pid_t pid : pids) {
+        ASSERT_GT(pid, 0) << p.dump();
+        ASSERT_EQ(::kill(pid, 0), 0) << "pid " << pid << " should be running\n" << p.dump();
+    }
+    p.send_signal(SIGKILL);
+    const auto status = expect_exit(p);
+    EXPECT_FALSE(status.exited) << status.describe();
+    for (const pid_t pid : pids) {
+        EXPECT_TRUE(ended(pid, 5000ms)) << "pid " << pid << " outlived a kill -9 of meshy launch";
+    }
+}
+
+TEST_F(LaunchTest, TheMeshyCliRunsAsANode) {
+    // `--name NAME` is not appended to the meshy CLI (its commands take none), nor where
+    // pass_name: false says so.
+    const std::string file =
+        write_launch("  echo:\n    command: " + list({cli, "topic", "echo", "from-launch", "--once"}) +
+                     "\n"
+                     "  send:\n    command: " +
+                     list({cli, "topic", "send", "from-launch", "hi"}) +
+                     "\n"
+                     "  plain:\n    command: echo plain\n    pass_name: false\n");
+    const auto plan = run({"launch", "--dry-run", file});
+    ASSERT_TRUE(plan.status && plan.status->success()) << joined(plan.lines);
+    EXPECT_FALSE(has_line(plan.lines, "--name")) << joined(plan.lines);
+    EXPECT_TRUE(has_line(plan.lines, "argv: [\"/bin/sh\", \"-c\", \"exec echo plain\"]")) << joined(plan.lines);
+
+    Process& p = start({"launch", file});
+    const auto status = expect_exit(p, flow_timeout);
+    EXPECT_TRUE(status.success()) << status.describe();
+    const auto lines = p.lines();
+    EXPECT_TRUE(has_line(lines, "[echo]   args: (\"hi\")")) << joined(lines);
+    EXPECT_TRUE(has_line(lines, "[plain] plain")) << joined(lines);
 }

@@ -1,11 +1,13 @@
 // JSON <-> msgpack mapping and the rosbridge op parser of `meshy bridge` (docs/bridge-protocol.md).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <meshy/codecs/msgpack.hpp>
 #include <nlohmann/json.hpp>
 
 #include "bridge/message_mapping.hpp"
 #include "bridge/rosbridge_op.hpp"
+#include "msgpack_json.hpp"
 
 using namespace meshy::cli::bridge;
 using json = nlohmann::json;
@@ -24,13 +26,31 @@ std::string packed(const meshy::Buffer& b) {
 }  // namespace
 
 TEST(BridgeMapping, KwargsOnlyMessage) {
-    const meshy::Buffer b = json_to_payload(json{{"data", "x"}});
+    const meshy::Buffer b = json_to_payload(json{{"text", "x"}});
     auto handle = msgpack::unpack(reinterpret_cast<const char*>(b.data()), b.size());
     const auto& o = handle.get();
     ASSERT_EQ(o.type, msgpack::type::ARRAY);
     ASSERT_EQ(o.via.array.size, 1u);
     EXPECT_EQ(o.via.array.ptr[0].type, msgpack::type::MAP);
-    EXPECT_EQ(round_trip(json{{"data", "x"}}), (json{{"data", "x"}}));
+    EXPECT_EQ(round_trip(json{{"text", "x"}}), (json{{"text", "x"}}));
+    EXPECT_EQ(round_trip(json{{"data", "x"}, {"n", 3}}), (json{{"data", "x"}, {"n", 3}}));
+}
+
+TEST(BridgeMapping, RosOneFieldMessageIsItsValue) {
+    // std_msgs/String {"data": "x"} reaches a listener taking one string as that string.
+    EXPECT_EQ(round_trip(json{{"data", "x"}}), (json{{"args", {"x"}}}));
+    EXPECT_EQ(round_trip(json{{"data", {1, 2}}}), (json{{"args", {{1, 2}}}}));
+}
+
+TEST(BridgeMapping, FloatsStayFloats) {
+    // msgpack-c packs a whole double as an integer; the bridge keeps JSON's 1.0 a float.
+    const meshy::Buffer b = json_to_payload(json::parse(R"({"args": [1.0, 2]})"));
+    auto handle = msgpack::unpack(reinterpret_cast<const char*>(b.data()), b.size());
+    const auto& o = handle.get();
+    ASSERT_EQ(o.type, msgpack::type::ARRAY);
+    ASSERT_EQ(o.via.array.size, 2u);
+    EXPECT_EQ(o.via.array.ptr[0].type, msgpack::type::FLOAT64);
+    EXPECT_EQ(o.via.array.ptr[1].type, msgpack::type::POSITIVE_INTEGER);
 }
 
 TEST(BridgeMapping, PositionalAndMixed) {
@@ -79,7 +99,7 @@ TEST(BridgeOps, ParsesPublishAndSubscribe) {
     ASSERT_TRUE(p.op) << p.error;
     EXPECT_EQ(p.op->kind, OpKind::publish);
     EXPECT_EQ(meshy_name(p.op->name), "chatter");
-    EXPECT_EQ(packed(p.op->payload), R"({"data":"hi"})");
+    EXPECT_EQ(packed(p.op->payload), R"({"args":["hi"]})");
     p = parse_op(R"({"op":"subscribe","id":"s1","topic":"/a","throttle_rate":100,"queue_length":5,)"
                  R"("fragment_size":1000,"compression":"cbor"})",
                  false);
@@ -159,4 +179,39 @@ TEST(BridgeMapping, NonStringMapKeys) {
     pk.pack(std::string("nil key"));
     // Not string-keyed, so not kwargs: a positional argument.
     EXPECT_EQ(packed(b), R"({"args":[{"7":"seven","<map>":true,"null":"nil key"}]})");
+}
+
+TEST(MsgpackJson, TextKeepsFloatsAndNonFiniteValues) {
+    // The CLI's display (topic echo): 1.0 stays a float; nan and inf are words, or null in JSON.
+    meshy::Buffer b;
+    msgpack::packer<meshy::Buffer> pk(b);
+    pk.pack_array(4);
+    meshy::cli::pack_float64(b, 1.0);
+    meshy::cli::pack_float64(b, std::numeric_limits<double>::quiet_NaN());
+    meshy::cli::pack_float64(b, -std::numeric_limits<double>::infinity());
+    pk.pack_map(1);
+    pk.pack(1);
+    pk.pack(std::string("one"));
+    auto handle = msgpack::unpack(reinterpret_cast<const char*>(b.data()), b.size());
+    const json j = meshy::cli::msgpack_to_json(handle.get(), meshy::cli::BinaryForm::summary);
+    EXPECT_EQ(meshy::cli::json_text(j, false), R"([1.0, nan, -inf, {"1": "one"}])");
+    EXPECT_EQ(meshy::cli::json_text(j, true), R"([1.0, null, null, {"1": "one"}])");
+}
+
+TEST(MsgpackJson, DeepJsonIsAnErrorAndDeepMsgpackIsNull) {
+    json deep = 1;
+    for (int i = 0; i < 100; ++i) {
+        deep = json::array({deep});
+    }
+    EXPECT_THROW(json_to_payload(deep), MappingError);
+    meshy::Buffer b;
+    msgpack::packer<meshy::Buffer> pk(b);
+    for (int i = 0; i < 100; ++i) {
+        pk.pack_array(1);
+    }
+    pk.pack(1);
+    auto handle = msgpack::unpack(reinterpret_cast<const char*>(b.data()), b.size());
+    const std::string text =
+        meshy::cli::json_text(meshy::cli::msgpack_to_json(handle.get(), meshy::cli::BinaryForm::summary), false);
+    EXPECT_NE(text.find("null"), std::string::npos) << text;
 }

@@ -1,4 +1,4 @@
-// How meshy's codec ids appear in an MCAP file, and back. One table, documented in the README:
+// How meshy's codec ids appear in an MCAP file, and back. One table, documented in docs/bag.md:
 //
 //   codec id        message_encoding        Schema record (encoding "", no data)
 //   1 msgpack       msgpack (registered)    meshy.msgpack: a msgpack array of the arguments

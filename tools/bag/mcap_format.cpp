@@ -1,34 +1,13 @@
 #include "bag/mcap_format.hpp"
 
+#include <zlib.h>
+
 #include <bit>
 #include <cstdio>
 #include <cstring>
 
 namespace meshy::bag::mcap {
 namespace {
-
-// --- CRC-32, slicing by 16: sixteen table lookups per 16 bytes, a few GB/s, well above the disk's speed ----
-
-using CrcTables = std::array<std::array<std::uint32_t, 256>, 16>;
-
-constexpr CrcTables make_crc_tables() {
-    CrcTables t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-        std::uint32_t c = i;
-        for (int k = 0; k < 8; ++k) {
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        }
-        t[0][i] = c;
-    }
-    for (std::size_t s = 1; s < 16; ++s) {
-        for (std::size_t i = 0; i < 256; ++i) {
-            t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
-        }
-    }
-    return t;
-}
-
-constexpr CrcTables crc_tables = make_crc_tables();
 
 // --- little-endian writing ------------------------------------------------------------------------------
 
@@ -133,38 +112,13 @@ private:
 }  // namespace
 
 std::uint32_t crc32(ByteView bytes, std::uint32_t crc) noexcept {
-    const auto& t = crc_tables;
-    std::uint32_t c = ~crc;
-    const std::byte* p = bytes.data();
-    std::size_t n = bytes.size();
-    // Four 32-bit words per step, loaded whole: the table method is defined on little-endian words.
-    auto word = [](const std::byte* at) {
-        std::uint32_t w = 0;
-        if constexpr (std::endian::native == std::endian::little) {
-            std::memcpy(&w, at, 4);
-        } else {
-            for (int i = 0; i < 4; ++i) {
-                w |= static_cast<std::uint32_t>(std::to_integer<std::uint8_t>(at[i])) << (8 * i);
-            }
-        }
-        return w;
-    };
-    while (n >= 16) {
-        const std::uint32_t w0 = word(p) ^ c;
-        const std::uint32_t w1 = word(p + 4);
-        const std::uint32_t w2 = word(p + 8);
-        const std::uint32_t w3 = word(p + 12);
-        c = t[15][w0 & 0xff] ^ t[14][(w0 >> 8) & 0xff] ^ t[13][(w0 >> 16) & 0xff] ^ t[12][w0 >> 24] ^ t[11][w1 & 0xff] ^
-            t[10][(w1 >> 8) & 0xff] ^ t[9][(w1 >> 16) & 0xff] ^ t[8][w1 >> 24] ^ t[7][w2 & 0xff] ^
-            t[6][(w2 >> 8) & 0xff] ^ t[5][(w2 >> 16) & 0xff] ^ t[4][w2 >> 24] ^ t[3][w3 & 0xff] ^
-            t[2][(w3 >> 8) & 0xff] ^ t[1][(w3 >> 16) & 0xff] ^ t[0][w3 >> 24];
-        p += 16;
-        n -= 16;
+    // zlib's crc32_z: faster than the slicing-by-16 tables it replaced on chunk-sized buffers (1 MiB:
+    // 350-410 against 240-280 MiB/s on the 2-vCPU VM). It returns 0 for a null buffer whatever `crc` is,
+    // hence the empty case here.
+    if (bytes.empty()) {
+        return crc;
     }
-    while (n-- > 0) {
-        c = t[0][(c ^ std::to_integer<std::uint8_t>(*p++)) & 0xff] ^ (c >> 8);
-    }
-    return ~c;
+    return static_cast<std::uint32_t>(crc32_z(crc, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
 }
 
 // --- writing -------------------------------------------------------------------------------------------------

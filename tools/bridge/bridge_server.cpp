@@ -686,16 +686,21 @@ void BridgeServer::call_service(Client& c, Op&& op) {
         op.timeout_s && *op.timeout_s > 0
             ? std::chrono::milliseconds(static_cast<std::int64_t>(*op.timeout_s * 1000.0 + 0.5))
             : options_.service_timeout;
+    const bool by_keyword = keywords_only(op.payload.bytes());
     asio::co_spawn(
         executor_,
         [this, alive = alive_, id = c.session->id(), service = meshy_name(op.name), request = std::move(op.payload),
-         timeout, response = std::move(response)]() mutable -> asio::awaitable<void> {
+         timeout, by_keyword, response = std::move(response)]() mutable -> asio::awaitable<void> {
             bool cbor = false;
             try {
                 RawPayload reply =
                     co_await node_.call_raw(service, CodecId::msgpack, std::move(request), CallOptions{timeout});
                 response["values"] = payload_to_json(reply.codec, reply.bytes.bytes(), cbor);
                 response["result"] = true;
+            } catch (const Error& e) {
+                // A provider that could not take keyword arguments: say how to call it.
+                response["values"] = call_failure_text(e.what(), by_keyword && e.code() == errc::remote_error);
+                response["result"] = false;
             } catch (const std::exception& e) {
                 response["values"] = e.what();
                 response["result"] = false;

@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <stdexcept>
+#include <string>
 
 namespace meshy::cli::bridge {
 
@@ -18,12 +19,22 @@ struct MappingError : std::runtime_error {
 };
 
 /// JSON -> msgpack payload. An object maps to kwargs (its "args" array, if any, to positional
-/// arguments); an array to positional arguments. @throws MappingError otherwise.
+/// arguments), except {"data": x} alone, ROS's one-field message, which is the one argument x; an
+/// array maps to positional arguments. @throws MappingError otherwise.
 Buffer json_to_payload(const nlohmann::json& value);
 
 /// msgpack payload -> JSON object (kwargs as members, positional arguments as "args"). Other codecs
 /// and undecodable payloads become {"bytes": ..., "codec": ...}. `binary_as_bytes`: msgpack bin
 /// becomes a JSON binary value (CBOR byte string) instead of a base64 string.
 nlohmann::json payload_to_json(CodecId codec, std::span<const std::byte> payload, bool binary_as_bytes);
+
+/// Whether a payload is only keyword arguments (an array of one string-keyed map), like
+/// roslibjs's `callService({a: 3, b: 4})`.
+bool keywords_only(std::span<const std::byte> payload);
+
+/// The text a failed call reports to the client: `what`, and, for a call made by keyword whose
+/// provider failed, how to call it by position instead (meshy handlers take positional arguments;
+/// their parameter names are not known at run time).
+std::string call_failure_text(const std::string& what, bool by_keyword);
 
 }  // namespace meshy::cli::bridge

@@ -287,15 +287,18 @@ NodeConfig parse_node(const Checker& c, const YAML::Node& key, const YAML::Node&
     if (const auto v = get("args")) {
         node.args = c.words(*v, key_name("args"));
     }
+    if (const auto v = get("pass_name")) {
+        node.pass_name = c.boolean(*v, key_name("pass_name"));
+    }
     return node;
 }
 
 }  // namespace
 
 const std::vector<std::string>& node_keys() {
-    static const std::vector<std::string> keys = {"command",       "shell",        "disabled", "on_host", "number",
-                                                  "pre_delay",     "post_delay",   "env",      "cwd",     "respawn",
-                                                  "respawn_delay", "max_restarts", "args"};
+    static const std::vector<std::string> keys = {"command",       "shell",        "disabled", "on_host",  "number",
+                                                  "pre_delay",     "post_delay",   "env",      "cwd",      "respawn",
+                                                  "respawn_delay", "max_restarts", "args",     "pass_name"};
     return keys;
 }
 
@@ -423,10 +426,47 @@ std::optional<std::vector<std::string>> split_words(std::string_view text) {
     return words;
 }
 
+namespace {
+
+/// The first word of the command as a shell would split it ("" when it does not split).
+std::string first_word(const NodeConfig& node) {
+    if (node.command_is_list || !node.command_words.empty()) {
+        return node.command_words.empty() ? std::string() : node.command_words.front();
+    }
+    const auto words = split_words(node.command_text);
+    return words && !words->empty() ? words->front() : std::string();
+}
+
+/// A shell command that `exec` can prefix: one program with its arguments (and redirections), no
+/// list, pipeline, subshell or compound command, no variable assignment or builtin in front.
+bool execable(const NodeConfig& node, const std::string& script) {
+    if (script.find_first_of(";&|()`\n") != std::string::npos) {
+        return false;
+    }
+    const std::string first = first_word(node);
+    static const std::vector<std::string> builtins = {"if",     "for",  "while",  "until", "case",   "{",
+                                                      "!",      "exec", "cd",     "set",   "export", ".",
+                                                      "source", "eval", "ulimit", "umask", "trap",   "wait"};
+    return !first.empty() && first.find('=') == std::string::npos &&
+           std::find(builtins.begin(), builtins.end(), first) == builtins.end();
+}
+
+}  // namespace
+
+bool passes_name(const NodeConfig& node) {
+    if (node.pass_name) {
+        return *node.pass_name;
+    }
+    return std::filesystem::path(first_word(node)).filename() != "meshy";
+}
+
 std::vector<std::string> node_argv(const NodeConfig& node) {
+    const bool name = passes_name(node);
     if (!node.shell) {
         std::vector<std::string> argv = node.command_words;
-        argv.insert(argv.end(), {"--name", node.name});
+        if (name) {
+            argv.insert(argv.end(), {"--name", node.name});
+        }
         argv.insert(argv.end(), node.args.begin(), node.args.end());
         return argv;
     }
@@ -438,7 +478,13 @@ std::vector<std::string> node_argv(const NodeConfig& node) {
     } else {
         script = node.command_text;
     }
-    script += " --name " + shell_quote(node.name);
+    // `exec`: the shell becomes the node, so signals and PR_SET_PDEATHSIG reach the node itself.
+    if (execable(node, script)) {
+        script = "exec " + script;
+    }
+    if (name) {
+        script += " --name " + shell_quote(node.name);
+    }
     for (const auto& a : node.args) {
         script += " " + shell_quote(a);
     }

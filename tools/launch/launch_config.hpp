@@ -33,6 +33,9 @@ struct NodeConfig {
     double respawn_delay = 1.0;
     int max_restarts = 3;           ///< with respawn; -1: no limit
     std::vector<std::string> args;  ///< appended after `--name NAME`
+    /// Append `--name NAME` to the command. Unset: yes, unless the command is the `meshy` CLI
+    /// (whose commands take no --name).
+    std::optional<bool> pass_name;
 };
 
 struct LaunchConfig {
@@ -51,9 +54,13 @@ LaunchConfig load_launch_config(const std::string& path);
 /// Same, from text; `path` only names the file in messages and anchors relative `cwd`s.
 LaunchConfig parse_launch_config(const std::string& text, const std::string& path);
 
-/// The argv one copy of `node` runs: its command, then `--name NAME`, then `args`; wrapped in
-/// `/bin/sh -c` when `shell` is set.
+/// The argv one copy of `node` runs: its command, then `--name NAME` (see pass_name), then `args`;
+/// wrapped in `/bin/sh -c` when `shell` is set, as `exec COMMAND` when the command is a simple one,
+/// so that the node itself (not a shell) is the process launch signals and watches.
 std::vector<std::string> node_argv(const NodeConfig& node);
+
+/// Whether `node` passes `--name NAME` to its command (pass_name, else not for the `meshy` CLI).
+bool passes_name(const NodeConfig& node);
 
 /// `word` quoted for /bin/sh when it needs it (single quotes), else unchanged.
 std::string shell_quote(std::string_view word);

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "guardian.hpp"
+
 extern char** environ;
 
 namespace meshy::cli::launch {
@@ -244,6 +246,7 @@ public:
             }
             wait_and_handle(poll_timeout(Clock::now()));
         }
+        guardian_.dismiss();
         return summary();
     }
 
@@ -279,6 +282,7 @@ private:
         if (devnull_ < 0) {
             throw std::runtime_error(std::string("launch: /dev/null: ") + std::strerror(errno));
         }
+        guardian_.start(std::chrono::duration_cast<std::chrono::milliseconds>(grace_));
     }
 
     // ---- starting ----
@@ -379,6 +383,7 @@ private:
         // Also here: whichever of parent and child runs first, the group exists before anyone
         // signals it. (EACCES once the child has exec'd is harmless: it did it itself.)
         ::setpgid(pid, pid);
+        guardian_.watch(pid);
 
         // The report pipe closes on exec; before that the child can only chdir and exec, so this
         // read ends quickly.
@@ -397,6 +402,7 @@ private:
             const std::string what = failure.stage == 1 ? "cwd " + *planned.config.cwd : "'" + planned.argv[0] + "'";
             const bool not_found =
                 failure.stage == 2 && failure.error == ENOENT && planned.argv[0].find('/') == std::string::npos;
+            guardian_.forget(pid);
             start_failed(c, what + ": " + (not_found ? "command not found" : std::strerror(failure.error)));
             return;
         }
@@ -536,6 +542,7 @@ private:
                 emit_lines(c, *s, true);
                 close_fd(s->fd);
             }
+            guardian_.forget(l.pgid);
             return true;
         });
     }
@@ -761,6 +768,7 @@ private:
     std::vector<Copy> copies_;  // never shrinks; a Copy is referenced only during one call
     int signal_fd_ = -1;
     int devnull_ = -1;
+    Guardian guardian_;  // stops the nodes should launch die without doing so (kill -9)
 
     std::size_t next_node_ = 0;
     StartPhase start_phase_ = StartPhase::pre_delay;

@@ -1,0 +1,266 @@
+#include "msgpack_json.hpp"
+
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "bridge/base64.hpp"
+
+namespace meshy::cli {
+namespace {
+
+using json = nlohmann::json;
+using Packer = msgpack::packer<Buffer>;
+
+std::string key_text(const msgpack::object& key, int depth) {
+    switch (key.type) {
+        case msgpack::type::STR:
+            return std::string(key.via.str.ptr, key.via.str.size);
+        case msgpack::type::ARRAY:
+            return "<array>";
+        case msgpack::type::MAP:
+            return "<map>";
+        case msgpack::type::BIN:
+            return "<bin>";
+        case msgpack::type::EXT:
+            return "<ext>";
+        default:  // nil, bool, numbers: their JSON text (a container key's text could nest without bound)
+            return json_text(msgpack_to_json(key, BinaryForm::summary, depth), true);
+    }
+}
+
+void append_float(std::string& out, double value, bool strict) {
+    if (!std::isfinite(value)) {
+        out += strict ? "null" : (std::isnan(value) ? "nan" : (value > 0 ? "inf" : "-inf"));
+        return;
+    }
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, value);  // shortest exact form
+    const std::string_view t(buf, static_cast<std::size_t>(r.ptr - buf));
+    out += t;
+    if (t.find_first_of(".eE") == std::string_view::npos) {
+        out += ".0";
+    }
+}
+
+void append_text(std::string& out, const json& v, bool strict) {
+    switch (v.type()) {
+        case json::value_t::null:
+        case json::value_t::discarded:
+            out += "null";
+            return;
+        case json::value_t::boolean:
+            out += v.get<bool>() ? "true" : "false";
+            return;
+        case json::value_t::number_integer:
+            out += std::to_string(v.get<std::int64_t>());
+            return;
+        case json::value_t::number_unsigned:
+            out += std::to_string(v.get<std::uint64_t>());
+            return;
+        case json::value_t::number_float:
+            append_float(out, v.get<double>(), strict);
+            return;
+        case json::value_t::string:
+            out += json_quote(v.get_ref<const std::string&>());
+            return;
+        case json::value_t::binary: {
+            const auto& b = v.get_binary();
+            out += json_quote(bytes_summary(reinterpret_cast<const std::byte*>(b.data()), b.size()));
+            return;
+        }
+        case json::value_t::array: {
+            out += "[";
+            bool first = true;
+            for (const auto& item : v) {
+                out += first ? "" : ", ";
+                first = false;
+                append_text(out, item, strict);
+            }
+            out += "]";
+            return;
+        }
+        case json::value_t::object: {
+            out += "{";
+            bool first = true;
+            for (const auto& [key, item] : v.items()) {
+                out += first ? "" : ", ";
+                first = false;
+                out += json_quote(key);
+                out += ": ";
+                append_text(out, item, strict);
+            }
+            out += "}";
+            return;
+        }
+    }
+}
+
+}  // namespace
+
+json msgpack_to_json(const msgpack::object& o, BinaryForm binary, int depth) {
+    if (depth > max_value_depth) {
+        return nullptr;
+    }
+    switch (o.type) {
+        case msgpack::type::NIL:
+        case msgpack::type::EXT:
+            return nullptr;
+        case msgpack::type::BOOLEAN:
+            return o.via.boolean;
+        case msgpack::type::POSITIVE_INTEGER:
+            return o.via.u64;
+        case msgpack::type::NEGATIVE_INTEGER:
+            return o.via.i64;
+        case msgpack::type::FLOAT32:
+        case msgpack::type::FLOAT64:
+            return o.via.f64;
+        case msgpack::type::STR:
+            return std::string(o.via.str.ptr, o.via.str.size);
+        case msgpack::type::BIN: {
+            const auto* p = reinterpret_cast<const std::byte*>(o.via.bin.ptr);
+            switch (binary) {
+                case BinaryForm::bytes: {
+                    const auto* u = reinterpret_cast<const std::uint8_t*>(p);
+                    return json::binary(std::vector<std::uint8_t>(u, u + o.via.bin.size));
+                }
+                case BinaryForm::summary:
+                    return bytes_summary(p, o.via.bin.size);
+                case BinaryForm::base64:
+                    break;
+            }
+            return bridge::base64_encode(std::span(p, o.via.bin.size));
+        }
+        case msgpack::type::ARRAY: {
+            json a = json::array();
+            for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
+                a.push_back(msgpack_to_json(o.via.array.ptr[i], binary, depth + 1));
+            }
+            return a;
+        }
+        case msgpack::type::MAP: {
+            json m = json::object();
+            for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
+                const auto& kv = o.via.map.ptr[i];
+                m[key_text(kv.key, depth + 1)] = msgpack_to_json(kv.val, binary, depth + 1);
+            }
+            return m;
+        }
+    }
+    return nullptr;
+}
+
+void json_to_msgpack(Buffer& out, const json& v, int depth) {
+    if (depth > max_value_depth) {
+        throw JsonToMsgpackError("message nested deeper than " + std::to_string(max_value_depth) + " levels");
+    }
+    Packer pk(out);
+    switch (v.type()) {
+        case json::value_t::null:
+        case json::value_t::discarded:
+            pk.pack_nil();
+            return;
+        case json::value_t::boolean:
+            v.get<bool>() ? pk.pack_true() : pk.pack_false();
+            return;
+        case json::value_t::number_integer:
+            pk.pack(v.get<std::int64_t>());
+            return;
+        case json::value_t::number_unsigned:
+            pk.pack(v.get<std::uint64_t>());
+            return;
+        case json::value_t::number_float:
+            pack_float64(out, v.get<double>());
+            return;
+        case json::value_t::string: {
+            const auto& s = v.get_ref<const std::string&>();
+            pk.pack_str(static_cast<std::uint32_t>(s.size()));
+            pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+            return;
+        }
+        case json::value_t::binary: {
+            const auto& b = v.get_binary();
+            pk.pack_bin(static_cast<std::uint32_t>(b.size()));
+            pk.pack_bin_body(reinterpret_cast<const char*>(b.data()), static_cast<std::uint32_t>(b.size()));
+            return;
+        }
+        case json::value_t::array:
+            pk.pack_array(static_cast<std::uint32_t>(v.size()));
+            for (const auto& item : v) {
+                json_to_msgpack(out, item, depth + 1);
+            }
+            return;
+        case json::value_t::object:
+            pk.pack_map(static_cast<std::uint32_t>(v.size()));
+            for (const auto& [key, item] : v.items()) {
+                pk.pack_str(static_cast<std::uint32_t>(key.size()));
+                pk.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
+                json_to_msgpack(out, item, depth + 1);
+            }
+            return;
+    }
+}
+
+void pack_float64(Buffer& out, double value) {
+    const auto bits = std::bit_cast<std::uint64_t>(value);
+    char bytes[9];
+    bytes[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i) {
+        bytes[1 + i] = static_cast<char>((bits >> (56 - 8 * i)) & 0xff);
+    }
+    out.write(bytes, sizeof bytes);
+}
+
+std::string json_text(const json& value, bool strict) {
+    std::string out;
+    append_text(out, value, strict);
+    return out;
+}
+
+std::string json_quote(std::string_view text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char b[8];
+                    std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
+                    out += b;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out + "\"";
+}
+
+std::string bytes_summary(const std::byte* data, std::size_t size) {
+    std::string out = "<" + std::to_string(size) + " bytes: ";
+    const std::size_t n = size < 32 ? size : 32;
+    char b[4];
+    for (std::size_t i = 0; i < n; ++i) {
+        std::snprintf(b, sizeof b, "%02x", std::to_integer<unsigned>(data[i]));
+        out += b;
+    }
+    return out + (size > n ? "...>" : ">");
+}
+
+}  // namespace meshy::cli
