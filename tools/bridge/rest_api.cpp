@@ -530,15 +530,6 @@ std::string RestApi::latest_body(const std::string& topic) const {
 HttpDecision RestApi::latest(const RestRoute& route, const HttpRequest& request) {
     HttpDecision d;
     const std::string& topic = route.name;
-    const bool wanted = wants(topic);
-    for (const auto& evicted : latest_.track(topic)) {
-        unwant(evicted);
-    }
-    want(topic, wanted);
-    if (latest_.find(topic)) {
-        d.response = json_response(200, latest_body(topic), request);
-        return d;
-    }
     double wait_s = 0;
     if (const auto w = request.query_param("wait")) {
         char* end = nullptr;
@@ -547,6 +538,15 @@ HttpDecision RestApi::latest(const RestRoute& route, const HttpRequest& request)
             d.response = error_response(400, "wait must be a number of seconds", request);
             return d;
         }
+    }
+    const bool wanted = wants(topic);
+    for (const auto& evicted : latest_.track(topic)) {
+        unwant(evicted);
+    }
+    want(topic, wanted);
+    if (latest_.find(topic)) {
+        d.response = json_response(200, latest_body(topic), request);
+        return d;
     }
     if (wait_s <= 0) {
         d.response = error_response(

@@ -280,20 +280,27 @@ function renderTopics(topics) {
   for (const topic of names) {
     if (!rates.has(topic)) rates.set(topic, {hz: null, total: 0, sampledAt: 0, sample: null});
   }
+  // Rows are kept from one poll to the next (updated in place), so what points at them stays valid.
   const body = $("topics").tBodies[0];
-  body.replaceChildren();
-  for (const t of topics) {
-    const row = element("tr", {"data-testid": "topic-row", "data-topic": t.name});
-    const echoButton = element("button", {type: "button", class: "small"}, "echo");
-    echoButton.addEventListener("click", () => startEcho(t.name));
-    const action = element("td");
-    action.append(echoButton);
-    const who = `publishers: ${(t.publishers || []).join(", ") || "–"}; listeners: ${(t.listeners || []).join(", ") || "–"}`;
-    row.append(element("td", {class: "name", title: who}, t.name), element("td", {}, t.type || ""),
-               element("td", {class: "num", "data-testid": "topic-rate"}, ""),
-               element("td", {class: "num", "data-testid": "topic-count"}, ""), action);
-    body.append(row);
-  }
+  const old = new Map([...body.rows].map((row) => [row.dataset.topic, row]));
+  const rows = topics.map((t) => {
+    let row = old.get(t.name);
+    if (!row) {
+      row = element("tr", {"data-testid": "topic-row", "data-topic": t.name});
+      const echoButton = element("button", {type: "button", class: "small"}, "echo");
+      echoButton.addEventListener("click", () => startEcho(t.name));
+      const action = element("td");
+      action.append(echoButton);
+      row.append(element("td", {class: "name"}, t.name), element("td", {"data-testid": "topic-type"}, ""),
+                 element("td", {class: "num", "data-testid": "topic-rate"}, ""),
+                 element("td", {class: "num", "data-testid": "topic-count"}, ""), action);
+    }
+    row.cells[0].title =
+        `publishers: ${(t.publishers || []).join(", ") || "–"}; listeners: ${(t.listeners || []).join(", ") || "–"}`;
+    row.cells[1].textContent = t.type || "";
+    return row;
+  });
+  body.replaceChildren(...rows);
   updateRates();
 }
 
