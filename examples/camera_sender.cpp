@@ -12,8 +12,10 @@
 // (keep this order)
 #include <jpeglib.h>
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
 #include <chrono>
@@ -168,6 +170,14 @@ int main(int argc, char** argv) {
     const CameraOptions o = parse(argc, argv);
     asio::io_context io;
     meshy::Node node(io.get_executor(), example_options(argc, argv, "camera_sender"));
+    // Ctrl-C (or SIGTERM) stops the camera cleanly, as a driver would.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](std::error_code ec, int) {
+        if (!ec) {
+            node.stop();
+            io.stop();
+        }
+    });
     auto done = asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
@@ -181,14 +191,19 @@ int main(int argc, char** argv) {
                 const meshy::Buffer payload = to_payload(o, encode_frame(o, frame), frame);
                 node.send_raw(o.topic, o.shape == "raw" ? meshy::CodecId::raw : meshy::CodecId::msgpack,
                               payload.bytes());
-                next += period;
+                // A slow machine drops the rate instead of sending a burst to catch up.
+                next = std::max(next + period, std::chrono::steady_clock::now());
                 timer.expires_at(next);
                 co_await timer.async_wait(asio::use_awaitable);
             }
+            signals.cancel();
             node.stop();
         },
         asio::use_future);
     io.run();
+    if (done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        return 0;  // interrupted
+    }
     try {
         done.get();
     } catch (const std::exception& e) {
