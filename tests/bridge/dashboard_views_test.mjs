@@ -57,6 +57,35 @@ try {
   await page.locator(`[data-testid="graph-topic"][data-name="${teleopTopic}"]`).waitFor();
   say("graph lists the teleop topic");
 
+  // Services: rosapi's are hidden until asked for.
+  if (await page.locator('[data-testid="service-item"][data-service^="/rosapi/"]').count() !== 0) {
+    throw new Error("rosapi services are listed by default");
+  }
+  await page.check("#rosapi-shown");
+  await page.locator('[data-testid="service-item"][data-service="/rosapi/topics"]').waitFor();
+  await page.uncheck("#rosapi-shown");
+  say("rosapi services hidden by default");
+
+  // Echo with filter and pause.
+  await page.fill("#echo-topic", plotTopic);
+  await page.click("#echo-start");
+  await page.locator('[data-testid="echo-message"]').first().waitFor();
+  await page.fill("#echo-filter", "no such text");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="echo-message"]').length === 0);
+  await page.fill("#echo-filter", "1.5");
+  await page.locator('[data-testid="echo-message"]').first().waitFor();
+  await page.click("#echo-pause");
+  const paused = await page.locator('[data-testid="echo-message"]').count();
+  // Paused, the page stands still while messages keep coming: three more arrive, none is shown.
+  const received = Number(await page.locator("#echo-output").getAttribute("data-received"));
+  await page.waitForFunction(
+      (n) => Number(document.querySelector("#echo-output").dataset.received) >= n + 3, received);
+  if (await page.locator('[data-testid="echo-message"]').count() !== paused) throw new Error("echo moved while paused");
+  await page.click("#echo-pause");
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="echo-message"]').length > n, paused);
+  await page.click("#echo-stop");
+  say("echo filters and pauses");
+
   // Plot: points of the numeric field.
   await page.fill("#plot-topic", plotTopic);
   await page.fill("#plot-fields", plotField);

@@ -475,6 +475,9 @@ TEST_F(BridgeRestTest, MjpegStreamCarriesDecodableFramesOfEveryShape) {
         EXPECT_EQ(client.count_lines(" 160x120 "), 10u) << client.dump();
         interrupt(camera);
     }
+    const auto head = curl("/stream/camera_bin", {"-I", "-H", "Authorization: Bearer secret"});
+    EXPECT_EQ(head.status, 200) << head.raw;
+    EXPECT_EQ(head.header("content-type"), "multipart/x-mixed-replace; boundary=meshyframe") << head.raw;
     const auto bad_fps = get("/stream/camera_bin?max_fps=fast");
     EXPECT_EQ(bad_fps.status, 400) << bad_fps.raw;
 }

@@ -17,6 +17,7 @@
 #include <variant>
 
 #include "bridge/message_mapping.hpp"
+#include "bridge/mjpeg_frame.hpp"
 #include "bridge/mjpeg_stream.hpp"
 #include "bridge/rest_openapi.hpp"
 #include "bridge/rest_route.hpp"
@@ -353,6 +354,10 @@ HttpDecision RestApi::on_request(WebSocketSession& session, const HttpRequest& r
                     return d;
                 }
                 fps = v;
+            }
+            if (request.method == "HEAD") {
+                d.response = mjpeg_response_head(cors_headers(request));
+                return d;
             }
             d.handler = [this, topic = route.name, fps, extra = cors_headers(request)](WebSocketSession& s) {
                 return streams_->serve(s, topic, fps, extra);

@@ -390,11 +390,12 @@ function startEcho(topic) {
   stopEcho();
   $("echo-topic").value = topic;
   const output = $("echo-output");
-  echo = {topic, paused: false, held: [], id: null};
+  echo = {topic, paused: false, held: [], id: null, received: 0};
   const current = echo;
   current.id = bridge.subscribe(topic, (msg) => {
     const entry = {time: new Date(), text: JSON.stringify(msg)};
     current.held.push(entry);
+    output.dataset.received = String(++current.received);
     if (current.held.length > MAX_ECHO_LINES) current.held.shift();
     if (current.paused || !echoMatches(entry)) return;
     output.append(echoLine(entry));
