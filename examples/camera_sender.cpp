@@ -3,10 +3,11 @@
 // http://127.0.0.1:9090/stream/camera or in the dashboard's image view.
 //
 //   camera_sender [--topic camera] [--fps 10] [--width 320] [--height 240] [--count 0]
-//                 [--shape bin|image|raw] [--name NAME] [--domain-id ID] [--log LEVEL]
+//                 [--shape bin|image|raw] [--noise] [--name NAME] [--domain-id ID] [--log LEVEL]
 //
 // --shape: bin (default) sends a msgpack bin argument; image the foxglove.CompressedImage shape
-// {timestamp, frame_id, data, format: "jpeg"}; raw the bare JPEG under the raw codec.
+// {timestamp, frame_id, data, format: "jpeg"}; raw the bare JPEG under the raw codec. --noise adds
+// grain, for frames as large as a real camera's.
 // jpeglib.h declares functions on FILE without including <stdio.h> itself.
 #include <stdio.h>
 // (keep this order)
@@ -19,6 +20,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_future.hpp>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -38,18 +40,29 @@ struct CameraOptions {
     int height = 240;
     long count = 0;  // 0: until interrupted
     std::string shape = "bin";
+    bool noise = false;  // grain that JPEG compresses badly: large frames, as a real camera's
 };
 
 // One test picture: a diagonal gradient that moves with the frame number, and a bar as wide as the
 // frame number modulo the width, so consecutive frames differ visibly.
 std::vector<unsigned char> encode_frame(const CameraOptions& o, long frame) {
     std::vector<unsigned char> rgb(static_cast<std::size_t>(o.width) * o.height * 3);
+    std::uint64_t seed = 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(frame);
     for (int y = 0; y < o.height; ++y) {
         for (int x = 0; x < o.width; ++x) {
             unsigned char* p = &rgb[(static_cast<std::size_t>(y) * o.width + x) * 3];
             p[0] = static_cast<unsigned char>((x + frame * 4) & 0xFF);
             p[1] = static_cast<unsigned char>((y + frame * 2) & 0xFF);
             p[2] = static_cast<unsigned char>(((x + y) / 2) & 0xFF);
+            if (o.noise) {
+                // xorshift: cheap, and the same for every run
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                p[0] = static_cast<unsigned char>(p[0] ^ (seed & 0x3F));
+                p[1] = static_cast<unsigned char>(p[1] ^ ((seed >> 8) & 0x3F));
+                p[2] = static_cast<unsigned char>(p[2] ^ ((seed >> 16) & 0x3F));
+            }
             if (y > o.height - 16 && x < (frame * 8) % o.width) {
                 p[0] = p[1] = p[2] = 255;
             }
@@ -145,6 +158,8 @@ CameraOptions parse(int& argc, char** argv) {
             o.height = static_cast<int>(number(16, 8192));
         } else if (arg == "--count") {
             o.count = static_cast<long>(number(0, 1e12));
+        } else if (arg == "--noise") {
+            o.noise = true;
         } else if (arg == "--shape") {
             o.shape = value();
             if (o.shape != "bin" && o.shape != "image" && o.shape != "raw") {
@@ -152,7 +167,8 @@ CameraOptions parse(int& argc, char** argv) {
             }
         } else if (arg == "-h" || arg == "--help") {
             std::printf(
-                "usage: %s [--topic T] [--fps N] [--width W] [--height H] [--count N] [--shape bin|image|raw]\n"
+                "usage: %s [--topic T] [--fps N] [--width W] [--height H] [--count N] [--shape bin|image|raw] "
+                "[--noise]\n"
                 "          [--name NAME] [--domain-id ID] [--listen-host ADDRESS] [--log LEVEL]\n",
                 argv[0]);
             std::exit(0);

@@ -485,11 +485,15 @@ TEST_F(BridgeRestTest, MjpegStreamCarriesDecodableFramesOfEveryShape) {
 TEST_F(BridgeRestTest, SlowMjpegClientSkipsFramesAndGrowsNoQueue) {
     REQUIRE_CLIENT(missing_camera());
     REQUIRE_CLIENT(missing_pillow());
+    // Under AddressSanitizer freed memory is held back (quarantine) and would count as growth.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    env_["ASAN_OPTIONS"] = std::string(asan ? asan : "") + (asan && *asan ? ":" : "") + "quarantine_size_mb=0";
     auto& bridge = start_bridge();
-    // Large frames at a high rate: a queue per client would grow by megabytes a second.
-    auto& camera = start(
-        {examples + "/camera_sender", "--topic", "big_camera", "--fps", "30", "--width", "1280", "--height", "720"},
-        "camera");
+    // Large frames (about 280 kB with --noise) at up to 30 fps: a queue per client would grow by
+    // megabytes a second.
+    auto& camera = start({examples + "/camera_sender", "--topic", "big_camera", "--fps", "30", "--width", "1280",
+                          "--height", "720", "--noise"},
+                         "camera");
     ASSERT_TRUE(camera.wait_for_line("Sending", 15s)) << camera.dump();
     // A fast client first, to know frames flow (and the bridge listens).
     auto& warm = start({system_python, (clients / "mjpeg_client.py").string(), "read", "127.0.0.1",
@@ -510,10 +514,11 @@ TEST_F(BridgeRestTest, SlowMjpegClientSkipsFramesAndGrowsNoQueue) {
     const long during = rss_kb(bridge.pid());
     expect_success(slow);
     EXPECT_TRUE(slow.wait_for_line("frame 3 after the stall", 0s)) << slow.dump();
-    // 6 s of 30 fps 1280x720 frames queued would be tens of MB; the bridge keeps the newest frame only.
+    // 6 s of such frames queued would be 15 MB or more (even at 10 fps); the bridge keeps the newest
+    // frame of the topic and the one each client is writing.
     RecordProperty("rss_before_kb", std::to_string(before));
     RecordProperty("rss_during_kb", std::to_string(during));
-    EXPECT_LT(during - before, 24 * 1024) << "before " << before << " kB, after the stall " << during << " kB";
+    EXPECT_LT(during - before, 8 * 1024) << "before " << before << " kB, after the stall " << during << " kB";
     interrupt(camera);
 }
 
