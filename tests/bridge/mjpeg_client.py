@@ -51,15 +51,18 @@ class Stream:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def head(self):
-        status = self.line()
+    def headers(self):
         headers = {}
         while True:
             line = self.line()
             if line == "":
-                break
+                return headers
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
+
+    def head(self):
+        status = self.line()
+        headers = self.headers()
         if " 200 " not in status + " ":
             raise RuntimeError(f"status {status}")
         content_type = headers.get("content-type", "")
@@ -74,13 +77,7 @@ class Stream:
             line = self.line()
         if line != self.boundary:
             raise RuntimeError(f"expected the boundary {self.boundary!r}, got {line!r}")
-        headers = {}
-        while True:
-            line = self.line()
-            if line == "":
-                break
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+        headers = self.headers()
         if headers.get("content-type") != "image/jpeg":
             raise RuntimeError(f"part content type {headers.get('content-type')!r}")
         jpeg = self.exactly(int(headers["content-length"]))
