@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bridge/message_mapping.hpp"
+#include "bridge/rest_api.hpp"
+#include "bridge/rest_route.hpp"
 #include "bridge/rosbridge_op.hpp"
 #include "bridge/subscription_rules.hpp"
 #include "bridge/token_bucket.hpp"
@@ -132,6 +134,30 @@ BridgeServer::BridgeServer(asio::any_io_executor executor, Node& node, BridgeOpt
     a.bind(endpoint);
     a.listen(asio::socket_base::max_listen_connections);
     port_ = a.local_endpoint().port();
+    // REST and MJPEG share the one listener per topic with the WebSocket clients.
+    const auto listen = [this](const std::string& topic) {
+        if (!topic_listeners_.count(topic)) {
+            node_.listen_raw(topic, [this, alive = alive_](const RawMessage& m) {
+                if (*alive) {
+                    on_topic(m);
+                }
+            });
+        }
+    };
+    const auto unlisten = [this](const std::string& topic) {
+        if (!topic_listeners_.count(topic)) {
+            node_.stop_listening(topic);
+        }
+    };
+    const auto advertised = [this] {
+        std::map<std::string, std::string> out;
+        for (const auto& [id, c] : clients_) {
+            out.insert(c->advertised.begin(), c->advertised.end());
+        }
+        return out;
+    };
+    rest_ = std::make_unique<RestApi>(executor_, node_, options_,
+                                      RestApi::Hooks{listen, unlisten, advertised, &topic_types_, &service_types_});
 }
 
 BridgeServer::~BridgeServer() {
@@ -185,6 +211,7 @@ void BridgeServer::stop() {
     stopped_ = true;
     std::error_code ec;
     acceptor_->acceptor.close(ec);
+    rest_->stop();
     std::vector<std::shared_ptr<WebSocketSession>> sessions;
     for (auto& [id, c] : clients_) {
         sessions.push_back(c->session);
@@ -245,6 +272,9 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
             "bridge: " + session.peer() + ": origin '" + (origin ? *origin : "") + "' not allowed (--allow-origin)");
         d.response = http_response(403, "text/plain", "origin not allowed\n");
         return d;
+    }
+    if (is_rest_path(request.path())) {
+        return rest_->on_request(session, request);
     }
     if (is_websocket_upgrade(request)) {
         const UpgradeCheck check = check_websocket_upgrade(request);
@@ -522,11 +552,14 @@ void BridgeServer::drop_subscription(Client& c, const std::string& topic) {
     l->second.erase(c.session->id());
     if (l->second.empty()) {
         topic_listeners_.erase(l);
-        node_.stop_listening(topic);
+        if (!rest_->wants(topic)) {
+            node_.stop_listening(topic);
+        }
     }
 }
 
 void BridgeServer::on_topic(const RawMessage& m) {
+    rest_->on_topic(m);
     const auto l = topic_listeners_.find(std::string(m.topic));
     if (l == topic_listeners_.end()) {
         return;

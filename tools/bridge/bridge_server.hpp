@@ -27,6 +27,7 @@ struct RawMessage;
 namespace meshy::cli::bridge {
 
 struct Op;
+class RestApi;
 
 /// The bridge. Build it and the node on one single-threaded executor; every member runs there.
 class BridgeServer final : public SessionHost {
@@ -101,6 +102,7 @@ private:
     std::map<std::string, std::uint64_t> provided_;                   ///< meshy service -> client
     std::map<std::string, std::string> topic_types_;                  ///< meshy topic -> type
     std::map<std::string, std::string> service_types_;                ///< meshy service -> type
+    std::unique_ptr<RestApi> rest_;                                   ///< /api/... and /stream/...
 };
 
 }  // namespace meshy::cli::bridge

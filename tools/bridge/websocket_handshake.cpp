@@ -78,6 +78,8 @@ std::string_view http_reason(int status) {
             return "Switching Protocols";
         case 200:
             return "OK";
+        case 204:
+            return "No Content";
         case 400:
             return "Bad Request";
         case 401:
@@ -88,12 +90,20 @@ std::string_view http_reason(int status) {
             return "Not Found";
         case 405:
             return "Method Not Allowed";
+        case 411:
+            return "Length Required";
+        case 413:
+            return "Content Too Large";
         case 426:
             return "Upgrade Required";
         case 431:
             return "Request Header Fields Too Large";
+        case 502:
+            return "Bad Gateway";
         case 503:
             return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
         default:
             return "Error";
     }

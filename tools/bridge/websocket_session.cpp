@@ -104,6 +104,10 @@ asio::awaitable<void> WebSocketSession::run() {
         }
         inbuf_.erase(0, parsed.consumed);
         const HttpDecision decision = host_.on_request(*this, parsed.request);
+        if (decision.handler) {
+            deadline_ = Clock::time_point::max();
+            co_await decision.handler(*this);
+        }
         co_await write_all(decision.response);
         if (!decision.upgrade) {
             std::error_code ec;

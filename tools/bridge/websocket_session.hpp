@@ -8,9 +8,11 @@
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "bridge/bridge_options.hpp"
 #include "bridge/http_request.hpp"
@@ -28,6 +30,10 @@ class WebSocketSession;
 struct HttpDecision {
     bool upgrade = false;
     std::string response;  ///< bytes to send (the 101 response when upgrading)
+    /// When set (and `response` empty), it owns the connection after the request head: it reads a
+    /// body, answers later or streams (REST, MJPEG); the connection closes when it returns. No
+    /// handshake deadline applies then: the handler bounds its own waits.
+    std::function<asio::awaitable<void>(WebSocketSession&)> handler;
 };
 
 /// The server side of sessions; every call comes on the sessions' executor.
@@ -79,6 +85,15 @@ public:
     /// Keeps `guard` until the session is destroyed (the server's connection count).
     void hold(std::shared_ptr<void> guard) { guard_ = std::move(guard); }
 
+    /// Reads what arrives (for an HttpDecision handler). @throws std::system_error
+    asio::awaitable<std::size_t> read_some(char* data, std::size_t size);
+    /// Writes all of `data` (for an HttpDecision handler). @throws std::system_error
+    asio::awaitable<void> write_all(std::string_view data);
+    /// Takes the bytes received after the request head (the start of a body).
+    std::string take_buffered() { return std::exchange(inbuf_, {}); }
+    /// True once the connection was dropped.
+    bool is_dead() const noexcept { return dead_; }
+
     /// Bytes waiting in the send queue.
     std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
     /// Topic frames dropped so far.
@@ -91,8 +106,6 @@ private:
     asio::awaitable<void> run();
     asio::awaitable<void> writer();
     asio::awaitable<void> watchdog();
-    asio::awaitable<std::size_t> read_some(char* data, std::size_t size);
-    asio::awaitable<void> write_all(std::string_view data);
     void enqueue(SendQueue::Item item, std::size_t topic_cap = 0);
     void handle_frames();
     void fail(std::uint16_t code, const std::string& why);

@@ -1,14 +1,17 @@
-// The meshy bridge dashboard: a small rosbridge v2 client over the browser's WebSocket, no libraries.
-// It polls the rosapi services for nodes, topics and services, counts topic rates by subscribing,
-// echoes a chosen topic, publishes JSON messages and calls services with JSON arguments.
+// The meshy bridge dashboard: a small rosbridge v2 client over the browser's WebSocket and the
+// bridge's REST API, no libraries. It polls /api/nodes, /api/topics and /api/services for the graph,
+// samples topic rates a few topics at a time, echoes a chosen topic (with pause and filter), publishes
+// JSON messages and calls services with JSON arguments. views.js adds plots, the image view, the
+// teleop pad and the node/topic graph.
 "use strict";
 
 const POLL_MS = 2000;           // how often the graph is refreshed
 const CALL_TIMEOUT_MS = 10000;  // a service call without an answer by then fails
-const RATE_WINDOW_MS = 5000;    // rates are averaged over this window
-const MAX_RATE_TOPICS = 64;     // rate subscriptions are bounded
-const MAX_NODES = 200;          // node_details calls per poll are bounded
+const SAMPLE_MS = 2000;         // a topic's rate is measured over a subscription this long
+const SAMPLE_AT_ONCE = 4;       // topics sampled at the same time (the rest wait their turn)
 const MAX_ECHO_LINES = 200;     // echo lines kept on the page
+const ROSAPI_SERVICES = ["/rosapi/topics", "/rosapi/services", "/rosapi/nodes", "/rosapi/node_details",
+                         "/rosapi/topic_type", "/rosapi/service_type", "/rosapi/publishers"];
 
 /// A rosbridge v2 connection that reconnects by itself and restores its subscriptions.
 class Rosbridge {
@@ -163,10 +166,36 @@ function element(tag, attributes = {}, text = undefined) {
   return e;
 }
 
+function pageToken() {
+  return new URLSearchParams(location.search).get("token");
+}
+
 function bridgeUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const token = new URLSearchParams(location.search).get("token");
+  const token = pageToken();
   return `${scheme}//${location.host}/` + (token !== null ? `?token=${encodeURIComponent(token)}` : "");
+}
+
+/// GET (or POST with a JSON body) on the bridge's REST API; resolves with the JSON, rejects with its error.
+async function api(path, body = undefined) {
+  const headers = {};
+  const token = pageToken();
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  const init = {headers, cache: "no-store"};
+  if (body !== undefined) {
+    init.method = "POST";
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const json = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(json.error || `${path}: HTTP ${response.status}`);
+  return json;
+}
+
+/// A topic's name in a URL path: '/' kept (the bridge takes names with slashes), the rest encoded.
+function topicPath(topic) {
+  return topic.replace(/^\/+/, "").split("/").map(encodeURIComponent).join("/");
 }
 
 function showResult(node, state, text) {
@@ -194,9 +223,11 @@ bridge.statusHandler = (status) => {
   s.className = `level-${status.level || "info"}`;
 };
 
-const rates = new Map();  // topic -> {id, arrivals: [ms], total}
-let echo = null;          // {id, topic}
+const rates = new Map();  // topic -> {hz, total, sampledAt, sample: {id, start, count} | null}
+let echo = null;          // {id, topic, paused, held}
 let polling = false;
+let lastGraph = {nodes: [], topics: [], services: []};
+const graphListeners = [];  // views.js: called with each polled graph
 
 // ---- graph: nodes, topics, services ----
 
@@ -204,17 +235,12 @@ async function poll() {
   if (polling || !bridge.connected) return;
   polling = true;
   try {
-    const [topics, nodes, services] = await Promise.all([
-      bridge.call("/rosapi/topics"),
-      bridge.call("/rosapi/nodes"),
-      bridge.call("/rosapi/services").catch(() => ({services: []})),
-    ]);
-    const names = (nodes.nodes || []).slice(0, MAX_NODES);
-    const details = await Promise.all(
-        names.map((node) => bridge.call("/rosapi/node_details", {node}).catch(() => ({}))));
-    renderNodes(names, details);
-    renderTopics(topics.topics || [], topics.types || []);
-    renderServices(services.services || [], details);
+    const [nodes, topics, services] = await Promise.all([api("/api/nodes"), api("/api/topics"), api("/api/services")]);
+    lastGraph = {nodes, topics, services};
+    renderNodes(nodes);
+    renderTopics(topics);
+    renderServices(services);
+    for (const listener of graphListeners) listener(lastGraph);
   } catch (e) {
     bridge.statusHandler({level: "error", msg: e.message});
   } finally {
@@ -228,81 +254,106 @@ function list(items) {
   return cell;
 }
 
-function renderNodes(names, details) {
+function renderNodes(nodes) {
   const body = $("nodes").tBodies[0];
   body.replaceChildren();
-  names.forEach((name, i) => {
-    const d = details[i] || {};
+  for (const n of nodes) {
+    const name = "/" + n.name.replace(/^\/+/, "");
     const row = element("tr", {"data-testid": "node-row", "data-node": name});
-    row.append(element("td", {class: "name"}, name), list(d.publishing), list(d.subscribing), list(d.services));
+    row.append(element("td", {class: "name", title: `${n.host} ${n.transport}`}, name), list(n.publishes),
+               list(n.listens), list(n.services));
     body.append(row);
-  });
-  $("nodes-count").textContent = `(${names.length})`;
+  }
+  $("nodes-count").textContent = `(${nodes.length})`;
 }
 
-function renderTopics(topics, types) {
-  const wanted = new Set(topics);
-  const datalist = $("topic-names");
-  datalist.replaceChildren(...topics.map((t) => element("option", {value: t})));
-  // Rate subscriptions follow the topic list (bounded).
+function renderTopics(topics) {
+  const names = topics.map((t) => t.name);
+  const wanted = new Set(names);
+  $("topic-names").replaceChildren(...names.map((t) => element("option", {value: t})));
   for (const [topic, r] of rates) {
-    if (!wanted.has(topic) || !$("rates-enabled").checked) {
-      bridge.unsubscribe(r.id);
+    if (!wanted.has(topic)) {
+      if (r.sample) bridge.unsubscribe(r.sample.id);
       rates.delete(topic);
     }
   }
-  if ($("rates-enabled").checked) {
-    for (const topic of topics) {
-      if (rates.size >= MAX_RATE_TOPICS) break;
-      if (rates.has(topic)) continue;
-      const r = {id: null, arrivals: [], total: 0, since: performance.now()};
-      r.id = bridge.subscribe(topic, () => {
-        r.arrivals.push(performance.now());
-        r.total++;
-      });
-      rates.set(topic, r);
+  for (const topic of names) {
+    if (!rates.has(topic)) rates.set(topic, {hz: null, total: 0, sampledAt: 0, sample: null});
+  }
+  // Rows are kept from one poll to the next (updated in place), so what points at them stays valid.
+  const body = $("topics").tBodies[0];
+  const old = new Map([...body.rows].map((row) => [row.dataset.topic, row]));
+  const rows = topics.map((t) => {
+    let row = old.get(t.name);
+    if (!row) {
+      row = element("tr", {"data-testid": "topic-row", "data-topic": t.name});
+      const echoButton = element("button", {type: "button", class: "small"}, "echo");
+      echoButton.addEventListener("click", () => startEcho(t.name));
+      const action = element("td");
+      action.append(echoButton);
+      row.append(element("td", {class: "name"}, t.name), element("td", {"data-testid": "topic-type"}, ""),
+                 element("td", {class: "num", "data-testid": "topic-rate"}, ""),
+                 element("td", {class: "num", "data-testid": "topic-count"}, ""), action);
+    }
+    row.cells[0].title =
+        `publishers: ${(t.publishers || []).join(", ") || "–"}; listeners: ${(t.listeners || []).join(", ") || "–"}`;
+    row.cells[1].textContent = t.type || "";
+    return row;
+  });
+  body.replaceChildren(...rows);
+  updateRates();
+}
+
+// Rates are sampled, not watched: a few topics at a time get a subscription for SAMPLE_MS, and the
+// rate shown is that sample's. A dashboard left open does not pull every topic at full rate.
+function sampleRates() {
+  const now = performance.now();
+  let active = 0;
+  for (const [, r] of rates) {
+    if (!r.sample) continue;
+    if (now - r.sample.start >= SAMPLE_MS) {
+      bridge.unsubscribe(r.sample.id);
+      r.hz = r.sample.count / ((now - r.sample.start) / 1000);
+      r.sampledAt = now;
+      r.sample = null;
+    } else {
+      active++;
     }
   }
-  const body = $("topics").tBodies[0];
-  body.replaceChildren();
-  topics.forEach((topic, i) => {
-    const row = element("tr", {"data-testid": "topic-row", "data-topic": topic});
-    const echoButton = element("button", {type: "button", class: "small"}, "echo");
-    echoButton.addEventListener("click", () => startEcho(topic));
-    const action = element("td");
-    action.append(echoButton);
-    row.append(element("td", {class: "name"}, topic), element("td", {}, types[i] || ""),
-               element("td", {class: "num", "data-testid": "topic-rate"}, ""),
-               element("td", {class: "num", "data-testid": "topic-count"}, ""), action);
-    body.append(row);
-  });
+  if (!$("rates-enabled").checked || !bridge.connected) return;
+  const waiting = [...rates].filter(([, r]) => !r.sample).sort((a, b) => a[1].sampledAt - b[1].sampledAt);
+  for (const [topic, r] of waiting) {
+    if (active >= SAMPLE_AT_ONCE) break;
+    const sample = {id: null, start: now, count: 0};
+    sample.id = bridge.subscribe(topic, () => {
+      sample.count++;
+      r.total++;
+    });
+    r.sample = sample;
+    active++;
+  }
   updateRates();
 }
 
 function updateRates() {
-  const now = performance.now();
   for (const row of $("topics").tBodies[0].rows) {
     const r = rates.get(row.dataset.topic);
     const rate = row.querySelector('[data-testid="topic-rate"]');
     const count = row.querySelector('[data-testid="topic-count"]');
-    if (!r) {
+    if (!r || r.hz === null || !$("rates-enabled").checked) {
       rate.textContent = "–";
       count.textContent = "";
       continue;
     }
-    while (r.arrivals.length && r.arrivals[0] < now - RATE_WINDOW_MS) r.arrivals.shift();
-    // Over the window, or the time since the subscription when that is shorter (at least 1 s).
-    const span = Math.max(1000, Math.min(RATE_WINDOW_MS, now - r.since));
-    const hz = r.arrivals.length / (span / 1000);
-    rate.textContent = hz.toFixed(hz < 10 ? 1 : 0);
+    rate.textContent = r.hz.toFixed(r.hz < 10 ? 1 : 0);
     count.textContent = String(r.total);
   }
 }
 
-function renderServices(services, details) {
-  const all = new Set(services);
-  for (const d of details) for (const s of d.services || []) all.add(s);
-  const sorted = [...all].sort();
+function renderServices(services) {
+  const names = services.map((s) => s.name);
+  if ($("rosapi-shown").checked) names.push(...ROSAPI_SERVICES);
+  const sorted = [...new Set(names)].sort();
   $("services").replaceChildren(...sorted.map((s) => {
     const li = element("li", {"data-testid": "service-item", "data-service": s});
     const link = element("a", {href: "#call-panel"}, s);
@@ -315,25 +366,62 @@ function renderServices(services, details) {
 
 // ---- echo ----
 
+function echoLine(entry) {
+  const line = element("div", {class: "echo-message", "data-testid": "echo-message"});
+  line.append(element("span", {class: "time"}, formatTime(entry.time)), document.createTextNode(" " + entry.text));
+  return line;
+}
+
+function echoMatches(entry) {
+  const filter = $("echo-filter").value;
+  return filter === "" || entry.text.includes(filter);
+}
+
+// The last MAX_ECHO_LINES messages are kept; the page shows those the filter matches. Paused, the page
+// stands still while messages are still kept (and shown on resume).
+function renderEcho() {
+  const output = $("echo-output");
+  if (!echo) return;
+  output.replaceChildren(...echo.held.filter(echoMatches).map(echoLine));
+  output.scrollTop = output.scrollHeight;
+}
+
 function startEcho(topic) {
   stopEcho();
   $("echo-topic").value = topic;
   const output = $("echo-output");
-  echo = {topic, id: bridge.subscribe(topic, (msg) => {
-    const line = element("div", {class: "echo-message", "data-testid": "echo-message"});
-    line.append(element("span", {class: "time"}, formatTime(new Date())), document.createTextNode(" " + JSON.stringify(msg)));
-    output.append(line);
+  echo = {topic, paused: false, held: [], id: null, received: 0};
+  const current = echo;
+  current.id = bridge.subscribe(topic, (msg) => {
+    const entry = {time: new Date(), text: JSON.stringify(msg)};
+    current.held.push(entry);
+    output.dataset.received = String(++current.received);
+    if (current.held.length > MAX_ECHO_LINES) current.held.shift();
+    if (current.paused || !echoMatches(entry)) return;
+    output.append(echoLine(entry));
     while (output.childElementCount > MAX_ECHO_LINES) output.firstElementChild.remove();
     output.scrollTop = output.scrollHeight;
-  })};
+  });
   $("echo-stop").disabled = false;
-  $("echo-output").dataset.topic = topic;
+  $("echo-pause").disabled = false;
+  $("echo-pause").textContent = "Pause";
+  output.dataset.topic = topic;
+  output.dataset.paused = "false";
 }
 
 function stopEcho() {
   if (echo) bridge.unsubscribe(echo.id);
   echo = null;
   $("echo-stop").disabled = true;
+  $("echo-pause").disabled = true;
+}
+
+function togglePause() {
+  if (!echo) return;
+  echo.paused = !echo.paused;
+  $("echo-pause").textContent = echo.paused ? "Resume" : "Pause";
+  $("echo-output").dataset.paused = String(echo.paused);
+  if (!echo.paused) renderEcho();
 }
 
 // ---- forms ----
@@ -351,8 +439,14 @@ $("echo-form").addEventListener("submit", (event) => {
   startEcho($("echo-topic").value.trim());
 });
 $("echo-stop").addEventListener("click", stopEcho);
-$("echo-clear").addEventListener("click", () => $("echo-output").replaceChildren());
-$("rates-enabled").addEventListener("change", poll);
+$("echo-clear").addEventListener("click", () => {
+  if (echo) echo.held = [];
+  $("echo-output").replaceChildren();
+});
+$("echo-pause").addEventListener("click", togglePause);
+$("echo-filter").addEventListener("input", renderEcho);
+$("rates-enabled").addEventListener("change", updateRates);
+$("rosapi-shown").addEventListener("change", () => renderServices(lastGraph.services));
 
 $("publish-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -380,4 +474,4 @@ $("call-form").addEventListener("submit", async (event) => {
 });
 
 setInterval(poll, POLL_MS);
-setInterval(updateRates, 1000);
+setInterval(sampleRates, 500);
