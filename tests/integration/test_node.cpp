@@ -108,19 +108,20 @@ std::string error_line(const std::exception& e) {
 // ---- arguments ---------------------------------------------------------------------------------
 
 [[noreturn]] void usage(const std::string& problem) {
-    std::fprintf(stderr,
-                 "error: %s\n"
-                 "usage: meshy_test_node COMMAND [ARGS] [OPTIONS]\n"
-                 "  listen TOPIC [--echo TOPIC] [--count-only] [--report-every N]\n"
-                 "  send TOPIC COUNT [--wait-listeners N] [--interval-ms I] [--burst B] [--text T] [--stay]\n"
-                 "                   [--reply-topic R --until-replies K]   (COUNT 0: until stopped)\n"
-                 "  provide\n"
-                 "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
-                 "  nodes [--expect N]\n"
-                 "  probe\n"
-                 "common: [--name N] [--domain-id D] [--listen-host H] [--no-unix] [--no-tcp] [--log LEVEL]\n"
-                 "        [--wait-timeout-ms W]\n",
-                 problem.c_str());
+    std::fprintf(
+        stderr,
+        "error: %s\n"
+        "usage: meshy_test_node COMMAND [ARGS] [OPTIONS]\n"
+        "  listen TOPIC [--echo TOPIC] [--count-only] [--report-every N]\n"
+        "  send TOPIC COUNT [--wait-listeners N] [--interval-ms I] [--burst B] [--text T] [--stay]\n"
+        "                   [--reply-topic R --until-replies K]   (COUNT 0: until stopped)\n"
+        "  provide\n"
+        "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
+        "  nodes [--expect N]\n"
+        "  probe\n"
+        "common: [--name N] [--domain-id D] [--listen-host H] [--no-unix] [--no-tcp] [--outbox-wait] [--log LEVEL]\n"
+        "        [--wait-timeout-ms W]\n",
+        problem.c_str());
     std::exit(2);
 }
 
@@ -186,6 +187,8 @@ Args parse(int argc, char** argv) {
             a.options.allow_unix = false;
         } else if (arg == "--no-tcp") {
             a.options.allow_tcp = false;
+        } else if (arg == "--outbox-wait") {
+            a.options.outbox_full = meshy::OutboxFull::wait;
         } else if (arg == "--log") {
             meshy::LogLevel level{};
             const std::string text = value();
