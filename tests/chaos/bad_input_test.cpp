@@ -171,18 +171,32 @@ protected:
         return conns;
     }
 
-    /// Sends `bytes` one byte every 250 ms (slowloris) until the victim closes the connection.
-    /// @returns whether it did (within the trickle, or `prompt` after its last byte).
+    /// Sends `bytes` one byte every 250 ms (slowloris). @returns whether the victim closed the
+    /// connection before the last byte (a deadline cut it off, not the bytes being complete).
     bool trickle(Conn& c, const std::string& bytes) const {
         const auto t0 = Clock::now();
         bool closed = false;
-        for (std::size_t i = 0; i < bytes.size() && Clock::now() - t0 < 30s && !closed; ++i) {
+        for (std::size_t i = 0; i + 1 < bytes.size() && Clock::now() - t0 < 30s && !closed; ++i) {
             c.send_all(bytes.substr(i, 1));
             closed = c.closed_within(250ms);
         }
-        closed = closed || c.closed_within(prompt);
-        figure("close_ms", std::to_string(std::chrono::duration_cast<Millis>(Clock::now() - t0).count()));
+        figure("close_ms",
+               closed ? std::to_string(std::chrono::duration_cast<Millis>(Clock::now() - t0).count()) : "never");
         return closed;
+    }
+
+    /// The victim's warn-level lines so far.
+    std::size_t victim_warnings() const {
+        std::size_t warns = 0;
+        for (const auto& line : victim_->lines(meshy::test::Stream::err)) {
+            warns += line.find(" warn]") != std::string::npos ? 1 : 0;
+        }
+        return warns;
+    }
+
+    /// Every connection closed for bad input is logged: one warn line with the reason.
+    void expect_warned(const std::string& what) const {
+        EXPECT_GE(victim_warnings(), 1u) << what << ": the victim closed it without a warning\n" << tail(*victim_, 20);
     }
 
     /// Sends `bytes` on a fresh connection and expects the victim to close it within `timeout`.
@@ -194,6 +208,7 @@ protected:
         EXPECT_TRUE(c.closed_within(timeout))
             << what << ": the victim kept the connection open for " << timeout.count() << " ms";
         figure("close_ms", std::to_string(std::chrono::duration_cast<Millis>(Clock::now() - t0).count()));
+        expect_warned(what);
     }
 
     /// The end of every case: the stream lost nothing at either listener, and the victim's memory
@@ -222,11 +237,7 @@ protected:
         EXPECT_EQ(v.violations, 0);
         EXPECT_EQ(l.total, sent);
         EXPECT_EQ(l.violations, 0);
-        std::size_t warns = 0;
-        for (const auto& line : victim_->lines(meshy::test::Stream::err)) {
-            warns += line.find(" warn]") != std::string::npos ? 1 : 0;
-        }
-        figure("victim_warn_lines", std::to_string(warns));
+        figure("victim_warn_lines", std::to_string(victim_warnings()));
     }
 
     std::string domain() const { return domain_; }
@@ -279,6 +290,7 @@ TEST_P(BadInputTest, TruncatedFrame) {
     c.send_all(handshake(domain()) + u32le(1000) + std::string(1, static_cast<char>(message_type)) +
                std::string(10, 'x'));
     ::shutdown(c.fd(), SHUT_WR);
+    // The peer ended the stream itself: a close without a warning is right here.
     EXPECT_TRUE(c.closed_within(prompt)) << "truncated frame: connection kept";
     expect_stream_intact();
 }
@@ -296,6 +308,7 @@ TEST_P(BadInputTest, SlowlorisBeforeHandshake) {
     Conn c = connect();
     ASSERT_TRUE(c.ok());
     EXPECT_TRUE(trickle(c, handshake(domain()))) << "a handshake trickled a byte every 250 ms was never cut off";
+    expect_warned("slow handshake");
     expect_stream_intact();
 }
 
@@ -306,6 +319,7 @@ TEST_P(BadInputTest, SlowlorisAfterHandshake) {
     c.send_all(handshake(domain()));
     EXPECT_TRUE(trickle(c, frame(message_type, std::string(99, 'x'))))
         << "a frame trickled a byte every 250 ms after the handshake was never cut off";
+    expect_warned("slow frame");
     expect_stream_intact();
 }
 
@@ -345,6 +359,7 @@ TEST_P(BadInputTest, ForgedByeNamingAnotherNode) {
     ASSERT_TRUE(d.ok());
     d.send_all(handshake(domain(), sender_id_) + frame(info_type, u32le(7) + u32le(0) + u32le(0)));
     d.closed_within(prompt);
+    expect_warned("a handshake naming a node that is already connected");
     expect_stream_intact();
 }
 
@@ -391,10 +406,7 @@ TEST_P(BadInputTest, TenThousandIdleConnections) {
     figure("all_closed_ms", std::to_string(std::chrono::duration_cast<Millis>(Clock::now() - t0).count()));
     EXPECT_EQ(closed, conns.size()) << "idle connections left open after 120 s";
     conns.clear();
-    std::size_t warns = 0;
-    for (const auto& line : victim_->lines(meshy::test::Stream::err)) {
-        warns += line.find(" warn]") != std::string::npos ? 1 : 0;
-    }
+    const std::size_t warns = victim_warnings();
     EXPECT_LE(warns, 200u) << "10,000 idle connections flooded the victim's log (rate-limit per kind)";
     expect_stream_intact();
 }

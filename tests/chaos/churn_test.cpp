@@ -180,8 +180,8 @@ TEST_F(ChaosTest, HundredThousandInOrderWhilePeersConnectAndDisconnect) {
     Process* sender = nullptr;
     const std::string ready =
         spawn_ready(sender,
-                    {"send", "flap", std::to_string(total), "--wait-listeners", "1", "--burst", "1000", "--interval-ms",
-                     "5", "--outbox-wait", "--name", "stable-sender", "--log", "warn"},
+                    {"send", "flap", std::to_string(total), "--wait-listeners", "1", "--burst", "100", "--interval-ms",
+                     "20", "--outbox-wait", "--name", "stable-sender", "--log", "warn"},
                     "stable-sender");
     const int sender_port = std::stoi(field(ready, "tcp"));
 
@@ -223,7 +223,8 @@ TEST_F(ChaosTest, HundredThousandInOrderWhilePeersConnectAndDisconnect) {
     EXPECT_EQ(f.total, total);
     EXPECT_EQ(f.missing, 0);
     EXPECT_EQ(f.violations, 0);
-    EXPECT_GT(raw_flaps, 10) << "the raw peer never got to connect";
+    // At 5,000 messages a second the stream lasts about 20 s: some 200 raw flaps and several node flaps.
+    EXPECT_GT(raw_flaps, 50) << "the stream ended before the peers flapped much";
 }
 
 }  // namespace

@@ -20,15 +20,21 @@ die() {
     exit 1
 }
 
-nsrun() { # host cmd... : the bind mounts stay inside `ip netns exec`'s private mount namespace
-    local n=$1
-    shift
+# The command line that runs something "on" host $1: inside `ip netns exec`'s private mount namespace,
+# with that host's /run/dbus and /run/avahi-daemon bind-mounted (so the default D-Bus path works).
+ns_prefix() {
     local prefix
     prefix=$(cat "$ST/prefix")
     # shellcheck disable=SC2016 # $0 and $@ expand in the inner shell
-    ip netns exec "$prefix-$n" env -u DBUS_SYSTEM_BUS_ADDRESS sh -c \
-        'mount --bind "$0/run-dbus" /run/dbus && mount --bind "$0/run-avahi" /run/avahi-daemon && exec "$@"' \
-        "$ST/$n" "$@"
+    NS=(ip netns exec "$prefix-$1" env -u DBUS_SYSTEM_BUS_ADDRESS sh -c
+        'mount --bind "$0/run-dbus" /run/dbus && mount --bind "$0/run-avahi" /run/avahi-daemon && exec "$@"'
+        "$ST/$1")
+}
+
+nsrun() { # host cmd...
+    ns_prefix "$1"
+    shift
+    "${NS[@]}" "$@"
 }
 
 wait_for_log() { # file text seconds
@@ -106,7 +112,10 @@ CONF
         done
         ;;
     run)
-        nsrun "$@"
+        # exec: the caller's process becomes the command (a test kills it by that pid)
+        ns_prefix "$1"
+        shift
+        exec "${NS[@]}" "$@"
         ;;
     link)
         ip -n "$(cat "$ST/prefix")-a" link set mva "$1"

@@ -30,14 +30,16 @@ protected:
         const int tag = ::getpid() % 200 + 20;
         prefix_ = "mch" + std::to_string(::getpid());
         subnet_ = "10.214." + std::to_string(tag);
-        state_ = (tmp_ / "net").string();
+        // Outside the test's directory: ChaosTest::TearDown removes that before netns.sh down runs.
+        state_ = "/tmp/meshy-chaos-net-" + prefix_ + "-" +
+                 testing::UnitTest::GetInstance()->current_test_info()->name();
         const auto up = netns({"up", prefix_, subnet_}, 60s);
         ASSERT_TRUE(up.status && up.status->success()) << "netns.sh up failed:\n" << meshy::test::joined(up.lines);
         up_ = true;
     }
     void TearDown() override {
         ChaosTest::TearDown();  // the nodes first: they live in the namespaces
-        if (up_) {
+        if (!state_.empty()) {  // also after a failed `up`: whatever it made is taken down
             const auto down = netns({"down"}, 60s);
             EXPECT_TRUE(down.status && down.status->success()) << meshy::test::joined(down.lines);
         }
