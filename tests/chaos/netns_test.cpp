@@ -31,8 +31,8 @@ protected:
         prefix_ = "mch" + std::to_string(::getpid());
         subnet_ = "10.214." + std::to_string(tag);
         // Outside the test's directory: ChaosTest::TearDown removes that before netns.sh down runs.
-        state_ = "/tmp/meshy-chaos-net-" + prefix_ + "-" +
-                 testing::UnitTest::GetInstance()->current_test_info()->name();
+        state_ =
+            "/tmp/meshy-chaos-net-" + prefix_ + "-" + testing::UnitTest::GetInstance()->current_test_info()->name();
         const auto up = netns({"up", prefix_, subnet_}, 60s);
         ASSERT_TRUE(up.status && up.status->success()) << "netns.sh up failed:\n" << meshy::test::joined(up.lines);
         up_ = true;
