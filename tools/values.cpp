@@ -77,8 +77,25 @@ std::optional<double> as_float(const std::string& s) {
     return std::strtod(s.c_str(), nullptr);
 }
 
+/// What one argument may expand to. YAML aliases make a node graph, not a tree: `&a [1, *a]` refers
+/// to itself and nested aliases multiply (found by tests/fuzz/args_fuzz.cpp), so both are bounded.
+struct PackBudget {
+    static constexpr int max_depth = 64;
+    std::size_t values_left = 100000;
+};
+
 /// Packs a YAML node with YAML 1.2 core-schema typing of plain scalars; quoted scalars stay strings.
-void pack_yaml(Buffer& out, const YAML::Node& node, std::string& display) {
+/// @throws CliError(exit_usage) past the budget's depth or number of values
+void pack_yaml(Buffer& out, const YAML::Node& node, std::string& display, PackBudget& budget, int depth = 0) {
+    if (depth > PackBudget::max_depth) {
+        throw CliError("argument nests deeper than " + std::to_string(PackBudget::max_depth) +
+                           " levels (or a YAML alias refers to itself)",
+                       exit_usage);
+    }
+    if (budget.values_left == 0) {
+        throw CliError("argument expands to more than 100000 values (YAML aliases)", exit_usage);
+    }
+    --budget.values_left;
     Packer pk(out);
     switch (node.Type()) {
         case YAML::NodeType::Null:
@@ -116,7 +133,7 @@ void pack_yaml(Buffer& out, const YAML::Node& node, std::string& display) {
             for (const auto& item : node) {
                 display += first ? "" : ", ";
                 first = false;
-                pack_yaml(out, item, display);
+                pack_yaml(out, item, display, budget, depth + 1);
             }
             display += "]";
             return;
@@ -128,9 +145,9 @@ void pack_yaml(Buffer& out, const YAML::Node& node, std::string& display) {
             for (const auto& kv : node) {
                 display += first ? "" : ", ";
                 first = false;
-                pack_yaml(out, kv.first, display);
+                pack_yaml(out, kv.first, display, budget, depth + 1);
                 display += ": ";
-                pack_yaml(out, kv.second, display);
+                pack_yaml(out, kv.second, display, budget, depth + 1);
             }
             display += "}";
             return;
@@ -180,11 +197,12 @@ ParsedArgs parse_args(const std::vector<std::string>& words) {
     Packer pk(out.payload);
     pk.pack_array(static_cast<std::uint32_t>(positional.size() + (keywords.empty() ? 0 : 1)));
     out.display = "(";
+    PackBudget budget;  // for the whole message
     bool first = true;
     for (const auto& node : positional) {
         out.display += first ? "" : ", ";
         first = false;
-        pack_yaml(out.payload, node, out.display);
+        pack_yaml(out.payload, node, out.display, budget);
     }
     if (!keywords.empty()) {
         pk.pack_map(static_cast<std::uint32_t>(keywords.size()));
@@ -193,7 +211,7 @@ ParsedArgs parse_args(const std::vector<std::string>& words) {
             first = false;
             pk.pack(key);
             out.display += key + "=";
-            pack_yaml(out.payload, node, out.display);
+            pack_yaml(out.payload, node, out.display, budget);
         }
     }
     out.display += ")";

@@ -119,9 +119,8 @@ std::string error_line(const std::exception& e) {
                  "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
                  "  nodes [--expect N]\n"
                  "  probe\n"
-                 "common: [--name N] [--domain-id D] [--listen-host H] [--no-unix] [--no-tcp] [--log LEVEL]\n"
-                 "        [--receive-budget BYTES]\n"
-                 "        [--wait-timeout-ms W]\n",
+                 "common: [--name N] [--domain-id D] [--listen-host H] [--no-unix] [--no-tcp] [--outbox-wait]\n"
+                 "        [--log LEVEL] [--receive-budget BYTES] [--wait-timeout-ms W]\n",
                  problem.c_str());
     std::exit(2);
 }
@@ -189,6 +188,8 @@ Args parse(int argc, char** argv) {
             a.options.allow_unix = false;
         } else if (arg == "--no-tcp") {
             a.options.allow_tcp = false;
+        } else if (arg == "--outbox-wait") {
+            a.options.outbox_full = meshy::OutboxFull::wait;
         } else if (arg == "--log") {
             meshy::LogLevel level{};
             const std::string text = value();

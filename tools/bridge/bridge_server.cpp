@@ -24,6 +24,7 @@
 #include "bridge/web_assets.hpp"
 #include "bridge/websocket_frame.hpp"
 #include "bridge/websocket_handshake.hpp"
+#include "common/rate_limited_log.hpp"
 
 namespace meshy::cli::bridge {
 
@@ -59,9 +60,45 @@ const char* const rosapi_services[] = {"/rosapi/topics",       "/rosapi/services
 
 }  // namespace
 
+// Connections in their handshake (TLS, HTTP request) are counted apart from clients: a flood of
+// half-open sockets can hold at most `max_handshaking` of them, each for at most
+// WebSocketSession::handshake_timeout, and a new connection takes the slot of the oldest one
+// rather than being refused, so a legitimate client still gets in during the flood.
 struct BridgeServer::Acceptor {
-    explicit Acceptor(asio::any_io_executor ex) : acceptor(ex) {}
+    static constexpr std::size_t max_handshaking = 64;
+    // After EMFILE/ENFILE the listening socket stays readable: wait before accepting again.
+    static constexpr std::chrono::milliseconds retry_after_error{100};
+
+    explicit Acceptor(asio::any_io_executor ex) : acceptor(ex), retry(ex) {}
+
+    /// Forgets sessions that finished their handshake or are gone. @returns how many are left.
+    std::size_t prune() {
+        std::erase_if(handshaking, [](const std::weak_ptr<WebSocketSession>& w) {
+            const auto s = w.lock();
+            return !s || !s->handshaking();
+        });
+        return handshaking.size();
+    }
+    /// Closes the oldest connection still in its handshake. @returns false when there is none.
+    bool evict_oldest() {
+        while (!handshaking.empty()) {
+            const auto oldest = handshaking.front().lock();
+            handshaking.pop_front();
+            if (oldest && oldest->handshaking()) {
+                meshy::detail::log_rate_limited(LogLevel::warn, "bridge: handshake slot taken",
+                                                "bridge: " + oldest->peer() +
+                                                    ": closed, still in its handshake while " +
+                                                    std::to_string(max_handshaking) + " newer connections came");
+                oldest->abort();
+                return true;
+            }
+        }
+        return false;
+    }
+
     asio::ip::tcp::acceptor acceptor;
+    asio::steady_timer retry;
+    std::deque<std::weak_ptr<WebSocketSession>> handshaking;  ///< oldest first
 };
 
 struct BridgeServer::Subscription {
@@ -185,8 +222,19 @@ void BridgeServer::accept_next() {
         if (!*alive || stopped_) {
             return;
         }
-        if (!ec && *connections_ >= options_.max_clients + 64) {
-            // Connections still in their handshake count too: sockets stay bounded.
+        auto& a = *acceptor_;
+        if (!ec) {
+            if (a.prune() >= Acceptor::max_handshaking) {
+                a.evict_oldest();
+            }
+        }
+        // Clients are bounded by --max-clients (503 at the upgrade), handshakes by max_handshaking;
+        // the rest is sockets in their closing handshake (at most 2 s each).
+        if (!ec && *connections_ >= options_.max_clients + 2 * Acceptor::max_handshaking) {
+            meshy::detail::log_rate_limited(LogLevel::warn, "bridge: connection refused",
+                                            "bridge: refused a connection, " + std::to_string(*connections_) +
+                                                " sockets open (--max-clients " + std::to_string(options_.max_clients) +
+                                                " and connections closing)");
             std::error_code ignored;
             socket.close(ignored);
         } else if (!ec) {
@@ -196,9 +244,24 @@ void BridgeServer::accept_next() {
                 std::make_shared<WebSocketSession>(std::move(socket), tls_.get(), *this, options_, ++next_session_id_);
             ++*connections_;
             session->hold(std::shared_ptr<void>(nullptr, [count = connections_](void*) { --*count; }));
+            a.handshaking.push_back(session);
             session->start();
         } else if (ec != asio::error::operation_aborted) {
-            log(LogLevel::warn, "bridge: accept failed: " + ec.message());
+            meshy::detail::log_rate_limited(LogLevel::warn, "bridge: accept failed",
+                                            "bridge: accept failed: " + ec.message());
+            if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+                // Out of descriptors: free one held by a handshake if there is one, else wait a little
+                // (the listening socket stays readable, so accepting at once would spin).
+                if (!a.evict_oldest()) {
+                    a.retry.expires_after(Acceptor::retry_after_error);
+                    a.retry.async_wait([this, alive = alive_](std::error_code wait_ec) {
+                        if (!wait_ec && *alive) {
+                            accept_next();
+                        }
+                    });
+                    return;
+                }
+            }
         }
         accept_next();
     });
@@ -212,6 +275,7 @@ void BridgeServer::stop() {
     std::error_code ec;
     acceptor_->acceptor.close(ec);
     rest_->stop();
+    acceptor_->retry.cancel();
     std::vector<std::shared_ptr<WebSocketSession>> sessions;
     for (auto& [id, c] : clients_) {
         sessions.push_back(c->session);
@@ -268,7 +332,8 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
     HttpDecision d;
     if (!origin_allowed(request)) {
         const std::string* origin = request.header("Origin");
-        log(LogLevel::warn,
+        meshy::detail::log_rate_limited(
+            LogLevel::warn, "bridge: origin not allowed",
             "bridge: " + session.peer() + ": origin '" + (origin ? *origin : "") + "' not allowed (--allow-origin)");
         d.response = http_response(403, "text/plain", "origin not allowed\n");
         return d;
@@ -279,14 +344,16 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
     if (is_websocket_upgrade(request)) {
         const UpgradeCheck check = check_websocket_upgrade(request);
         if (!check.ok) {
-            log(LogLevel::warn, "bridge: " + session.peer() + ": bad upgrade request: " + check.error);
+            meshy::detail::log_rate_limited(LogLevel::warn, "bridge: bad upgrade request",
+                                            "bridge: " + session.peer() + ": bad upgrade request: " + check.error);
             d.response = http_response(check.status, "text/plain", check.error + "\n",
                                        check.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
             return d;
         }
         if (stopped_ || clients_.size() >= options_.max_clients) {
-            log(LogLevel::warn, "bridge: " + session.peer() + ": refused, " + std::to_string(clients_.size()) +
-                                    " clients connected (--max-clients)");
+            meshy::detail::log_rate_limited(LogLevel::warn, "bridge: too many clients",
+                                            "bridge: " + session.peer() + ": refused, " +
+                                                std::to_string(clients_.size()) + " clients connected (--max-clients)");
             d.response = http_response(503, "text/plain", "too many clients\n");
             return d;
         }

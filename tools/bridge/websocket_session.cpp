@@ -11,12 +11,12 @@
 
 #include "bridge/websocket_frame.hpp"
 #include "bridge/websocket_handshake.hpp"
+#include "common/rate_limited_log.hpp"
 
 namespace meshy::cli::bridge {
 
 namespace {
 constexpr std::size_t read_chunk = 16 * 1024;
-constexpr std::chrono::milliseconds handshake_timeout{10000};
 constexpr std::chrono::milliseconds close_timeout{2000};
 constexpr std::chrono::milliseconds tick{250};
 }  // namespace
@@ -93,7 +93,8 @@ asio::awaitable<void> WebSocketSession::run() {
             inbuf_.append(stream_->chunk.data(), n);
             parsed = parse_http_request(inbuf_);
             if (parsed.status == HttpParse::Status::error) {
-                log(LogLevel::warn, "bridge: " + peer_ + ": bad HTTP request: " + parsed.error);
+                meshy::detail::log_rate_limited(LogLevel::warn, "bridge: bad HTTP request",
+                                                "bridge: " + peer_ + ": bad HTTP request: " + parsed.error);
                 co_await write_all(http_response(400, "text/plain", parsed.error + "\n"));
                 abort();
                 co_return;
@@ -121,11 +122,16 @@ asio::awaitable<void> WebSocketSession::run() {
             stream_->ssl.get_executor(), [self]() { return self->writer(); }, asio::detached);
         host_.on_open(*this, parsed.request);
         handle_frames();  // a client may send its first frame with the request
-        while (!dead_) {
+        while (!dead_ && !input_closed_) {
             const std::size_t n = co_await read_some(stream_->chunk.data(), stream_->chunk.size());
             last_receive_ = Clock::now();
             inbuf_.append(stream_->chunk.data(), n);
             handle_frames();
+        }
+        if (input_closed_ && !dead_) {
+            // Closed for bad input: whatever else the peer sends (the rest of a 20 MB frame) is
+            // not read. The writer sends the close frame; the watchdog ends it after close_timeout.
+            co_return;
         }
     } catch (const std::system_error& e) {
         if (!dead_ && e.code() != asio::error::eof && e.code() != asio::error::operation_aborted &&
@@ -181,9 +187,22 @@ void WebSocketSession::handle_frames() {
 }
 
 void WebSocketSession::fail(std::uint16_t code, const std::string& why) {
-    log(LogLevel::warn, "bridge: " + peer_ + ": closing (" + std::to_string(code) + "): " + why);
+    if (!input_closed_) {
+        // One kind per close code (a handful): a flood of one kind does not hide another.
+        meshy::detail::log_rate_limited(LogLevel::warn, "bridge: closing a client " + std::to_string(code),
+                                        "bridge: " + peer_ + ": closing (" + std::to_string(code) + "): " + why);
+    }
+    // One line per connection: the read loop stops here, so the rest of the bad input is never parsed.
+    input_closed_ = true;
     inbuf_.clear();
     close(code, why);
+}
+
+void WebSocketSession::disconnect(std::string_view kind, const std::string& why) {
+    if (!dead_) {
+        meshy::detail::log_rate_limited(LogLevel::warn, kind, "bridge: " + peer_ + ": disconnecting: " + why);
+    }
+    abort();
 }
 
 void WebSocketSession::wake_writer() {
@@ -230,7 +249,8 @@ void WebSocketSession::close(std::uint16_t code, std::string_view reason) {
 
 void WebSocketSession::abort(std::string_view why) {
     if (!why.empty() && !dead_) {
-        log(LogLevel::warn, "bridge: " + peer_ + ": disconnecting: " + std::string(why));
+        meshy::detail::log_rate_limited(LogLevel::warn, "bridge: disconnecting",
+                                        "bridge: " + peer_ + ": disconnecting: " + std::string(why));
     }
     dead_ = true;
     std::error_code ec;
@@ -253,7 +273,8 @@ void WebSocketSession::enqueue(SendQueue::Item item, std::size_t topic_cap) {
     }
     queue_.push(std::move(item), topic_cap);
     if (queue_.bytes() > 2 * options_.send_queue_bytes + options_.max_message_size) {
-        abort("send queue over " + std::to_string(queue_.bytes()) + " bytes (client too slow)");
+        disconnect("bridge: send queue over its bound",
+                   "send queue over " + std::to_string(queue_.bytes()) + " bytes (client too slow)");
         return;
     }
     wake_writer();
@@ -288,6 +309,12 @@ asio::awaitable<void> WebSocketSession::writer() {
                 abort();
                 co_return;
             }
+            if (input_closed_) {
+                // Nothing more is read, so the peer's close frame would never be seen: send FIN and
+                // let the watchdog drop the socket at the close deadline.
+                std::error_code ec;
+                stream_->ssl.next_layer().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+            }
         }
     }
 }
@@ -304,7 +331,8 @@ asio::awaitable<void> WebSocketSession::watchdog() {
         const auto now = Clock::now();
         if (!ws_open_) {
             if (now > deadline_) {
-                abort("no complete HTTP request within 10 s");
+                disconnect("bridge: handshake timeout",
+                           "no complete HTTP request within " + std::to_string(handshake_timeout.count()) + " ms");
             }
             continue;
         }
@@ -315,8 +343,9 @@ asio::awaitable<void> WebSocketSession::watchdog() {
             continue;
         }
         if (!queue_.empty() && now - last_progress_ > options_.stall_timeout) {
-            abort("writes stalled for " + std::to_string(options_.stall_timeout.count()) + " ms with " +
-                  std::to_string(queue_.bytes()) + " bytes queued");
+            disconnect("bridge: writes stalled", "writes stalled for " +
+                                                     std::to_string(options_.stall_timeout.count()) + " ms with " +
+                                                     std::to_string(queue_.bytes()) + " bytes queued");
             continue;
         }
         if (options_.idle_timeout.count() > 0 && now - last_receive_ > options_.idle_timeout) {

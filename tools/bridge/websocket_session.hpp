@@ -71,6 +71,12 @@ public:
     const std::string& peer() const noexcept { return peer_; }
     /// True while the WebSocket is open and no close was queued.
     bool is_open() const noexcept { return ws_open_ && !close_queued_ && !dead_; }
+    /// True until the HTTP request (and TLS handshake) is done: the connection is not a client yet.
+    bool handshaking() const noexcept { return !ws_open_ && !dead_; }
+
+    /// Time a connection has from being accepted to a complete HTTP request (TLS handshake
+    /// included). Short: a socket that sends nothing must not hold a slot for long.
+    static constexpr std::chrono::milliseconds handshake_timeout{3000};
 
     /// Queues a text (or binary) message that must not be dropped (status, service responses).
     void send(std::string_view data, bool binary = false);
@@ -109,6 +115,7 @@ private:
     void enqueue(SendQueue::Item item, std::size_t topic_cap = 0);
     void handle_frames();
     void fail(std::uint16_t code, const std::string& why);
+    void disconnect(std::string_view kind, const std::string& why);
     void wake_writer();
 
     std::unique_ptr<Stream> stream_;
@@ -124,6 +131,7 @@ private:
     bool close_queued_ = false;
     bool close_written_ = false;
     bool peer_closed_ = false;
+    bool input_closed_ = false;  ///< closed for bad input: nothing more is read from the peer
     bool dead_ = false;
     bool closed_notified_ = false;
     Clock::time_point deadline_{};  ///< handshake deadline, then close-handshake deadline

@@ -1,0 +1,30 @@
+// libFuzzer target: the CLI's YAML/JSON argument parsing (`meshy topic send`, `service call`,
+// tools/values.cpp parse_args): words from a user, a script or a launch file become a msgpack
+// payload. The input is split into words at '\0'; a bad word must be a CliError, nothing else.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view in(reinterpret_cast<const char*>(data), size);
+    std::vector<std::string> words;
+    for (std::size_t start = 0; start <= in.size();) {
+        const std::size_t end = std::min(in.find('\0', start), in.size());
+        words.emplace_back(in.substr(start, end - start));
+        start = end + 1;
+    }
+    try {
+        const meshy::cli::ParsedArgs parsed = meshy::cli::parse_args(words);
+        // What was packed must read back as text (as `meshy topic echo` would show it).
+        const std::span<const std::byte> payload(parsed.payload.data(), parsed.payload.size());
+        (void)meshy::cli::payload_text(meshy::CodecId::msgpack, payload, true);
+    } catch (const meshy::cli::CliError&) {
+        // A usage error the CLI prints in one line.
+    }
+    return 0;
+}
