@@ -1,7 +1,11 @@
 // meshy node list | info
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli.hpp"
 
@@ -21,6 +25,16 @@ std::string joined(const std::vector<std::string>& items) {
     return out.empty() ? "none" : out;
 }
 
+/// How this host reaches `n`: the link in use, or the one a send would make (links are lazy).
+std::string reached_over(const NodeInfo& n) {
+    if (!n.transport.empty()) {
+        return n.transport;
+    }
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    return std::string(n.host == host && !n.unix_endpoint.empty() ? "unix" : "tcp") + " (no link open yet)";
+}
+
 void print_node(const NodeInfo& n, bool verbose) {
     std::printf("%s@%s (%s)\n", n.name.c_str(), n.host.c_str(), n.id.substr(0, 8).c_str());
     if (verbose) {
@@ -28,9 +42,14 @@ void print_node(const NodeInfo& n, bool verbose) {
         std::printf("    endpoints: %s%s%s\n", n.tcp_endpoint.empty() ? "" : ("tcp:" + n.tcp_endpoint).c_str(),
                     !n.tcp_endpoint.empty() && !n.unix_endpoint.empty() ? ", " : "",
                     n.unix_endpoint.empty() ? "" : ("unix:" + n.unix_endpoint).c_str());
-        std::printf("    reached over: %s\n", n.transport.empty() ? "not connected" : n.transport.c_str());
+        std::printf("    reached over: %s\n", reached_over(n).c_str());
     }
     std::printf("    topics: %s\n", joined(n.topics).c_str());
+    std::vector<std::string> sends;
+    for (const auto& p : n.publications) {
+        sends.push_back(p.type.empty() ? p.topic : p.topic + " [" + p.type + "]");
+    }
+    std::printf("    publishes: %s\n", joined(sends).c_str());
     std::printf("    services: %s\n", joined(n.services).c_str());
 }
 

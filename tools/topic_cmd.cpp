@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 
 struct TopicCommandOptions {
     bool verbose = false;
+    bool types = false;
     std::vector<std::string> topics;
     std::string topic;
     std::vector<std::string> args;
@@ -240,21 +241,38 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     auto* topic = app.add_subcommand("topic", "Topics: list, echo, send, hz, bw, info")->require_subcommand(1);
     auto o = std::make_shared<TopicCommandOptions>();
 
-    auto* list = topic->add_subcommand("list", "List the topics listened to, one per line, sorted");
-    list->add_flag("-v,--verbose", o->verbose, "Add the number of listening nodes");
+    auto* list = topic->add_subcommand("list", "List the topics sent or listened to, one per line, sorted");
+    list->add_flag("-v,--verbose", o->verbose, "Add the number of publishing and listening nodes");
+    list->add_flag("-t,--show-types", o->types, "Add each topic's type, as its publishers advertise it");
     list->callback([o, &globals] {
-        std::map<std::string, int> topics;
+        struct Counts {
+            int publishers = 0;
+            int listeners = 0;
+            std::string type;
+        };
+        std::map<std::string, Counts> topics;
         for (const auto& n : discover_mesh(globals, "topic-list")) {
             for (const auto& t : n.topics) {
-                ++topics[t];
+                ++topics[t].listeners;
+            }
+            for (const auto& p : n.publications) {
+                auto& c = topics[p.topic];
+                ++c.publishers;
+                if (c.type.empty()) {
+                    c.type = p.type;
+                }
             }
         }
-        for (const auto& [t, count] : topics) {
-            if (o->verbose) {
-                std::printf("%s (%d listener%s)\n", t.c_str(), count, count == 1 ? "" : "s");
-            } else {
-                std::printf("%s\n", t.c_str());
+        for (const auto& [t, c] : topics) {
+            std::string line = t;
+            if (o->types) {
+                line += " [" + (c.type.empty() ? std::string("untyped") : c.type) + "]";
             }
+            if (o->verbose) {
+                line += " (" + std::to_string(c.publishers) + " publisher" + (c.publishers == 1 ? "" : "s") + ", " +
+                        std::to_string(c.listeners) + " listener" + (c.listeners == 1 ? "" : "s") + ")";
+            }
+            std::printf("%s\n", line.c_str());
         }
     });
 
@@ -286,17 +304,33 @@ void setup_topic(CLI::App& app, const GlobalOptions& globals) {
     bw->add_option("topic", o->topic, "Topic")->required()->transform(mesh_name);
     bw->callback([o, &globals] { run_rate(globals, *o, true); });
 
-    auto* info = topic->add_subcommand("info", "Show the nodes listening to a topic");
+    auto* info = topic->add_subcommand("info", "Show a topic's type, publishers and listeners");
     info->add_option("topic", o->topic, "Topic")->required()->transform(mesh_name);
     info->callback([o, &globals] {
         const auto nodes = discover_mesh(globals, "topic-info");
         std::vector<const NodeInfo*> listeners;
+        std::vector<std::pair<const NodeInfo*, const meshy::PublicationInfo*>> publishers;
         for (const auto& n : nodes) {
             if (std::find(n.topics.begin(), n.topics.end(), o->topic) != n.topics.end()) {
                 listeners.push_back(&n);
             }
+            for (const auto& p : n.publications) {
+                if (p.topic == o->topic) {
+                    publishers.emplace_back(&n, &p);
+                }
+            }
         }
-        std::printf("Topic: %s\nListeners: %zu\n", o->topic.c_str(), listeners.size());
+        std::string type;
+        for (const auto& [n, p] : publishers) {
+            type = type.empty() ? p->type : type;
+        }
+        std::printf("Topic: %s\nType: %s\n", o->topic.c_str(), type.empty() ? "untyped" : type.c_str());
+        std::printf("Publishers: %zu\n", publishers.size());
+        for (const auto& [n, p] : publishers) {
+            std::printf("    %s@%s (%s)%s\n", n->name.c_str(), n->host.c_str(), n->id.substr(0, 8).c_str(),
+                        p->latched ? " latched" : "");
+        }
+        std::printf("Listeners: %zu\n", listeners.size());
         for (const auto* n : listeners) {
             std::printf("    %s@%s (%s)\n", n->name.c_str(), n->host.c_str(), n->id.substr(0, 8).c_str());
         }

@@ -405,3 +405,21 @@ TEST_F(CliTest, BagCommandsTakeTheFileAsAPositionalArgument) {
     std::error_code ignored;
     std::filesystem::remove_all(tmpl, ignored);
 }
+
+TEST_F(CliTest, SendersAreVisibleInTopicListAndInfo) {
+    // A node that only sends: nobody listens, yet its topic shows, with its publisher.
+    auto sender = start_cli({"topic", "send", "only-sent", "1", "-i", "0.2", "--no-wait"}, "sender");
+    const auto listed = [&] {
+        const auto list = run({"topic", "list", "-v", "--discovery-time", "2.5"});
+        return has_line(list.lines, "only-sent (1 publisher, 0 listeners)");
+    };
+    bool seen = false;
+    for (int i = 0; i < 4 && !(seen = listed()); ++i) {
+    }
+    EXPECT_TRUE(seen) << sender->dump();
+    const auto info = run({"topic", "info", "only-sent", "--discovery-time", "2.5"});
+    EXPECT_TRUE(has_line(info.lines, "Publishers: 1")) << joined(info.lines);
+    EXPECT_TRUE(has_line(info.lines, "Listeners: 0")) << joined(info.lines);
+    const auto typed = run({"topic", "list", "-t", "--discovery-time", "2.5"});
+    EXPECT_TRUE(has_line(typed.lines, "only-sent [untyped]")) << joined(typed.lines);
+}

@@ -60,7 +60,12 @@ std::vector<std::string> Recorder::discover() {
         if (info.is_self) {
             continue;
         }
-        for (const auto& topic : info.topics) {
+        // What it listens to and what it sends: a topic nobody in the mesh listens to is recorded too.
+        std::vector<std::string> seen = info.topics;
+        for (const auto& p : info.publications) {
+            seen.push_back(p.topic);
+        }
+        for (const auto& topic : seen) {
             const bool wanted = options_.all || (options_.include && std::regex_search(topic, *options_.include));
             if (!wanted || (options_.exclude && std::regex_search(topic, *options_.exclude))) {
                 continue;
