@@ -825,8 +825,15 @@ bool BridgeServer::rosapi(Client& c, const Op& op) {
     json values = json::object();
     if (what == "topics") {
         std::set<std::string> names;
+        std::map<std::string, std::string> advertised_types;  // from the publishers' adverts
         for (const auto& n : nodes) {
             names.insert(n.topics.begin(), n.topics.end());
+            for (const auto& p : n.publications) {
+                names.insert(p.topic);
+                if (!p.type.empty()) {
+                    advertised_types.emplace(p.topic, p.type);
+                }
+            }
         }
         for (const auto& [id, cl] : clients_) {
             for (const auto& [t, type] : cl->advertised) {
@@ -839,7 +846,10 @@ bool BridgeServer::rosapi(Client& c, const Op& op) {
             if (topic_visible(t)) {
                 topics.push_back(rosbridge_name(t));
                 const auto type = topic_types_.find(t);
-                types.push_back(type == topic_types_.end() ? std::string() : type->second);
+                const auto advertised = advertised_types.find(t);
+                types.push_back(type != topic_types_.end()             ? type->second
+                                : advertised != advertised_types.end() ? advertised->second
+                                                                       : std::string());
             }
         }
         values["topics"] = std::move(topics);
@@ -882,6 +892,11 @@ bool BridgeServer::rosapi(Client& c, const Op& op) {
                     services.insert(rosbridge_name(s));
                 }
             }
+            for (const auto& p : n.publications) {
+                if (topic_visible(p.topic)) {
+                    publishing.insert(rosbridge_name(p.topic));
+                }
+            }
             if (n.is_self) {
                 for (const auto& [id, cl] : clients_) {
                     for (const auto& [t, type] : cl->advertised) {
@@ -907,12 +922,21 @@ bool BridgeServer::rosapi(Client& c, const Op& op) {
         const std::string t = meshy_name(op.rosapi_arg);
         json publishers = json::array();
         if (topic_visible(t)) {
+            std::set<std::string> names;
+            for (const auto& n : node_.nodes()) {
+                for (const auto& p : n.publications) {
+                    if (p.topic == t && !n.is_self) {
+                        names.insert(rosbridge_name(n.name));
+                    }
+                }
+            }
             for (const auto& [id, cl] : clients_) {
                 if (cl->advertised.count(t)) {
-                    publishers.push_back(rosbridge_name(node_.name()));
+                    names.insert(rosbridge_name(node_.name()));
                     break;
                 }
             }
+            publishers = json(std::vector<std::string>(names.begin(), names.end()));
         }
         values["publishers"] = std::move(publishers);
     } else {
