@@ -292,8 +292,17 @@ TEST_F(FoxgloveTest, BagRecordedAsJsonValidatesAndPlaysBackTheSameBytes) {
         const std::size_t before_json = recorded(as_json);
         const std::size_t before_msgpack = recorded(as_msgpack);
         auto& sender = start_cli({"topic", "send", topic, value, "--interval", "0.1"}, "send-" + topic);
+        // Three sends: this sender reached both recorders at least once even if one message of the
+        // sender before it was still on its way when `before` was taken.
+        ASSERT_TRUE(sender.wait_until(
+            [](const auto& lines) {
+                return std::count_if(lines.begin(), lines.end(),
+                                     [](const auto& l) { return l.text.rfind("Sent ", 0) == 0; }) >= 3;
+            },
+            20s))
+            << sender.dump();
         for (auto [recorder, before] : {std::pair{&as_json, before_json}, std::pair{&as_msgpack, before_msgpack}}) {
-            ASSERT_TRUE(recorder->wait_until([&](const auto& lines) { return dots(lines) > before; }, 20s))
+            ASSERT_TRUE(recorder->wait_until([&](const auto& lines) { return dots(lines) >= before + 2; }, 20s))
                 << recorder->dump() << sender.dump();
         }
         interrupt(sender);

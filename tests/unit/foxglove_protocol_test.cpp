@@ -1,7 +1,10 @@
-// The Foxglove WebSocket protocol's client messages and binary server messages (foxglove_protocol).
+// The Foxglove WebSocket protocol's client messages and binary server messages (foxglove_protocol),
+// and the per-channel round-robin queue of a client's topic data (foxglove_fair_queue).
 #include "bridge/foxglove_protocol.hpp"
 
 #include <gtest/gtest.h>
+
+#include "bridge/foxglove_fair_queue.hpp"
 
 namespace {
 
@@ -94,6 +97,46 @@ TEST(FoxgloveServerMessages, BinaryLayouts) {
     EXPECT_EQ(data.substr(13), "{}");
     const std::string response = foxglove_service_response(2, 3, "json", "[]");
     EXPECT_EQ(response, std::string("\x03", 1) + le32(2) + le32(3) + le32(4) + "json[]");
+}
+
+}  // namespace
+
+namespace {
+
+using meshy::cli::bridge::FairQueue;
+
+FairQueue::Frame frame(std::string text) {
+    return std::make_shared<const std::string>(std::move(text));
+}
+
+TEST(FoxgloveFairQueue, ChannelsTakeTurnsSoABusyOneCannotStarveTheOthers) {
+    FairQueue sut(4);
+    for (int i = 0; i < 4; ++i) {
+        sut.push(1, frame("big" + std::to_string(i)));
+    }
+    sut.push(2, frame("small0"));
+    sut.push(3, frame("log0"));
+    std::vector<std::string> order;
+    while (!sut.empty()) {
+        order.push_back(*sut.pop());
+    }
+    EXPECT_EQ(order, (std::vector<std::string>{"big0", "small0", "log0", "big1", "big2", "big3"}));
+    EXPECT_EQ(sut.pop(), nullptr);
+}
+
+TEST(FoxgloveFairQueue, AFullChannelDropsItsOwnOldestOnly) {
+    FairQueue sut(2);
+    sut.push(2, frame("small"));
+    EXPECT_FALSE(sut.push(1, frame("a")));
+    EXPECT_FALSE(sut.push(1, frame("b")));
+    EXPECT_TRUE(sut.push(1, frame("c")));
+    EXPECT_EQ(sut.dropped(), 1u);
+    EXPECT_EQ(*sut.pop(), "b");
+    EXPECT_EQ(*sut.pop(), "small");
+    EXPECT_EQ(*sut.pop(), "c");
+    sut.push(5, frame("x"));
+    sut.erase(5);
+    EXPECT_TRUE(sut.empty());
 }
 
 }  // namespace

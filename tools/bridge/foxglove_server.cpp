@@ -13,6 +13,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "bridge/foxglove_fair_queue.hpp"
 #include "bridge/foxglove_protocol.hpp"
 #include "bridge/foxglove_schema.hpp"
 #include "bridge/message_mapping.hpp"
@@ -100,21 +101,20 @@ struct FoxgloveServer::Channel {
 
 struct FoxgloveServer::Client {
     Client(std::shared_ptr<WebSocketSession> s, asio::any_io_executor ex, const BridgeOptions& o)
-        : session(std::move(s)), pump_timer(ex), msgs(o.rate_limit_msgs, 0), bytes(o.rate_limit_bytes, 0) {}
-    struct Pending {
-        std::deque<std::shared_ptr<const std::string>> frames;
-    };
+        : session(std::move(s)),
+          pending(channel_queue_frames),
+          pump_timer(ex),
+          msgs(o.rate_limit_msgs, 0),
+          bytes(o.rate_limit_bytes, 0) {}
     std::shared_ptr<WebSocketSession> session;
     std::map<std::uint32_t, std::uint32_t> subs;            ///< subscription id -> channel id
     std::map<std::uint32_t, std::uint32_t> sub_of_channel;  ///< channel id -> subscription id
     std::map<std::uint32_t, FoxgloveClientChannel> advertised;
     std::map<std::uint32_t, ordered_json> advertised_schema;
     bool graph = false;
-    std::map<std::uint32_t, Pending> pending;  ///< channel id -> frames waiting
-    std::uint32_t next_channel = 0;            ///< round-robin cursor
+    FairQueue pending;  ///< topic data not yet handed to the session
     asio::steady_timer pump_timer;
     bool pump_armed = false;
-    std::uint64_t dropped = 0;
     std::uint64_t dropped_reported = 0;
     Clock::time_point last_drop_warning{};
     std::size_t pending_calls = 0;
@@ -634,12 +634,7 @@ void FoxgloveServer::on_topic(const RawMessage& m) {
         }
         auto frame = std::make_shared<const std::string>(
             encode_frame(Opcode::binary, foxglove_message_data(sub->second, now, text)));
-        auto& pending = c->pending[ch.id].frames;
-        pending.push_back(std::move(frame));
-        if (pending.size() > channel_queue_frames) {
-            pending.pop_front();
-            ++c->dropped;
-        }
+        c->pending.push(ch.id, std::move(frame));
         pump(*c);
     }
 }
@@ -649,18 +644,9 @@ void FoxgloveServer::pump(Client& c) {
     // and channels take turns, one frame each.
     const std::size_t budget = std::max<std::size_t>(options_.send_queue_bytes / 4, 64 * 1024);
     while (c.session->queued_bytes() < budget && !c.pending.empty()) {
-        auto it = c.pending.lower_bound(c.next_channel);
-        if (it == c.pending.end()) {
-            it = c.pending.begin();
-        }
-        c.session->send_topic_frame(it->second.frames.front(), "foxglove:" + std::to_string(it->first), 0);
-        it->second.frames.pop_front();
-        c.next_channel = it->first + 1;
-        if (it->second.frames.empty()) {
-            c.pending.erase(it);
-        }
+        c.session->send_topic_frame(c.pending.pop(), "foxglove", 0);
     }
-    const std::uint64_t dropped = c.dropped + c.session->dropped();
+    const std::uint64_t dropped = c.pending.dropped() + c.session->dropped();
     const auto now = Clock::now();
     if (dropped > c.dropped_reported && now - c.last_drop_warning > std::chrono::seconds(1)) {
         const std::uint64_t n = dropped - c.dropped_reported;
