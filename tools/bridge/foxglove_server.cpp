@@ -45,29 +45,34 @@ std::uint64_t realtime_ns() {
             .count());
 }
 
-/// (topic, type name) of each publication a NodeInfo lists, once nodes advertise them (#20): the
-/// field is looked for at compile time, so this builds before and after it exists.
+/// A topic's type as its publisher advertises it.
+struct Advertised {
+    std::string type;    ///< type name, "" when untyped
+    std::string schema;  ///< JSON Schema text, "" when not known
+};
+
+/// (topic, type) of each publication a NodeInfo lists, once nodes advertise them (issue 20's
+/// `publications`): the members are looked for at compile time, so this builds before and after.
 template <class Info, class Add>
 void for_each_publication(const Info& n, Add&& add) {
     if constexpr (requires { n.publications; }) {
         for (const auto& p : n.publications) {
+            Advertised a;
+            if constexpr (requires { p.type; }) {
+                a.type = std::string(p.type);
+            }
             if constexpr (requires {
-                              p.topic;
-                              p.type;
+                              p.schema;
+                              p.schema_encoding;
                           }) {
-                add(std::string(p.topic), std::string(p.type));
-            } else if constexpr (requires {
-                                     p.name;
-                                     p.type;
-                                 }) {
-                add(std::string(p.name), std::string(p.type));
-            } else if constexpr (requires {
-                                     p.first;
-                                     p.second;
-                                 }) {
-                add(std::string(p.first), std::string(p.second));
-            } else if constexpr (std::is_convertible_v<decltype(p), std::string>) {
-                add(std::string(p), std::string());
+                if (p.schema_encoding == "jsonschema") {
+                    a.schema = std::string(p.schema);
+                }
+            }
+            if constexpr (requires { p.topic; }) {
+                add(std::string(p.topic), std::move(a));
+            } else if constexpr (requires { p.name; }) {
+                add(std::string(p.name), std::move(a));
             }
         }
     }
@@ -262,17 +267,17 @@ void FoxgloveServer::advertise_channel(const Channel& ch, Client* only) {
 
 void FoxgloveServer::refresh() {
     // Topics: what nodes listen to, what they publish (once adverts carry it), what clients publish.
-    std::map<std::string, std::string> topics;  // meshy topic -> type name ("" unknown)
+    std::map<std::string, Advertised> topics;  // meshy topic -> its type, when advertised
     std::map<std::string, std::set<std::string>> subscribers, publishers, providers;
     for (const auto& n : node_.nodes()) {
         for (const auto& t : n.topics) {
             topics.try_emplace(t);
             subscribers[t].insert(n.id);
         }
-        for_each_publication(n, [&](std::string topic, std::string type) {
+        for_each_publication(n, [&](const std::string& topic, Advertised type) {
             auto& have = topics[topic];
-            if (have.empty()) {
-                have = type;
+            if (have.type.empty() || (have.schema.empty() && !type.schema.empty())) {
+                have = std::move(type);
             }
             publishers[topic].insert(n.id);
         });
@@ -287,12 +292,18 @@ void FoxgloveServer::refresh() {
         }
     }
     // New channels.
-    for (const auto& [topic, type] : topics) {
+    for (const auto& [topic, advertised] : topics) {
         if (!topics_.allows(topic) && !publish_allowed(topic)) {
             continue;
         }
+        // A well-known type's schema, else the one its publisher advertised with its type name.
+        std::optional<KnownType> known;
+        if (const KnownType* k = advertised.type.empty() ? nullptr : find_known_type(advertised.type)) {
+            known = *k;
+        } else if (!advertised.type.empty() && !advertised.schema.empty()) {
+            known = KnownType{advertised.type, advertised.schema};
+        }
         auto& slot = channels_[topic];
-        const KnownType* known = type.empty() ? nullptr : find_known_type(type);
         if (slot) {
             slot->in_mesh = true;
             if (known && !slot->typed) {
@@ -311,10 +322,9 @@ void FoxgloveServer::refresh() {
             slot->schema_name = known->name;
             slot->schema = known->schema;
         } else {
-            // Until a message shows more: any object.
             // Until a message shows more: any object (`inferred` stays null until then, so the first
             // message can still be recognised as a well-known type).
-            slot->schema_name = type.empty() ? inferred_schema_name(topic) : type;
+            slot->schema_name = advertised.type.empty() ? inferred_schema_name(topic) : advertised.type;
             slot->schema = R"({"$comment":"inferred","type":"object"})";
         }
         channel_by_id_[slot->id] = slot.get();
