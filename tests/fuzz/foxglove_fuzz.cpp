@@ -33,7 +33,7 @@ void transcode(std::string_view data) {
             (void)json_to_payload(json, *schema);
         } catch (const MappingError&) {
         }
-        (void)merge_schemas(*schema, *schema).dump();
+        (void)merge_schemas(*schema, *schema).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
 }
 

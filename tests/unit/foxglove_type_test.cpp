@@ -7,6 +7,7 @@
 #include <meshy/type.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bag/json_encoding.hpp"
 #include "bridge/foxglove_schema.hpp"
 #include "bridge/message_mapping.hpp"
 
@@ -191,6 +192,28 @@ TEST(JsonRoundTrip, EveryJsonKindComesBackByteForByte) {
     s.table = {{"z", 1.0}, {"a", -1.0}};
     s.inner.values = {-1, 1};
     expect_round_trip(pack_args(s));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(JsonRoundTrip, KeysThatAreNotUtf8StillComeBackExactly) {
+    meshy::Buffer out;
+    msgpack::packer<meshy::Buffer> pk(out);
+    pk.pack_array(1);
+    pk.pack_map(1);
+    pk.pack_str(2);
+    pk.pack_str_body("\xff\x90", 2);
+    pk.pack(1);
+    const auto bytes = out.bytes();
+    meshy::bag::JsonChannelSchema schema;
+    const auto sut = schema.observe("t", bytes);
+    ASSERT_TRUE(sut);
+    const auto text = meshy::bag::encode_json_message(bytes, sut->text);
+    ASSERT_TRUE(text);
+    const auto back = meshy::bag::decode_json_message(std::as_bytes(std::span(text->data(), text->size())), sut->text);
+    EXPECT_TRUE(std::equal(back.bytes().begin(), back.bytes().end(), bytes.begin(), bytes.end())) << *text;
 }
 
 }  // namespace

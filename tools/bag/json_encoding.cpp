@@ -14,6 +14,15 @@ namespace meshy::bag {
 using ordered_json = nlohmann::ordered_json;
 namespace bridge = meshy::cli::bridge;
 
+namespace {
+
+/// JSON text; strings that are not UTF-8 (msgpack does not check) get U+FFFD instead of throwing.
+std::string dump(const ordered_json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 struct JsonChannelSchema::State {
     bool started = false;
     bool typed = false;
@@ -40,7 +49,7 @@ std::optional<JsonSchema> JsonChannelSchema::observe(std::string_view topic, std
             return JsonSchema{known->name, known->schema, false};
         }
         s.inferred = std::move(*schema);
-        return JsonSchema{bridge::inferred_schema_name(topic), s.inferred.dump(), true};
+        return JsonSchema{bridge::inferred_schema_name(topic), dump(s.inferred), true};
     }
     if (s.typed) {
         return std::nullopt;  // its fields matched a well-known type; the type's schema stays
@@ -50,7 +59,7 @@ std::optional<JsonSchema> JsonChannelSchema::observe(std::string_view topic, std
         return std::nullopt;
     }
     s.inferred = std::move(merged);
-    return JsonSchema{bridge::inferred_schema_name(topic), s.inferred.dump(), true};
+    return JsonSchema{bridge::inferred_schema_name(topic), dump(s.inferred), true};
 }
 
 JsonChannelWriter::JsonChannelWriter(std::string topic, mcap::KeyValues metadata)
