@@ -59,6 +59,9 @@ if command -v npm >/dev/null 2>&1; then
     # The bridge's independent clients (roslib, playwright-core driving Debian's chromium).
     step "npm ci (tests/bridge)"
     (cd tests/bridge && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    # Foxglove's side: @foxglove/ws-protocol's client, @mcap/core and ajv (tests/foxglove).
+    step "npm ci (tests/foxglove)"
+    (cd tests/foxglove && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
 # Tests restart the private daemon through MESHY_TEST_AVAHI_CTL; that needs root (or password-less sudo,

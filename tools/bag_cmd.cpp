@@ -13,6 +13,7 @@
 
 #include "bag/bag_info.hpp"
 #include "bag/codec_encoding.hpp"
+#include "bag/json_export.hpp"
 #include "bag/mapped_file.hpp"
 #include "bag/player.hpp"
 #include "bag/recorder.hpp"
@@ -35,6 +36,7 @@ struct BagCommandOptions {
     std::string exclude;
     std::string output;
     std::string compression = "zstd";
+    std::string encoding = "json";
     bool quiet = false;
     // info, play
     std::string input;
@@ -49,6 +51,8 @@ struct BagCommandOptions {
     std::string file;
     std::string reindex_compression;  // "": that of the input
     bool force = false;
+    // export
+    bool export_json = false;
 };
 
 std::string library_name() {
@@ -275,6 +279,7 @@ void run_record(const GlobalOptions& globals, const BagCommandOptions& o) {
         ro.exclude = compile_regex(o.exclude, "--exclude");
     }
     ro.writer.compression = bag::parse_compression(o.compression).value_or(bag::Compression::zstd);
+    ro.json = o.encoding == "json";
     ro.writer.profile = std::string(bag::meshy_profile);
     ro.writer.library = library_name();
     ro.writer.background = true;
@@ -294,7 +299,7 @@ void run_record(const GlobalOptions& globals, const BagCommandOptions& o) {
     recorder->start();
 
     Progress progress(o.quiet);
-    progress.say("Recording to " + path + " (compression: " + o.compression + ")");
+    progress.say("Recording to " + path + " (compression: " + o.compression + ", encoding: " + o.encoding + ")");
     if (!o.topics.empty()) {
         progress.say("Listening to topics: " + joined(o.topics));
     }
@@ -518,10 +523,46 @@ void run_reindex(const BagCommandOptions& o) {
     }
 }
 
+// --- export ------------------------------------------------------------------------------------------------
+
+void run_export(const BagCommandOptions& o) {
+    if (!o.export_json) {
+        throw CliError("say what to export to: --json", exit_usage);
+    }
+    const std::string output = o.output.empty() ? fs::path(o.file).replace_extension(".json.mcap").string() : o.output;
+    std::error_code ec;
+    if (fs::equivalent(output, o.file, ec)) {
+        throw CliError("the output must not be the input (" + output + ")", exit_usage);
+    }
+    if (!o.force && fs::exists(output)) {
+        throw CliError(output + " exists (--force overwrites it)", exit_failure);
+    }
+    const auto file = open_bag(o.file);
+    bag::ExportOptions eo;
+    eo.compression = bag::parse_compression(o.compression).value_or(bag::Compression::zstd);
+    eo.library = library_name();
+    eo.exclusive = !o.force;
+    eo.on_warning = [](const std::string& w) {
+        std::fprintf(stderr, "meshy: warning: %s\n", w.c_str());
+    };
+    bag::ExportResult result;
+    try {
+        result = bag::export_json(file->bytes(), output, eo);
+    } catch (const bag::mcap::McapError& e) {
+        throw CliError(o.file + ": " + e.what(), exit_failure);
+    }
+    std::printf("Wrote %s: %llu message%s, %llu of them as JSON\n", output.c_str(),
+                static_cast<unsigned long long>(result.messages), result.messages == 1 ? "" : "s",
+                static_cast<unsigned long long>(result.json_messages));
+    if (!result.problem.empty()) {
+        std::printf("Dropped the unreadable tail of %s: %s\n", o.file.c_str(), result.problem.c_str());
+    }
+}
+
 }  // namespace
 
 void setup_bag(CLI::App& app, const GlobalOptions& globals) {
-    auto* bag = app.add_subcommand("bag", "Record, inspect and play MCAP bags: record, info, play, reindex")
+    auto* bag = app.add_subcommand("bag", "Record, inspect and play MCAP bags: record, info, play, reindex, export")
                     ->require_subcommand(1);
     auto o = std::make_shared<BagCommandOptions>();
     const auto compressions = CLI::IsMember({"zstd", "lz4", "none"});
@@ -535,6 +576,11 @@ void setup_bag(CLI::App& app, const GlobalOptions& globals) {
     record->add_option("-o,--output", o->output, "Output file (default: record_YYYY-MM-DD-HH-MM-SS.mcap)");
     record->add_option("--compression", o->compression, "Chunk compression: zstd (default), lz4, none")
         ->check(compressions);
+    record
+        ->add_option("--encoding", o->encoding,
+                     "msgpack messages as json (with a JSON Schema: Foxglove decodes them; default) or msgpack "
+                     "(the bytes as they came)")
+        ->check(CLI::IsMember({"json", "msgpack"}));
     record->add_flag("-q,--quiet", o->quiet, "No progress output");
     record->callback([o, &globals] { run_record(globals, *o); });
 
@@ -563,6 +609,16 @@ void setup_bag(CLI::App& app, const GlobalOptions& globals) {
         ->check(compressions);
     reindex->add_flag("-f,--force", o->force, "Overwrite the output if it exists");
     reindex->callback([o] { run_reindex(*o); });
+
+    auto* exp = bag->add_subcommand("export", "Write a copy of a bag with its msgpack topics as JSON (for Foxglove)");
+    exp->alias("convert");
+    exp->add_option("file", o->file, "The bag to read")->required();
+    exp->add_flag("--json", o->export_json, "msgpack channels become json channels with a JSON Schema")->required();
+    exp->add_option("-o,--output", o->output, "Output file (default: NAME.json.mcap beside it)");
+    exp->add_option("--compression", o->compression, "Chunk compression: zstd (default), lz4, none")
+        ->check(compressions);
+    exp->add_flag("-f,--force", o->force, "Overwrite the output if it exists");
+    exp->callback([o] { run_export(*o); });
 }
 
 }  // namespace meshy::cli

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "bag/codec_encoding.hpp"
+#include "bag/json_encoding.hpp"
 
 namespace meshy::bag {
 namespace {
@@ -24,6 +25,15 @@ std::map<std::uint16_t, mcap::Channel> bag_channels(const McapReader& reader) {
     };
     reader.scan(handler);
     return channels;
+}
+
+/// The codec a channel's messages are sent with: JSON channels (meshy's, or another tool's) go out as
+/// msgpack, rebuilt from their JSON.
+std::optional<CodecId> playable_codec(const mcap::Channel& channel) {
+    if (channel.message_encoding == "json") {
+        return CodecId::msgpack;
+    }
+    return channel_codec(channel);
 }
 
 }  // namespace
@@ -48,7 +58,7 @@ PlayResult play_bag(Node& node, const McapReader& reader, const PlayOptions& opt
     std::set<std::string> wait_for;
     std::set<std::uint16_t> warned;
     for (const auto& [id, channel] : bag_channels(reader)) {
-        if (selected(channel.topic) && channel_codec(channel)) {
+        if (selected(channel.topic) && playable_codec(channel)) {
             wait_for.insert(channel.topic);
         }
     }
@@ -84,6 +94,10 @@ PlayResult play_bag(Node& node, const McapReader& reader, const PlayOptions& opt
         auto last_check = origin;
         std::uint64_t sent_this_pass = 0;
         ScanHandler handler;
+        std::map<std::uint16_t, std::string> schemas;  // JSON channels' schemas, as the scan meets them
+        handler.on_schema = [&](const mcap::Schema& s) {
+            schemas[s.id] = std::string(reinterpret_cast<const char*>(s.data.data()), s.data.size());
+        };
         handler.on_message = [&](const mcap::Channel& channel, const mcap::MessageView& m) {
             if (!bag_start) {
                 bag_start = m.log_time;  // chunks come in time order: the first message is the earliest
@@ -95,7 +109,7 @@ PlayResult play_bag(Node& node, const McapReader& reader, const PlayOptions& opt
             // Without a summary, a later chunk may hold an earlier message: it goes out at once.
             const std::uint64_t since_from = m.log_time > from ? m.log_time - from : 0;
             const std::uint64_t since_start = m.log_time > *bag_start ? m.log_time - *bag_start : 0;
-            const auto codec = channel_codec(channel);
+            const auto codec = playable_codec(channel);
             if (!codec) {
                 if (warned.insert(channel.id).second && hooks.on_warning) {
                     hooks.on_warning("topic '" + channel.topic + "': encoding '" + channel.message_encoding +
@@ -114,11 +128,24 @@ PlayResult play_bag(Node& node, const McapReader& reader, const PlayOptions& opt
                 }
                 last_check = SteadyClock::now();
             }
-            node.send_raw(channel.topic, *codec, m.data, 0);
+            mcap::ByteView payload = m.data;
+            Buffer decoded;
+            if (channel.message_encoding == "json") {
+                try {
+                    decoded = decode_json_message(m.data, schemas[channel.schema_id]);
+                } catch (const std::exception& e) {
+                    if (warned.insert(channel.id).second && hooks.on_warning) {
+                        hooks.on_warning("topic '" + channel.topic + "': " + e.what() + "; such messages are skipped");
+                    }
+                    return true;
+                }
+                payload = decoded.bytes();
+            }
+            node.send_raw(channel.topic, *codec, payload, 0);
             ++result.sent;
             ++sent_this_pass;
             if (hooks.on_sent) {
-                hooks.on_sent(PlayedMessage{channel.topic, *codec, m.data, m.log_time,
+                hooks.on_sent(PlayedMessage{channel.topic, *codec, payload, m.log_time,
                                             static_cast<double>(since_start) / 1e9, pass});
             }
             return true;

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <meshy/log.hpp>
 
 #include "bag/codec_encoding.hpp"
 
@@ -19,6 +20,7 @@ Recorder::Recorder(Node& node, std::string path, RecorderOptions options)
       path_(std::move(path)),
       options_(std::move(options)),
       shared_(std::make_shared<Shared>(node, path_, options_.writer)) {
+    shared_->json = options_.json;
 }
 
 Recorder::~Recorder() {
@@ -43,7 +45,7 @@ bool Recorder::record_topic(const std::string& topic) {
     TopicState* state = nullptr;
     {
         std::lock_guard lock(shared_->mutex);
-        shared_->topics.push_back(TopicState{topic, {}, 0});
+        shared_->topics.push_back(TopicState{topic, {}, 0, {}});
         state = &shared_->topics.back();
     }
     listened_.push_back(topic);
@@ -96,6 +98,14 @@ std::uint16_t Recorder::channel_for(Shared& shared, TopicState& topic, const Raw
     if (schema == 0) {
         schema = shared.writer.add_schema(schema_name(m.codec), "");
     }
+    const auto id =
+        shared.writer.add_channel(schema, topic.topic, message_encoding(m.codec), channel_metadata(shared, m));
+    topic.channels.push_back(ChannelKey{m.codec, std::string(m.sender_id), id, 0});
+    topic.last = topic.channels.size() - 1;
+    return id;
+}
+
+mcap::KeyValues Recorder::channel_metadata(Shared& shared, const RawMessage& m) {
     mcap::KeyValues metadata{{std::string(metadata_codec), std::to_string(static_cast<unsigned>(m.codec))},
                              {std::string(metadata_sender_id), std::string(m.sender_id)}};
     for (const auto& n : shared.node->nodes()) {
@@ -104,10 +114,27 @@ std::uint16_t Recorder::channel_for(Shared& shared, TopicState& topic, const Raw
             break;
         }
     }
-    const auto id = shared.writer.add_channel(schema, topic.topic, message_encoding(m.codec), std::move(metadata));
-    topic.channels.push_back(ChannelKey{m.codec, std::string(m.sender_id), id, 0});
-    topic.last = topic.channels.size() - 1;
-    return id;
+    return metadata;
+}
+
+bool Recorder::record_json(Shared& shared, TopicState& topic, const RawMessage& m, std::uint64_t now) {
+    auto sender = std::find_if(topic.json_senders.begin(), topic.json_senders.end(),
+                               [&](const JsonSender& s) { return s.sender_id == m.sender_id; });
+    if (sender == topic.json_senders.end()) {
+        topic.json_senders.push_back(
+            JsonSender{std::string(m.sender_id), JsonChannelWriter(topic.topic, channel_metadata(shared, m))});
+        sender = topic.json_senders.end() - 1;
+    }
+    if (!sender->writer.json_ok()) {
+        return false;
+    }
+    if (sender->writer.write(shared.writer, m.payload, now, m.sent_at_ns != 0 ? m.sent_at_ns : now)) {
+        return true;
+    }
+    log(LogLevel::warn, "bag record: topic '" + topic.topic +
+                            "' carries a message without a JSON form (a map with keys that are not strings?): "
+                            "this sender's messages are recorded as msgpack from here on");
+    return false;
 }
 
 void Recorder::on_message(Shared& shared, TopicState& topic, const RawMessage& m) {
@@ -118,12 +145,20 @@ void Recorder::on_message(Shared& shared, TopicState& topic, const RawMessage& m
     try {
         // Taken under the lock, so log times grow in the order messages enter the file.
         const std::uint64_t now = realtime_ns();
+        if (shared.json && m.codec == CodecId::msgpack && record_json(shared, topic, m, now)) {
+            return;
+        }
         const std::uint16_t channel = channel_for(shared, topic, m);
         auto& key = topic.channels[topic.last];
         shared.writer.add_message(channel, key.next_sequence++, now, m.sent_at_ns != 0 ? m.sent_at_ns : now, m.payload);
     } catch (const std::exception& e) {
         shared.error = e.what();
     }
+}
+
+std::size_t Recorder::json_channels(const TopicState& topic) {
+    return static_cast<std::size_t>(std::count_if(topic.json_senders.begin(), topic.json_senders.end(),
+                                                  [](const JsonSender& s) { return s.writer.channels() > 0; }));
 }
 
 void Recorder::tick() {
@@ -156,8 +191,8 @@ RecorderStats Recorder::stats() const {
     s.file_bytes = w.file_bytes;
     s.topics = listened_.size();
     for (const auto& t : shared_->topics) {
-        s.channels += t.channels.size();
-        s.recorded_topics += t.channels.empty() ? 0 : 1;
+        s.channels += t.channels.size() + json_channels(t);
+        s.recorded_topics += t.channels.empty() && json_channels(t) == 0 ? 0 : 1;
     }
     s.start_time = w.message_start_time;
     s.end_time = w.message_end_time;

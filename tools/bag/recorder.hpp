@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bag/json_encoding.hpp"
 #include "bag/mcap_writer.hpp"
 
 namespace meshy::bag {
@@ -31,6 +32,9 @@ struct RecorderOptions {
     std::optional<std::regex> include;  ///< also topics of the mesh this matches (regex_search)
     std::optional<std::regex> exclude;  ///< not the --all / --regex topics this matches
     WriterOptions writer;               ///< background = true is what keeps up with the mesh
+    /// msgpack messages as JSON with a JSON Schema (Foxglove decodes them; see json_encoding.hpp);
+    /// false: as msgpack, the bytes as they came (`--encoding msgpack`)
+    bool json = true;
     std::chrono::nanoseconds max_chunk_age = std::chrono::seconds(1);
 };
 
@@ -80,14 +84,21 @@ private:
         std::uint16_t channel = 0;
         std::uint32_t next_sequence = 0;
     };
+    /// A sender's JSON channels on a topic.
+    struct JsonSender {
+        std::string sender_id;
+        JsonChannelWriter writer;
+    };
     struct TopicState {
         std::string topic;
         std::vector<ChannelKey> channels;
         std::size_t last = 0;  // index of the last channel used: most messages repeat it
+        std::vector<JsonSender> json_senders;
     };
     /// Everything the node's callbacks touch; they hold it by shared_ptr, so a late callback is safe.
     struct Shared {
         Node* node = nullptr;
+        bool json = true;
         std::mutex mutex;
         McapWriter writer;
         std::deque<TopicState> topics;  // stable addresses for the callbacks
@@ -101,6 +112,10 @@ private:
     bool record_topic(const std::string& topic);
     static void on_message(Shared& shared, TopicState& topic, const RawMessage& m);
     static std::uint16_t channel_for(Shared& shared, TopicState& topic, const RawMessage& m);
+    static bool record_json(Shared& shared, TopicState& topic, const RawMessage& m, std::uint64_t now);
+    /// Channels recorded as JSON count too.
+    static std::size_t json_channels(const TopicState& topic);
+    static mcap::KeyValues channel_metadata(Shared& shared, const RawMessage& m);
 
     Node& node_;
     std::string path_;

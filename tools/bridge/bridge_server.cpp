@@ -15,6 +15,8 @@
 #include <meshy/node.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bridge/foxglove_protocol.hpp"
+#include "bridge/foxglove_server.hpp"
 #include "bridge/message_mapping.hpp"
 #include "bridge/rest_api.hpp"
 #include "bridge/rest_route.hpp"
@@ -148,7 +150,14 @@ BridgeServer::BridgeServer(asio::any_io_executor executor, Node& node, BridgeOpt
       topics_(options_.topics_glob),
       publish_(options_.publish_glob.empty() ? options_.topics_glob : options_.publish_glob),
       services_(options_.services_glob),
-      acceptor_(std::make_unique<Acceptor>(executor_)) {
+      acceptor_(std::make_unique<Acceptor>(executor_)),
+      foxglove_(std::make_unique<FoxgloveServer>(executor_,
+                                                 node_,
+                                                 options_,
+                                                 TopicTap{[this](const std::string& t) { listen_topic(t); },
+                                                          [this](const std::string& t) {
+                                                              release_topic(t);
+                                                          }})) {
     if (!options_.certfile.empty() || !options_.keyfile.empty()) {
         if (options_.certfile.empty() || options_.keyfile.empty()) {
             throw std::runtime_error("TLS needs both --certfile and --keyfile");
@@ -173,18 +182,10 @@ BridgeServer::BridgeServer(asio::any_io_executor executor, Node& node, BridgeOpt
     port_ = a.local_endpoint().port();
     // REST and MJPEG share the one listener per topic with the WebSocket clients.
     const auto listen = [this](const std::string& topic) {
-        if (!topic_listeners_.count(topic)) {
-            node_.listen_raw(topic, [this, alive = alive_](const RawMessage& m) {
-                if (*alive) {
-                    on_topic(m);
-                }
-            });
-        }
+        listen_topic(topic);
     };
     const auto unlisten = [this](const std::string& topic) {
-        if (!topic_listeners_.count(topic)) {
-            node_.stop_listening(topic);
-        }
+        release_topic(topic);
     };
     const auto advertised = [this] {
         std::map<std::string, std::string> out;
@@ -208,6 +209,28 @@ std::string BridgeServer::url() const {
         host = "[" + host + "]";
     }
     return std::string(tls_ ? "wss://" : "ws://") + host + ":" + std::to_string(port_);
+}
+
+std::size_t BridgeServer::client_count() const noexcept {
+    return clients_.size() + foxglove_->client_count();
+}
+
+void BridgeServer::listen_topic(const std::string& topic) {
+    if (listening_.insert(topic).second) {
+        node_.listen_raw(topic, [this, alive = alive_](const RawMessage& m) {
+            if (*alive) {
+                on_topic(m);
+                foxglove_->on_topic(m);
+            }
+        });
+    }
+}
+
+void BridgeServer::release_topic(const std::string& topic) {
+    if (!topic_listeners_.count(topic) && !foxglove_->wants(topic) && !(rest_ && rest_->wants(topic)) &&
+        listening_.erase(topic) && !stopped_) {
+        node_.stop_listening(topic);
+    }
 }
 
 void BridgeServer::start() {
@@ -287,9 +310,11 @@ void BridgeServer::stop() {
         s->abort();
     }
     clients_.clear();
-    for (const auto& [topic, ids] : topic_listeners_) {
+    foxglove_->stop();
+    for (const auto& topic : listening_) {
         node_.stop_listening(topic);
     }
+    listening_.clear();
     topic_listeners_.clear();
     for (const auto& [service, id] : provided_) {
         node_.remove_service(service);
@@ -350,7 +375,7 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
                                        check.status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
             return d;
         }
-        if (stopped_ || clients_.size() >= options_.max_clients) {
+        if (stopped_ || client_count() >= options_.max_clients) {
             meshy::detail::log_rate_limited(LogLevel::warn, "bridge: too many clients",
                                             "bridge: " + session.peer() + ": refused, " +
                                                 std::to_string(clients_.size()) + " clients connected (--max-clients)");
@@ -359,6 +384,12 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
         }
         d.upgrade = true;
         d.response = websocket_upgrade_response(check.accept);
+        // Foxglove clients offer foxglove.websocket.v1 and get that protocol; roslibjs offers none.
+        const std::string* offered = request.header("Sec-WebSocket-Protocol");
+        const std::string subprotocol = offered ? select_foxglove_subprotocol(*offered) : std::string();
+        if (!subprotocol.empty()) {
+            d.response.insert(d.response.size() - 2, "Sec-WebSocket-Protocol: " + subprotocol + "\r\n");
+        }
         return d;
     }
     if (request.method != "GET" && request.method != "HEAD") {
@@ -379,6 +410,11 @@ HttpDecision BridgeServer::on_request(WebSocketSession& session, const HttpReque
 }
 
 void BridgeServer::on_open(WebSocketSession& session, const HttpRequest& request) {
+    const std::string* offered = request.header("Sec-WebSocket-Protocol");
+    if (offered && !select_foxglove_subprotocol(*offered).empty()) {
+        foxglove_->on_open(session, request);
+        return;
+    }
     auto shared = session.shared_from_this();
     auto client = std::make_unique<Client>(shared, executor_, options_);
     Client& c = *client;
@@ -414,6 +450,9 @@ void BridgeServer::on_open(WebSocketSession& session, const HttpRequest& request
 }
 
 void BridgeServer::on_closed(WebSocketSession& session) {
+    if (foxglove_->on_closed(session)) {
+        return;
+    }
     const auto it = clients_.find(session.id());
     if (it == clients_.end()) {
         return;
@@ -429,9 +468,7 @@ void BridgeServer::on_closed(WebSocketSession& session) {
             l->second.erase(session.id());
             if (l->second.empty()) {
                 topic_listeners_.erase(l);
-                if (!stopped_) {
-                    node_.stop_listening(topic);
-                }
+                release_topic(topic);
             }
         }
     }
@@ -458,6 +495,10 @@ void BridgeServer::status(Client& client, const char* level, const std::string& 
 }
 
 void BridgeServer::on_message(WebSocketSession& session, std::string&& data, bool binary) {
+    if (foxglove_->owns(session.id())) {
+        foxglove_->on_message(session, std::move(data), binary);
+        return;
+    }
     Client* client = find_client(session.id());
     if (!client) {
         return;
@@ -581,11 +622,7 @@ void BridgeServer::subscribe(Client& c, Op& op) {
     const bool first = listeners.empty();
     listeners.insert(c.session->id());
     if (first) {
-        node_.listen_raw(meshy, [this, alive = alive_](const RawMessage& m) {
-            if (*alive) {
-                on_topic(m);
-            }
-        });
+        listen_topic(meshy);
     }
 }
 
@@ -619,9 +656,7 @@ void BridgeServer::drop_subscription(Client& c, const std::string& topic) {
     l->second.erase(c.session->id());
     if (l->second.empty()) {
         topic_listeners_.erase(l);
-        if (!rest_->wants(topic)) {
-            node_.stop_listening(topic);
-        }
+        release_topic(topic);
     }
 }
 

@@ -28,6 +28,7 @@ namespace meshy::cli::bridge {
 
 struct Op;
 class RestApi;
+class FoxgloveServer;
 
 /// The bridge. Build it and the node on one single-threaded executor; every member runs there.
 class BridgeServer final : public SessionHost {
@@ -48,7 +49,7 @@ public:
     /// "ws://address:port" (wss with TLS).
     std::string url() const;
     /// Open WebSocket clients.
-    std::size_t client_count() const noexcept { return clients_.size(); }
+    std::size_t client_count() const noexcept;
 
     // SessionHost
     HttpDecision on_request(WebSocketSession& session, const HttpRequest& request) override;
@@ -82,6 +83,8 @@ private:
     void flush_throttled(std::uint64_t client_id, const std::string& topic);
     bool origin_allowed(const HttpRequest& request) const;
     bool publish_allowed(const std::string& name) const;
+    void listen_topic(const std::string& topic);   // the node's one listener, for both protocols
+    void release_topic(const std::string& topic);  // ... stopped when neither needs it
 
     asio::any_io_executor executor_;
     Node& node_;
@@ -103,6 +106,8 @@ private:
     std::map<std::string, std::string> topic_types_;                  ///< meshy topic -> type
     std::map<std::string, std::string> service_types_;                ///< meshy service -> type
     std::unique_ptr<RestApi> rest_;                                   ///< /api/... and /stream/...
+    std::set<std::string> listening_;                                 ///< topics the node listens to for us
+    std::unique_ptr<FoxgloveServer> foxglove_;                        ///< clients of foxglove.websocket.v1
 };
 
 }  // namespace meshy::cli::bridge

@@ -23,6 +23,10 @@ struct MappingError : std::runtime_error {
 /// array maps to positional arguments. @throws MappingError otherwise.
 Buffer json_to_payload(const nlohmann::json& value);
 
+/// json_to_payload() guided by the message's JSON Schema (may be empty): members keep their order,
+/// and strings whose schema says contentEncoding base64 become msgpack bin again.
+Buffer json_to_payload(const nlohmann::ordered_json& value, const nlohmann::ordered_json& schema);
+
 /// msgpack payload -> JSON object (kwargs as members, positional arguments as "args"). Other codecs
 /// and undecodable payloads become {"bytes": ..., "codec": ...}. `binary_as_bytes`: msgpack bin
 /// becomes a JSON binary value (CBOR byte string) instead of a base64 string.
@@ -36,5 +40,9 @@ bool keywords_only(std::span<const std::byte> payload);
 /// provider failed, how to call it by position instead (meshy handlers take positional arguments;
 /// their parameter names are not known at run time).
 std::string call_failure_text(const std::string& what, bool by_keyword);
+
+/// payload_to_json() that keeps msgpack maps' key order (bin as base64): the JSON of Foxglove's
+/// channels and of bags recorded as JSON, which `meshy bag play` turns back into the same bytes.
+nlohmann::ordered_json payload_to_ordered_json(CodecId codec, std::span<const std::byte> payload);
 
 }  // namespace meshy::cli::bridge
