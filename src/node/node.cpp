@@ -201,7 +201,10 @@ bool Node::topic_has_listeners(std::string_view topic) const {
 
 asio::awaitable<void> Node::wait_for_listener(std::string topic, std::chrono::milliseconds timeout) {
     auto impl = impl_;
-    return impl->wait_until([impl, topic] { return impl->topic_has_listeners(topic); }, timeout,
+    // Waiting for a listener says this node will send to it: the topic is advertised and the
+    // listeners' links dialed, and the wait ends once one can take a message.
+    impl->announce_sender(topic);
+    return impl->wait_until([impl, topic] { return impl->listener_reachable(topic); }, timeout,
                             "no listener for topic '" + topic + "'");
 }
 void Node::wait_for_listener_blocking(std::string topic, std::chrono::milliseconds timeout) {

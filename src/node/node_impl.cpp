@@ -132,7 +132,8 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
           [this](Connection::Socket socket, bool is_unix, std::string peer_id) {
               return adopt(std::move(socket), true, is_unix, std::move(peer_id));
           },
-          [this](const std::string& peer_id, const std::string& why) { on_link_lost(peer_id, why); }),
+          [this](const std::string& peer_id, const std::string& why) { on_link_lost(peer_id, why); },
+          [this]() -> std::shared_ptr<void> { return weak_from_this().lock(); }),
       subs_(exec_, options_.inbox_capacity, own_loop),
       services_(exec_, name_),
       calls_(strand_),
@@ -266,6 +267,14 @@ void NodeImpl::stop() {
             discovery_->stop();
         } catch (const std::exception& e) {
             log(LogLevel::warn, std::string("discovery stop: ") + e.what());
+        }
+    }
+    if (!on_own_thread()) {
+        // What was sent while links were being dialed goes out first (bounded): a node that sends
+        // and stops at once, as a script does, loses nothing it sent to a reachable peer.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        while (links_.flushing() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
     }
     auto conns = links_.stop();
@@ -423,7 +432,8 @@ bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire:
         reason = "refusing a connection from this node to itself";
         return false;
     }
-    if (!running()) {
+    // A stopping node still completes the links it dialed for what it sent before stop().
+    if (!running() && (!conn->outbound() || !links_.running())) {
         reason = "node stopping";
         return false;
     }
@@ -530,9 +540,27 @@ void NodeImpl::rebuild_routing() {
             routing->own.emplace(topic, std::move(sub));
         }
     }
+    dial_listeners_locked(*routing);
     publisher_.set_routing(std::move(routing));
     if (!dependencies_.empty()) {
         asio::post(strand_, [self = shared_from_this()] { self->evaluate_dependencies(); });
+    }
+}
+
+void NodeImpl::dial_listeners_locked(const Routing& routing) {
+    // A node that sends a topic will send to its listeners: their links are dialed as they
+    // appear, so that the first messages do not wait for a connection.
+    for (const auto& p : publisher_.publications()) {
+        const auto listeners = routing.listeners.find(p.topic);
+        if (listeners == routing.listeners.end()) {
+            continue;
+        }
+        for (const auto& target : listeners->second) {
+            if (!target.link->up.load(std::memory_order_acquire)) {
+                std::lock_guard lock(target.link->mutex);
+                links_.dial_locked(*target.link);
+            }
+        }
     }
 }
 
@@ -568,6 +596,10 @@ void NodeImpl::lists_changed() {
     }
     if (discovery_) {
         discovery_->update(advert);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        dial_listeners_locked(*publisher_.routing());
     }
     // Peers that dialed this node take its lists from the links too (they may not fit the advert).
     const auto frame = info_frame();
@@ -630,6 +662,25 @@ bool NodeImpl::stop_listening(std::string_view topic) {
     rebuild_routing();
     lists_changed();
     return true;
+}
+
+void NodeImpl::announce_sender(const std::string& topic) {
+    if (publisher_.announce(topic)) {
+        lists_changed();
+    }
+}
+
+bool NodeImpl::listener_reachable(std::string_view topic) const {
+    if (subs_.contains(topic)) {
+        return true;
+    }
+    const auto routing = publisher_.routing();
+    const auto listeners = routing->listeners.find(topic);
+    if (listeners == routing->listeners.end()) {
+        return false;
+    }
+    return std::any_of(listeners->second.begin(), listeners->second.end(),
+                       [](const RouteTarget& t) { return t.link->up.load(std::memory_order_acquire); });
 }
 
 bool NodeImpl::topic_has_listeners(std::string_view topic) const {

@@ -71,6 +71,10 @@ public:
     bool stop_listening(std::string_view topic);
     std::vector<std::string> listened_topics() const { return subs_.topics(); }
     bool topic_has_listeners(std::string_view topic) const;
+    /// This node will send `topic`: it is advertised (untyped, unless advertise() said more).
+    void announce_sender(const std::string& topic);
+    /// This node listens to `topic`, or a listener's link is up (a message would leave at once).
+    bool listener_reachable(std::string_view topic) const;
     void depends_on_listener(std::string downstream, std::string upstream, ListenerFn fn);
 
     // services
@@ -110,6 +114,8 @@ private:
 
     /// The topology or this node's listeners changed: a new routing for senders and callers.
     void rebuild_routing();
+    /// With mutex_ held: dials the listeners of the topics this node sends.
+    void dial_listeners_locked(const Routing& routing);
     /// What this node listens to, provides or sends changed: a new advert and Info for peers.
     void lists_changed();
     SharedFrame info_frame() const;

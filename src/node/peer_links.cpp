@@ -25,14 +25,19 @@ constexpr int max_redial_ms = 2000;
 
 }  // namespace
 
-PeerLinks::PeerLinks(
-    asio::any_io_executor executor, const NodeOptions& options, std::string host, Adopt adopt, Unreachable lost)
+PeerLinks::PeerLinks(asio::any_io_executor executor,
+                     const NodeOptions& options,
+                     std::string host,
+                     Adopt adopt,
+                     Unreachable lost,
+                     KeepAlive keep_alive)
     : exec_(executor),
       strand_(asio::make_strand(executor)),
       options_(options),
       host_(std::move(host)),
       adopt_(std::move(adopt)),
-      lost_(std::move(lost)) {
+      lost_(std::move(lost)),
+      keep_alive_(std::move(keep_alive)) {
 }
 
 std::shared_ptr<PeerLink> PeerLinks::obtain(const std::string& id) {
@@ -107,8 +112,12 @@ void PeerLinks::dial_locked(PeerLink& link) {
     if (!link.advert || link.leaving || link.dialing || link.dialed) {
         return;
     }
+    auto hold = keep_alive_ ? keep_alive_() : nullptr;
+    if (keep_alive_ && !hold) {
+        return;  // the node is going away
+    }
     link.dialing = true;
-    asio::co_spawn(strand_, dial(link.shared_from_this(), *link.advert), asio::detached);
+    asio::co_spawn(strand_, dial(link.shared_from_this(), *link.advert, std::move(hold)), asio::detached);
 }
 
 asio::awaitable<bool> PeerLinks::attempt(asio::generic::stream_protocol::endpoint ep,
@@ -147,7 +156,8 @@ asio::awaitable<bool> PeerLinks::attempt(asio::generic::stream_protocol::endpoin
 #    pragma GCC diagnostic push
 #    pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-asio::awaitable<void> PeerLinks::dial(std::shared_ptr<PeerLink> link, Advert advert) {
+asio::awaitable<void> PeerLinks::dial(std::shared_ptr<PeerLink> link, Advert advert, std::shared_ptr<void> hold) {
+    (void)hold;  // kept by this frame until the dial ends
     // co_spawn may start this inline on the strand, where the caller holds the link's lock: the
     // first step leaves that call.
     co_await asio::post(strand_, asio::use_awaitable);
@@ -211,10 +221,14 @@ void PeerLinks::schedule_redial_locked(PeerLink& link) {
     }
     link.redial_ms = link.redial_ms == 0 ? 100 : std::min(link.redial_ms * 2, max_redial_ms);
     const auto delay = std::chrono::milliseconds(link.redial_ms);
+    auto hold = keep_alive_ ? keep_alive_() : nullptr;
+    if (keep_alive_ && !hold) {
+        return;  // the node is going away
+    }
     link.dialing = true;  // until the timer fires: nothing else dials meanwhile
     asio::co_spawn(
         strand_,
-        [this, target = link.shared_from_this(), delay]() -> asio::awaitable<void> {
+        [this, target = link.shared_from_this(), delay, hold = std::move(hold)]() -> asio::awaitable<void> {
             asio::steady_timer timer(strand_, delay);
             co_await timer.async_wait(use_tuple);
             {
@@ -315,18 +329,39 @@ void PeerLinks::on_closed(const std::shared_ptr<Connection>& conn, const std::st
     bool lost = false;
     {
         std::lock_guard lock(link->mutex);
+        const bool was_ready = link->ready == conn;
         link->dialed.reset();
         link->set_ready(nullptr);
         if (link->leaving || !link->advert) {
             expire_parked_locked(*link, true, "it left");
         } else if (!link->parked.empty()) {
-            dial_locked(*link);  // at once: the peer may have restarted or the network recovered
+            if (was_ready) {
+                dial_locked(*link);  // at once: the peer may have restarted or the network recovered
+            } else {
+                schedule_redial_locked(*link);  // refused before its handshake: back off
+            }
         }
         lost = true;
     }
     if (lost && lost_) {
         lost_(link->id, "connection lost: " + reason);
     }
+}
+
+bool PeerLinks::running() const {
+    std::lock_guard lock(mutex_);
+    return running_;
+}
+
+bool PeerLinks::flushing() const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, link] : links_) {
+        std::lock_guard ll(link->mutex);
+        if (!link->parked.empty() && link->advert && !link->leaving && (link->dialing || link->dialed)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 std::vector<std::shared_ptr<Connection>> PeerLinks::stop() {

@@ -68,8 +68,15 @@ public:
     /// what was meant for it (calls) fails.
     using Unreachable = std::function<void(const std::string& peer_id, const std::string& why)>;
 
-    PeerLinks(
-        asio::any_io_executor executor, const NodeOptions& options, std::string host, Adopt adopt, Unreachable lost);
+    /// What keeps the links' owner alive while a dial or a redial timer is pending (null: it is going).
+    using KeepAlive = std::function<std::shared_ptr<void>()>;
+
+    PeerLinks(asio::any_io_executor executor,
+              const NodeOptions& options,
+              std::string host,
+              Adopt adopt,
+              Unreachable lost,
+              KeepAlive keep_alive);
 
     /// The link to `id`, made on first use.
     std::shared_ptr<PeerLink> obtain(const std::string& id);
@@ -101,11 +108,15 @@ public:
     /// The connections peers dialed to this node.
     std::vector<std::shared_ptr<Connection>> inbound() const;
 
+    /// False once stop() was called.
+    bool running() const;
+    /// True while some link holds frames and is being dialed (they go out once it is up).
+    bool flushing() const;
     /// Ends dialing; @returns every connection (dialed and inbound), for a goodbye.
     std::vector<std::shared_ptr<Connection>> stop();
 
 private:
-    asio::awaitable<void> dial(std::shared_ptr<PeerLink> link, Advert advert);
+    asio::awaitable<void> dial(std::shared_ptr<PeerLink> link, Advert advert, std::shared_ptr<void> hold);
     /// Connects to `ep` (bounded in time): `connected` on success, else `last_error` says why.
     asio::awaitable<bool> attempt(asio::generic::stream_protocol::endpoint ep,
                                   std::optional<Connection::Socket>& connected,
@@ -120,6 +131,7 @@ private:
     std::string host_;
     Adopt adopt_;
     Unreachable lost_;
+    KeepAlive keep_alive_;
     mutable std::mutex mutex_;  // guards the members below
     bool running_ = true;
     std::unordered_map<std::string, std::shared_ptr<PeerLink>> links_;

@@ -90,6 +90,11 @@ void Publisher::advertise(std::string topic, const AdvertiseOptions& options) {
     publications_changed_();
 }
 
+bool Publisher::announce(std::string_view topic) {
+    std::lock_guard lock(mutex_);
+    return publish_locked(topic);
+}
+
 std::vector<wire::InfoPublication> Publisher::publications() const {
     std::lock_guard lock(mutex_);
     std::vector<wire::InfoPublication> out;

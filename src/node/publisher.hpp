@@ -34,6 +34,8 @@ public:
 
     /// Declares a topic this node sends, with its type; see AdvertiseOptions.
     void advertise(std::string topic, const AdvertiseOptions& options);
+    /// Records `topic` as one this node sends (untyped if new). @returns true when it is new.
+    bool announce(std::string_view topic);
     /// What this node publishes, sorted by topic.
     std::vector<wire::InfoPublication> publications() const;
 

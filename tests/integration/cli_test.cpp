@@ -102,7 +102,7 @@ TEST_F(CliTest, TopicListShowsTopicsOfTwoEchoes) {
     }
     EXPECT_EQ(topics, (std::vector<std::string>{"alpha", "beta", "gamma"})) << joined(list.lines);
     const auto verbose = run({"topic", "list", "-v", "--discovery-time", "2.5"});
-    EXPECT_TRUE(has_line(verbose.lines, "beta (1 listener)")) << joined(verbose.lines);
+    EXPECT_TRUE(has_line(verbose.lines, "beta (0 publishers, 1 listener)")) << joined(verbose.lines);
     // Ctrl-C ends echo quietly with status 0.
     a->send_signal(SIGINT);
     const auto status = a->wait_exit(5s);

@@ -440,9 +440,12 @@ private:
         bool first = true;
         while (!done_) {
             std::set<std::string> now;
+            std::size_t reachable = 0;  // listeners whose link is up: a node that stopped a moment
+                                        // ago may still be advertised, but cannot be linked to
             for (const auto& n : node_.nodes()) {
                 if (!n.is_self && std::find(n.topics.begin(), n.topics.end(), topic_) != n.topics.end()) {
                     now.insert(n.id + ":" + (n.transport.empty() ? "none" : n.transport));
+                    reachable += n.transport.empty() ? 0 : 1;
                 }
             }
             std::string line = "LISTENERS " + std::to_string(now.size());
@@ -454,7 +457,7 @@ private:
                 shown = line;
                 first = false;
             }
-            count_ = now.size();                // after the line: a listener is reported before anything is sent to it
+            count_ = reachable;                 // after the line: a listener is reported before anything is sent to it
             std::this_thread::sleep_for(10ms);  // a poll period, not a wait for an outcome
         }
     }
@@ -480,9 +483,8 @@ int cmd_send(const Args& a) {
             ++replies;
         });
     }
-    if (a.latched) {
-        node.advertise(topic, {.latched = true});
-    }
+    // Said before anything is sent: the topic's listeners are dialed as they appear.
+    node.advertise(topic, {.latched = a.latched});
     ListenerMonitor monitor(node, topic);
     emit_ready(node);
 
@@ -577,11 +579,12 @@ int cmd_nodes(const Args& a) {
     block_stop_signals();
     meshy::Node node(a.options);
     emit_ready(node);
-    // A peer counts once its topics and services are known (it is then usable).
+    // A peer counts once it is known: its advert carries its topics and services (links are made
+    // only when there is something to send, so `transport` stays empty here).
     auto known = [&] {
         std::size_t n = 0;
         for (const auto& info : node.nodes()) {
-            n += !info.is_self && !info.transport.empty() ? 1 : 0;
+            n += !info.is_self ? 1 : 0;
         }
         return n;
     };

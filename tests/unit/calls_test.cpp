@@ -18,9 +18,12 @@ struct Recorder final : CallWaiter {
 struct CallsTest : testing::Test {
     asio::io_context io;
     NodeOptions options;
-    PeerLinks links{io.get_executor(), options, "host", [](Connection::Socket, bool, std::string) { return nullptr; },
-                    [](const std::string&, const std::string&) {
-                    }};
+    PeerLinks links{io.get_executor(),
+                    options,
+                    "host",
+                    [](Connection::Socket, bool, std::string) { return nullptr; },
+                    [](const std::string&, const std::string&) {},
+                    nullptr};
     Calls sut{io.get_executor()};
     std::shared_ptr<PeerLink> link = links.obtain("peer-1");  // no advert: never dialed, requests wait in it
 

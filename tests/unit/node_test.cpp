@@ -997,7 +997,21 @@ TEST_F(NodeTest, ACoroutineWaitingForRoomDoesNotBlockItsThread) {
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
+            sender.advertise("bulk");  // a node dials the listeners of what it sends as they appear
             co_await sender.wait_for_listener("bulk", 10s);
+            asio::steady_timer pause(co_await asio::this_coro::executor);
+            const auto linked = [&] {
+                for (const auto& n : sender.nodes()) {
+                    if (n.name == "slow" && !n.transport.empty()) {
+                        return true;
+                    }
+                }
+                return false;
+            };
+            for (int i = 0; i < 1000 && !linked(); ++i) {  // bounded: 10 s
+                pause.expires_after(10ms);
+                co_await pause.async_wait(asio::use_awaitable);
+            }
             const std::vector<std::uint8_t> chunk(64 * 1024, 7);
             for (int i = 0; i < total; ++i) {
                 co_await sender.send("bulk", chunk);

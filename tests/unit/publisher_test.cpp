@@ -15,9 +15,12 @@ namespace {
 struct PublisherTest : testing::Test {
     asio::io_context io;
     NodeOptions options;
-    PeerLinks links{io.get_executor(), options, "host", [](Connection::Socket, bool, std::string) { return nullptr; },
-                    [](const std::string&, const std::string&) {
-                    }};
+    PeerLinks links{io.get_executor(),
+                    options,
+                    "host",
+                    [](Connection::Socket, bool, std::string) { return nullptr; },
+                    [](const std::string&, const std::string&) {},
+                    nullptr};
     Subscriptions subs{io.get_executor(), 16, true};
     int changes = 0;
     Publisher sut{options, "id-self", "self", "host", links, subs, [this] {

@@ -64,11 +64,24 @@ PlayResult play_bag(Node& node, const McapReader& reader, const PlayOptions& opt
     }
 
     if (!options.immediate && !wait_for.empty()) {
+        // The player sends these topics: saying so dials their listeners, and a listener counts once
+        // its link is up (a node that just stopped may still be advertised for a moment).
+        for (const auto& t : wait_for) {
+            node.advertise(t);
+        }
+        const auto reachable = [&](const std::string& t) {
+            for (const auto& n : node.nodes()) {
+                if (!n.is_self && !n.transport.empty() &&
+                    std::find(n.topics.begin(), n.topics.end(), t) != n.topics.end()) {
+                    return true;
+                }
+            }
+            return false;
+        };
         const auto deadline = SteadyClock::now() + options.listener_wait;
         bool noticed = false;
         for (;;) {
-            const bool all = std::all_of(wait_for.begin(), wait_for.end(),
-                                         [&](const std::string& t) { return node.topic_has_listeners(t); });
+            const bool all = std::all_of(wait_for.begin(), wait_for.end(), reachable);
             if (all || SteadyClock::now() >= deadline) {
                 break;
             }
