@@ -349,6 +349,8 @@ void wait_for_receiver(Node& node, const SpeedOptions& o) {
     wait_for_peer(
         node, [&] { return node.topic_has_listeners(o.topic) && node.service_has_providers(report_service(o)); },
         o.timeout, "receiver");
+    // Links are made when there is something to send: this one before the clock starts.
+    node.wait_for_listener_blocking(o.topic, std::chrono::milliseconds(static_cast<long>(o.timeout * 1000)));
 }
 
 void report(Node& node, const SpeedOptions& o, std::uint64_t count) {

@@ -20,6 +20,7 @@
 #include <asio/use_awaitable.hpp>
 #include <cstdlib>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "common/system.hpp"
@@ -962,6 +963,13 @@ std::vector<NodeInfo> NodeImpl::nodes() const {
     self.is_self = true;
     out.push_back(std::move(self));
     const auto topology = peers_.view();
+    // How a peer is reached: the link this node dialed, else a connection the peer dialed to it.
+    std::map<std::string, std::string, std::less<>> inbound_transport;
+    for (const auto& conn : links_.inbound()) {
+        if (conn->open() && conn->handshaken()) {
+            inbound_transport.emplace(conn->peer().id, conn->is_unix() ? "unix" : "tcp");
+        }
+    }
     for (const auto& peer : topology->peers) {
         NodeInfo n;
         n.id = peer->id;
@@ -982,6 +990,11 @@ std::vector<NodeInfo> NodeImpl::nodes() const {
             std::lock_guard lock(link->mutex);
             if (link->ready) {
                 n.transport = link->ready->is_unix() ? "unix" : "tcp";
+            }
+        }
+        if (n.transport.empty()) {
+            if (const auto it = inbound_transport.find(peer->id); it != inbound_transport.end()) {
+                n.transport = it->second;
             }
         }
         out.push_back(std::move(n));
