@@ -228,7 +228,15 @@ void run_recv(const GlobalOptions& globals, const SpeedOptions& o) {
         latency.add(now_real > m.sent_at_ns ? now_real - m.sent_at_ns : 0);
         received_atomic.store(received, std::memory_order_release);
     });
-    node->add_service_blocking<MsgpackCodec>(report_service(o), [&](std::uint64_t count) {
+    // The sender says which transport carried its messages: a node that only dialed this one may
+    // be gone, or not yet discovered here, by the time this node looks.
+    std::mutex transport_mutex;
+    std::string reported_transport;
+    node->add_service_blocking<MsgpackCodec>(report_service(o), [&](std::uint64_t count, std::string via) {
+        {
+            std::lock_guard lock(transport_mutex);
+            reported_transport = std::move(via);
+        }
         sent.store(count);
         reported.store(true);
         return true;
@@ -276,6 +284,9 @@ void run_recv(const GlobalOptions& globals, const SpeedOptions& o) {
     }
     if (transport == "?") {
         transport = transport_of(*node);
+    }
+    if (std::lock_guard lock(transport_mutex); transport == "?" && !reported_transport.empty()) {
+        transport = reported_transport;
     }
     node->stop();
 
@@ -353,9 +364,9 @@ void wait_for_receiver(Node& node, const SpeedOptions& o) {
     node.wait_for_listener_blocking(o.topic, std::chrono::milliseconds(static_cast<long>(o.timeout * 1000)));
 }
 
-void report(Node& node, const SpeedOptions& o, std::uint64_t count) {
+void report(Node& node, const SpeedOptions& o, std::uint64_t count, const std::string& transport) {
     const CallOptions call{.timeout = std::chrono::milliseconds(static_cast<long>(o.timeout * 1000))};
-    node.call_blocking<bool, MsgpackCodec>(call, report_service(o), count);
+    node.call_blocking<bool, MsgpackCodec>(call, report_service(o), count, transport);
 }
 
 void run_send(const GlobalOptions& globals, const SpeedOptions& o) {
@@ -381,7 +392,7 @@ void run_send(const GlobalOptions& globals, const SpeedOptions& o) {
             break;
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    report(*node, o, sent);
+    report(*node, o, sent, transport);
     std::printf("%sSent %llu messages in %.3f s (%.1f messages/s offered)\n", o.machine ? "# " : "",
                 static_cast<unsigned long long>(sent), seconds, static_cast<double>(sent) / seconds);
     std::fflush(stdout);
@@ -391,17 +402,19 @@ void run_send(const GlobalOptions& globals, const SpeedOptions& o) {
 // --- call (service round trips) ---------------------------------------------------------------------
 
 template <class C>
-void call_loop(Node& node, const SpeedOptions& o, Histogram& rtt, std::uint64_t& calls) {
+void call_loop(Node& node, const SpeedOptions& o, Histogram& rtt, std::uint64_t& calls, double& seconds) {
     const Payload payload(o.message_size, std::uint8_t{0x5a});
     const CallOptions call{.timeout = std::chrono::milliseconds(static_cast<long>(o.timeout * 1000))};
     const auto service = echo_service(o);
-    const auto end = Clock::now() + std::chrono::duration<double>(o.run_time);
     const auto sleep = std::chrono::duration<double>(o.sleep_time);
     // Warm-up: the first calls set up buffers on both sides.
     for (int i = 0; i < 10; ++i) {
         (void)node.call_blocking<Payload, C>(call, service, payload);
     }
-    while (Clock::now() < end && calls < (1ull << 32)) {
+    // The clock starts after the warm-up, and at least one call is measured however slow a call is.
+    const auto start = Clock::now();
+    const auto end = start + std::chrono::duration<double>(o.run_time);
+    while ((calls == 0 || Clock::now() < end) && calls < (1ull << 32)) {
         const auto t0 = Clock::now();
         const auto reply = node.call_blocking<Payload, C>(call, service, payload);
         const auto t1 = Clock::now();
@@ -416,6 +429,7 @@ void call_loop(Node& node, const SpeedOptions& o, Histogram& rtt, std::uint64_t&
             std::this_thread::sleep_for(sleep);
         }
     }
+    seconds = std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 void run_call(const GlobalOptions& globals, const SpeedOptions& o) {
@@ -426,20 +440,19 @@ void run_call(const GlobalOptions& globals, const SpeedOptions& o) {
     const std::string transport = transport_of(*node);
     Histogram rtt;
     std::uint64_t calls = 0;
-    const auto start = Clock::now();
+    double seconds = 0;
     switch (parse_codec(o.codec)) {
         case CodecId::msgpack:
-            call_loop<MsgpackCodec>(*node, o, rtt, calls);
+            call_loop<MsgpackCodec>(*node, o, rtt, calls, seconds);
             break;
         case CodecId::cereal:
-            call_loop<CerealCodec>(*node, o, rtt, calls);
+            call_loop<CerealCodec>(*node, o, rtt, calls, seconds);
             break;
         default:
-            call_loop<RawCodec>(*node, o, rtt, calls);
+            call_loop<RawCodec>(*node, o, rtt, calls, seconds);
             break;
     }
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    report(*node, o, calls);
+    report(*node, o, calls, transport);
     const double rate = seconds > 0 ? static_cast<double>(calls) / seconds : 0;
     if (o.machine) {
         std::printf(

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "process.hpp"
+#include "sanitizer.hpp"
 
 using namespace std::chrono_literals;
 using meshy::test::joined;
@@ -485,9 +486,7 @@ TEST_F(BridgeRestTest, MjpegStreamCarriesDecodableFramesOfEveryShape) {
 TEST_F(BridgeRestTest, SlowMjpegClientSkipsFramesAndGrowsNoQueue) {
     REQUIRE_CLIENT(missing_camera());
     REQUIRE_CLIENT(missing_pillow());
-    // Under AddressSanitizer freed memory is held back (quarantine) and would count as growth.
-    const char* asan = std::getenv("ASAN_OPTIONS");
-    env_["ASAN_OPTIONS"] = std::string(asan ? asan : "") + (asan && *asan ? ":" : "") + "quarantine_size_mb=0";
+    env_["ASAN_OPTIONS"] = meshy::test::asan_options_without_quarantine();
     auto& bridge = start_bridge();
     // Large frames (about 280 kB with --noise) at up to 30 fps: a queue per client would grow by
     // megabytes a second.

@@ -18,6 +18,7 @@
 
 #include "bridge/websocket_client.hpp"
 #include "process.hpp"
+#include "sanitizer.hpp"
 
 using namespace std::chrono_literals;
 using meshy::cli::bridge::ClientMessage;
@@ -28,18 +29,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string cli = MESHY_CLI_PATH;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool address_sanitizer = true;
-#elif defined(__has_feature)
-#    if __has_feature(address_sanitizer)
-constexpr bool address_sanitizer = true;
-#    else
-constexpr bool address_sanitizer = false;
-#    endif
-#else
-constexpr bool address_sanitizer = false;
-#endif
 
 /// Resident memory of a process in kB, from /proc.
 long vm_rss_kb(pid_t pid) {
@@ -275,11 +264,8 @@ TEST_F(BridgeSecurityTest, FloodIsThrottledToTheConfiguredRate) {
 }
 
 TEST_F(BridgeSecurityTest, IdleClientsAndASlowReaderLeaveTheBridgeResponsive) {
-    if (address_sanitizer) {
-        // ASan keeps freed memory in a quarantine (256 MB by default): VmRSS would measure that.
-        const char* asan = std::getenv("ASAN_OPTIONS");
-        env_["ASAN_OPTIONS"] = std::string(asan && *asan ? std::string(asan) + ":" : "") +
-                               "quarantine_size_mb=1:thread_local_quarantine_size_kb=64";
+    if (meshy::test::address_sanitizer) {
+        env_["ASAN_OPTIONS"] = meshy::test::asan_options_without_quarantine();
     }
     auto& bridge = start_bridge({"--max-clients", "300", "--send-queue-bytes", "65536", "--stall-timeout", "2"});
     std::vector<std::unique_ptr<WebSocketClient>> idle;

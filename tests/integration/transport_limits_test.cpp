@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "process.hpp"
+#include "sanitizer.hpp"
 #include "wire/frame.hpp"
 
 namespace meshy::test {
@@ -200,15 +201,17 @@ protected:
             argv.push_back(a);
         }
         argv.insert(argv.end(), extra.begin(), extra.end());
-        node_ = std::make_unique<Process>(argv,
-                                          std::map<std::string, std::string>{
-                                              {"MESHY_DISCOVERY", "local"},
-                                              {"MESHY_DOMAIN_ID", domain_},
-                                              {"XDG_RUNTIME_DIR", tmp_.string()},
-                                              {"MESHY_LOCAL_DISCOVERY_DIR", (tmp_ / "discovery").string()},
-                                              {"MESHY_LOG", "info"},
-                                          },
-                                          "node");
+        std::map<std::string, std::string> env{
+            {"MESHY_DISCOVERY", "local"},
+            {"MESHY_DOMAIN_ID", domain_},
+            {"XDG_RUNTIME_DIR", tmp_.string()},
+            {"MESHY_LOCAL_DISCOVERY_DIR", (tmp_ / "discovery").string()},
+            {"MESHY_LOG", "info"},
+        };
+        if (meshy::test::address_sanitizer) {
+            env["ASAN_OPTIONS"] = meshy::test::asan_options_without_quarantine();  // these tests measure RSS
+        }
+        node_ = std::make_unique<Process>(argv, env, "node");
         const auto ready = node_->wait_for_line("READY ", startup_timeout);
         if (!ready) {
             ADD_FAILURE() << "no READY line";
