@@ -444,6 +444,20 @@ bool advert_from_fields(const AdvertFields& fields, Advert& out, std::string* re
     return true;
 }
 
+bool txt_rdata_strings(std::string_view rdata, std::vector<std::string_view>& out) {
+    out.clear();
+    for (std::size_t at = 0; at < rdata.size();) {
+        const std::size_t length = static_cast<unsigned char>(rdata[at]);
+        if (length > rdata.size() - at - 1) {
+            out.clear();
+            return false;
+        }
+        out.push_back(rdata.substr(at + 1, length));
+        at += 1 + length;
+    }
+    return true;
+}
+
 AdvertFields txt_strings_to_fields(const std::vector<std::string_view>& strings) {
     AdvertFields fields;
     fields.reserve(strings.size());

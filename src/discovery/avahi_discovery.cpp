@@ -1,5 +1,12 @@
 // mDNS/DNS-SD discovery through avahi-daemon. All Avahi objects live on one avahi_threaded_poll
 // thread; start() and stop() only touch them before that thread runs or after it has been joined.
+//
+// Each node publishes a DNS-SD service (what `avahi-browse` shows) and, for its peers, its advert
+// as one record of a shared TXT record set, _adverts.<service type>.local. A node watches that one
+// name with one record browser and so learns every advert, and every change of one, without
+// resolving services: resolving each peer would take N*(N-1) resolvers, each a D-Bus object and
+// queries in the daemon, and a mesh of 200 nodes on one host never converged that way. Addresses
+// come from one host name resolver per host, shared by all the nodes that run there.
 #include <avahi-client/client.h>
 #include <avahi-client/lookup.h>
 #include <avahi-client/publish.h>
@@ -40,7 +47,8 @@ constexpr unsigned kFirstRetryMs = 100;    // after a failure: soon, but outside
 constexpr unsigned kMaxRetryMs = 5000;     // while D-Bus or the daemon stays away
 constexpr unsigned kReconcileMs = 5000;    // how long re-browsing may take to find every old peer again
 constexpr unsigned kCoalesceMs = 50;       // update() waits this long for more updates, then republishes once
-constexpr int kMaxResolveAttempts = 3;     // resolver timeouts for one instance before waiting for the browser
+constexpr unsigned kHostRetryMs = 1000;    // a host name that did not resolve is asked again
+constexpr std::uint32_t kAdvertTtl = 120;  // seconds, as Avahi's host name records
 constexpr std::uint16_t kDiscardPort = 9;  // SRV needs a port even when TCP is off
 
 class AvahiDiscovery final : public Discovery {
@@ -59,6 +67,7 @@ public:
         events_ = std::move(events);
         socket_dirs_ = expected_socket_dirs(self_);
         type_ = dns_sd_service_type(self_.domain);
+        adverts_name_ = "_adverts." + type_ + ".local";
         try {
             build_txt();
         } catch (...) {
@@ -78,6 +87,7 @@ public:
         reconnect_timer_ = api_->timeout_new(api_, nullptr, &AvahiDiscovery::on_reconnect_timer, this);
         reconcile_timer_ = api_->timeout_new(api_, nullptr, &AvahiDiscovery::on_reconcile_timer, this);
         update_timer_ = api_->timeout_new(api_, nullptr, &AvahiDiscovery::on_update_timer, this);
+        host_timer_ = api_->timeout_new(api_, nullptr, &AvahiDiscovery::on_host_timer, this);
 
         // Without NO_FAIL the call fails at once when no daemon owns its D-Bus name, which is exactly
         // the "unreachable" answer make_discovery() needs to fall back on.
@@ -134,28 +144,34 @@ public:
     const char* backend_name() const override { return "avahi"; }
 
 private:
-    struct InstanceKey {
+    // One node's advert record as seen on one interface. Ordered by id first, so that all the
+    // records of one node are neighbours.
+    struct RecordKey {
+        std::string id;
         AvahiIfIndex interface = AVAHI_IF_UNSPEC;
         AvahiProtocol protocol = AVAHI_PROTO_UNSPEC;
-        std::string name;
-        std::string domain;
-        auto operator<=>(const InstanceKey&) const = default;
+        auto operator<=>(const RecordKey&) const = default;
     };
 
-    // One browse result: a service instance name seen on one interface.
-    struct Instance {
-        AvahiServiceResolver* resolver = nullptr;
+    struct Seen {
+        std::string rdata;    // as announced, to match its removal
+        Advert advert;        // checked; tcp_address still empty when it comes from host below
+        std::string host;     // mDNS host name whose address the advert needs ("" when none)
         bool browsed = true;  // false after a reconnect until the new browser reports it again
-        int resolve_attempts = 0;
-        std::string id;  // set once resolved to a peer we report; empty for ourselves / other domains
         std::uint64_t order = 0;
-        Advert advert;
     };
 
-    // One node, possibly seen through several instances (interfaces).
-    struct Peer {
-        std::set<InstanceKey> instances;
-        std::optional<Advert> reported;
+    struct HostKey {
+        std::string name;
+        AvahiIfIndex interface = AVAHI_IF_UNSPEC;
+        AvahiProtocol protocol = AVAHI_PROTO_UNSPEC;
+        auto operator<=>(const HostKey&) const = default;
+    };
+
+    // A host that nodes run on: resolved once for all of them, kept open to follow its address.
+    struct Host {
+        AvahiHostNameResolver* resolver = nullptr;
+        std::string address;
     };
 
     // ----- C callbacks: each one only forwards, and nothing may unwind into Avahi. -----
@@ -168,36 +184,41 @@ private:
         guarded("entry group callback", [&] { static_cast<AvahiDiscovery*>(self)->group_changed(group, state); });
     }
 
-    static void on_browse(AvahiServiceBrowser*,
-                          AvahiIfIndex interface,
-                          AvahiProtocol protocol,
-                          AvahiBrowserEvent event,
-                          const char* name,
-                          const char* /*type*/,
-                          const char* domain,
-                          AvahiLookupResultFlags flags,
-                          void* self) {
-        guarded("browse callback",
-                [&] { static_cast<AvahiDiscovery*>(self)->browsed(interface, protocol, event, name, domain, flags); });
+    static void on_advert_group(AvahiEntryGroup* group, AvahiEntryGroupState state, void* self) {
+        guarded("advert group callback",
+                [&] { static_cast<AvahiDiscovery*>(self)->advert_group_changed(group, state); });
     }
 
-    static void on_resolve(AvahiServiceResolver* resolver,
-                           AvahiIfIndex interface,
-                           AvahiProtocol protocol,
-                           AvahiResolverEvent event,
-                           const char* name,
-                           const char* /*type*/,
-                           const char* domain,
-                           const char* /*host_name*/,
-                           const AvahiAddress* address,
-                           std::uint16_t /*port*/,
-                           AvahiStringList* txt,
-                           AvahiLookupResultFlags /*flags*/,
-                           void* self) {
-        guarded("resolve callback", [&] {
-            static_cast<AvahiDiscovery*>(self)->resolved(resolver, interface, protocol, event, name, domain, address,
-                                                         txt);
+    static void on_advert_record(AvahiRecordBrowser*,
+                                 AvahiIfIndex interface,
+                                 AvahiProtocol protocol,
+                                 AvahiBrowserEvent event,
+                                 const char* /*name*/,
+                                 std::uint16_t /*clazz*/,
+                                 std::uint16_t /*type*/,
+                                 const void* rdata,
+                                 std::size_t size,
+                                 AvahiLookupResultFlags /*flags*/,
+                                 void* self) {
+        guarded("advert browse callback",
+                [&] { static_cast<AvahiDiscovery*>(self)->advert_record(interface, protocol, event, rdata, size); });
+    }
+
+    static void on_host(AvahiHostNameResolver* resolver,
+                        AvahiIfIndex interface,
+                        AvahiProtocol protocol,
+                        AvahiResolverEvent event,
+                        const char* name,
+                        const AvahiAddress* address,
+                        AvahiLookupResultFlags /*flags*/,
+                        void* self) {
+        guarded("host resolver callback", [&] {
+            static_cast<AvahiDiscovery*>(self)->host_resolved(resolver, interface, protocol, event, name, address);
         });
+    }
+
+    static void on_host_timer(AvahiTimeout*, void* self) {
+        guarded("host timer", [&] { static_cast<AvahiDiscovery*>(self)->resolve_hosts(); });
     }
 
     static void on_reconnect_timer(AvahiTimeout*, void* self) {
@@ -246,15 +267,17 @@ private:
                     arm(reconcile_timer_, kReconcileMs);
                 }
                 register_service(client);
+                publish_advert(client, false);
                 if (browser_ == nullptr) {
-                    browser_ =
-                        avahi_service_browser_new(client, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, type_.c_str(), nullptr,
-                                                  AvahiLookupFlags(0), &AvahiDiscovery::on_browse, this);
+                    browser_ = avahi_record_browser_new(client, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
+                                                        adverts_name_.c_str(), AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_TXT,
+                                                        AvahiLookupFlags(0), &AvahiDiscovery::on_advert_record, this);
                     if (browser_ == nullptr) {
                         log(LogLevel::warn, std::string("avahi discovery: cannot browse: ") +
                                                 avahi_strerror(avahi_client_errno(client)));
                     }
                 }
+                resolve_hosts();
                 break;
             case AVAHI_CLIENT_S_COLLISION:
             case AVAHI_CLIENT_S_REGISTERING:
@@ -262,6 +285,9 @@ private:
                 // they go back in when the state returns to running.
                 if (group_ != nullptr) {
                     avahi_entry_group_reset(group_);
+                }
+                if (advert_group_ != nullptr) {
+                    avahi_entry_group_reset(advert_group_);
                 }
                 break;
             case AVAHI_CLIENT_FAILURE:
@@ -352,6 +378,57 @@ private:
         log(LogLevel::info, "avahi discovery: service name " + old + " taken; using " + service_name_);
     }
 
+    // The advert record: the service's TXT strings and the mDNS host name to resolve for the
+    // address. Shared (not probed), so a change replaces it at once. `update` rewrites it in place.
+    void publish_advert(AvahiClient* client, bool update) {
+        if (advert_group_ == nullptr) {
+            advert_group_ = avahi_entry_group_new(client, &AvahiDiscovery::on_advert_group, this);
+            if (advert_group_ == nullptr) {
+                log(LogLevel::warn, std::string("avahi discovery: cannot create the advert group: ") +
+                                        avahi_strerror(avahi_client_errno(client)));
+                return;
+            }
+        }
+        const bool empty = avahi_entry_group_is_empty(advert_group_) != 0;
+        if (!empty && !update) {
+            return;
+        }
+        std::string rdata;
+        for (AvahiStringList* item = txt_; item != nullptr; item = avahi_string_list_get_next(item)) {
+            rdata += static_cast<char>(avahi_string_list_get_size(item));
+            rdata.append(reinterpret_cast<const char*>(avahi_string_list_get_text(item)),
+                         avahi_string_list_get_size(item));
+        }
+        if (const char* host = avahi_client_get_host_name_fqdn(client); host != nullptr) {
+            const std::string field = std::string("mdns=") + host;
+            if (field.size() <= 255) {
+                rdata += static_cast<char>(field.size());
+                rdata += field;
+            }
+        }
+        int rc = avahi_entry_group_add_record(
+            advert_group_, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, empty ? AvahiPublishFlags(0) : AVAHI_PUBLISH_UPDATE,
+            adverts_name_.c_str(), AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_TXT, kAdvertTtl, rdata.data(), rdata.size());
+        if (rc >= 0 && empty) {
+            rc = avahi_entry_group_commit(advert_group_);
+        }
+        if (rc < 0) {
+            log(LogLevel::warn, std::string("avahi discovery: cannot publish the advert: ") + avahi_strerror(rc));
+            avahi_entry_group_reset(advert_group_);
+        }
+    }
+
+    void advert_group_changed(AvahiEntryGroup* group, AvahiEntryGroupState state) {
+        if (stopping_) {
+            return;
+        }
+        advert_group_ = group;
+        if (state == AVAHI_ENTRY_GROUP_FAILURE) {
+            log(LogLevel::debug, std::string("avahi discovery: advert group failed: ") +
+                                     avahi_strerror(avahi_client_errno(avahi_entry_group_get_client(group))));
+        }
+    }
+
     // Lists that do not fit kTxtLayout's budget are left out (c=0): peers then fetch them over a link.
     void build_txt() {
         const AdvertFields fields = advert_to_fields(self_, kTxtLayout);
@@ -392,6 +469,9 @@ private:
             self_ = previous;
             log(LogLevel::warn, std::string("avahi discovery: cannot republish: ") + e.what());
             return;
+        }
+        if (client_ != nullptr && advert_group_ != nullptr) {
+            publish_advert(client_, true);
         }
         if (group_ == nullptr || avahi_entry_group_is_empty(group_)) {
             return;  // register_service() publishes txt_ when the client is back
@@ -443,55 +523,44 @@ private:
         }
         client_ = nullptr;
         group_ = nullptr;
+        advert_group_ = nullptr;
         browser_ = nullptr;
-        for (auto& [key, instance] : instances_) {
-            instance.resolver = nullptr;
-            instance.browsed = false;
-            instance.resolve_attempts = 0;
+        for (auto& [key, seen] : seen_) {
+            seen.browsed = false;
+        }
+        for (auto& [key, host] : hosts_) {
+            host.resolver = nullptr;
         }
     }
 
     // After a reconnect, peers the new browser has not reported again are gone for good.
     void reconcile() {
         api_->timeout_update(reconcile_timer_, nullptr);
-        std::vector<InstanceKey> gone;
-        for (const auto& [key, instance] : instances_) {
-            if (!instance.browsed) {
+        std::vector<RecordKey> gone;
+        for (const auto& [key, seen] : seen_) {
+            if (!seen.browsed) {
                 gone.push_back(key);
             }
         }
         for (const auto& key : gone) {
-            forget(key);
+            seen_.erase(key);
+            update_peer(key.id);
         }
     }
 
-    // ----- browsing and resolving -----
+    // ----- browsing -----
 
-    void browsed(AvahiIfIndex interface,
-                 AvahiProtocol protocol,
-                 AvahiBrowserEvent event,
-                 const char* name,
-                 const char* domain,
-                 AvahiLookupResultFlags flags) {
+    void advert_record(
+        AvahiIfIndex interface, AvahiProtocol protocol, AvahiBrowserEvent event, const void* rdata, std::size_t size) {
         if (stopping_) {
             return;
         }
         switch (event) {
-            case AVAHI_BROWSER_NEW: {
-                if ((flags & AVAHI_LOOKUP_RESULT_OUR_OWN) != 0) {
-                    return;
-                }
-                InstanceKey key{interface, protocol, name, domain};
-                Instance& instance = instances_[key];
-                instance.browsed = true;
-                if (instance.resolver == nullptr) {
-                    instance.resolve_attempts = 0;
-                    start_resolver(key, instance);
-                }
+            case AVAHI_BROWSER_NEW:
+                advert_seen(interface, protocol, rdata, size);
                 break;
-            }
             case AVAHI_BROWSER_REMOVE:
-                forget(InstanceKey{interface, protocol, name, domain});
+                advert_removed(interface, protocol, rdata, size);
                 break;
             case AVAHI_BROWSER_FAILURE:
                 if (!disconnected_) {
@@ -508,102 +577,178 @@ private:
         }
     }
 
-    void start_resolver(const InstanceKey& key, Instance& instance) {
+    void advert_seen(AvahiIfIndex interface, AvahiProtocol protocol, const void* rdata, std::size_t size) {
+        std::vector<std::string_view> strings;
+        if (!txt_rdata_strings(std::string_view(static_cast<const char*>(rdata), size), strings)) {
+            warn_once("record-strings", "avahi discovery: ignoring an advert record: a string runs past its end");
+            return;
+        }
+        const AdvertFields fields = txt_strings_to_fields(strings);
+        Advert advert;
+        std::string reason;
+        std::string note;
+        if (!advert_from_fields(fields, advert, &reason)) {
+            warn_once("record" + reason, "avahi discovery: ignoring an advert record: malformed (" + reason + ")");
+            return;
+        }
+        if (advert.id == self_.id) {
+            return;
+        }
+        if (advert.domain != self_.domain) {
+            // Another domain whose name hashes to the same service type.
+            log(LogLevel::debug, "avahi discovery: ignoring node " + advert.id + " of domain '" + advert.domain + "'");
+            return;
+        }
+        if (const std::string refused = check_peer_advert(advert, self_, socket_dirs_, note); !refused.empty()) {
+            warn_once(advert.id + refused,
+                      "avahi discovery: ignoring node " + advert.name + " (" + advert.id + "): " + refused);
+            return;
+        }
+        if (!note.empty()) {
+            warn_once(advert.id + note, "avahi discovery: node " + advert.name + " (" + advert.id + "): " + note);
+        }
+        std::string host;
+        if (advert.tcp_port == 0) {
+            advert.tcp_address.clear();
+        } else if (advert.tcp_address.empty()) {
+            for (const auto& [key, value] : fields) {
+                if (key == "mdns" && !value.empty() && value.size() <= 255) {
+                    host = value;
+                }
+            }
+        }
+        const RecordKey key{advert.id, interface, protocol};
+        auto [it, inserted] = seen_.try_emplace(key);
+        Seen& seen = it->second;
+        if (!inserted && seen.browsed && advert.revision < seen.advert.revision) {
+            return;  // an older record still in a cache; its removal follows
+        }
+        if (inserted) {
+            seen.order = next_order_++;
+        }
+        seen.rdata.assign(static_cast<const char*>(rdata), size);
+        seen.advert = std::move(advert);
+        seen.host = std::move(host);
+        seen.browsed = true;
+        if (!seen.host.empty()) {
+            want_host(HostKey{seen.host, interface, protocol});
+        }
+        update_peer(key.id);
+    }
+
+    void advert_removed(AvahiIfIndex interface, AvahiProtocol protocol, const void* rdata, std::size_t size) {
+        std::vector<std::string_view> strings;
+        Advert advert;
+        if (!txt_rdata_strings(std::string_view(static_cast<const char*>(rdata), size), strings) ||
+            !advert_from_fields(txt_strings_to_fields(strings), advert)) {
+            return;
+        }
+        const auto it = seen_.find(RecordKey{advert.id, interface, protocol});
+        // A replaced record goes after its successor arrived: only the current one's removal counts.
+        if (it == seen_.end() || it->second.rdata != std::string_view(static_cast<const char*>(rdata), size)) {
+            return;
+        }
+        seen_.erase(it);
+        update_peer(advert.id);
+        release_unused_hosts();
+    }
+
+    // ----- host addresses -----
+
+    void want_host(const HostKey& key) {
+        Host& host = hosts_[key];
+        if (host.resolver == nullptr && host.address.empty()) {
+            start_host_resolver(key, host);
+        }
+    }
+
+    void start_host_resolver(const HostKey& key, Host& host) {
         if (client_ == nullptr) {
             return;
         }
-        ++instance.resolve_attempts;
-        instance.resolver = avahi_service_resolver_new(client_, key.interface, key.protocol, key.name.c_str(),
-                                                       type_.c_str(), key.domain.c_str(), AVAHI_PROTO_INET,
-                                                       AvahiLookupFlags(0), &AvahiDiscovery::on_resolve, this);
-        if (instance.resolver == nullptr) {
-            log(LogLevel::debug,
-                "avahi discovery: cannot resolve " + key.name + ": " + avahi_strerror(avahi_client_errno(client_)));
+        host.resolver =
+            avahi_host_name_resolver_new(client_, key.interface, key.protocol, key.name.c_str(), AVAHI_PROTO_INET,
+                                         AvahiLookupFlags(0), &AvahiDiscovery::on_host, this);
+        if (host.resolver == nullptr) {
+            log(LogLevel::debug, "avahi discovery: cannot resolve host " + key.name + ": " +
+                                     avahi_strerror(avahi_client_errno(client_)));
+            arm(host_timer_, kHostRetryMs);
         }
     }
 
-    void resolved(AvahiServiceResolver* resolver,
-                  AvahiIfIndex interface,
-                  AvahiProtocol protocol,
-                  AvahiResolverEvent event,
-                  const char* name,
-                  const char* domain,
-                  const AvahiAddress* address,
-                  AvahiStringList* txt) {
+    // Hosts without a resolver (after a failure or a reconnect) that nodes still need.
+    void resolve_hosts() {
+        api_->timeout_update(host_timer_, nullptr);
+        for (auto& [key, host] : hosts_) {
+            if (host.resolver == nullptr) {
+                start_host_resolver(key, host);
+            }
+        }
+    }
+
+    void host_resolved(AvahiHostNameResolver* resolver,
+                       AvahiIfIndex interface,
+                       AvahiProtocol protocol,
+                       AvahiResolverEvent event,
+                       const char* name,
+                       const AvahiAddress* address) {
         if (stopping_) {
             return;
         }
-        const InstanceKey key{interface, protocol, name != nullptr ? name : "", domain != nullptr ? domain : ""};
-        const auto it = instances_.find(key);
-        if (it == instances_.end() || it->second.resolver != resolver) {
-            return;  // a leftover from an instance already forgotten
+        const auto it = std::find_if(hosts_.begin(), hosts_.end(),
+                                     [&](const auto& entry) { return entry.second.resolver == resolver; });
+        if (it == hosts_.end()) {
+            return;
         }
-        Instance& instance = it->second;
+        const HostKey key = it->first;
+        Host& host = it->second;
         if (event == AVAHI_RESOLVER_FAILURE) {
             const int error = client_ != nullptr ? avahi_client_errno(client_) : AVAHI_ERR_DISCONNECTED;
-            log(LogLevel::debug, "avahi discovery: resolving " + key.name + " failed: " + avahi_strerror(error));
-            avahi_service_resolver_free(resolver);
-            instance.resolver = nullptr;
-            // A timeout usually means a lost packet; anything else will not get better by retrying.
-            if (error == AVAHI_ERR_TIMEOUT && instance.browsed && instance.resolve_attempts < kMaxResolveAttempts) {
-                start_resolver(key, instance);
-            }
+            log(LogLevel::debug, "avahi discovery: resolving host " + key.name + " failed: " + avahi_strerror(error));
+            avahi_host_name_resolver_free(resolver);
+            host.resolver = nullptr;
+            arm(host_timer_, kHostRetryMs);
             return;
         }
-        instance.resolve_attempts = 0;
-
-        std::vector<std::string_view> strings;
-        for (AvahiStringList* item = txt; item != nullptr; item = avahi_string_list_get_next(item)) {
-            strings.emplace_back(reinterpret_cast<const char*>(avahi_string_list_get_text(item)),
-                                 avahi_string_list_get_size(item));
-        }
-        Advert advert;
-        std::string new_id;
-        std::string reason;
-        std::string note;
-        if (!advert_from_fields(txt_strings_to_fields(strings), advert, &reason)) {
-            warn_once(key.name + reason,
-                      "avahi discovery: ignoring " + key.name + ": malformed TXT record (" + reason + ")");
-        } else if (advert.id == self_.id) {
-            // Our own service seen through another client, e.g. after a restart with the same id.
-        } else if (advert.domain != self_.domain) {
-            // Another domain whose name hashes to the same service type.
-            log(LogLevel::debug, "avahi discovery: ignoring " + key.name + " of domain '" + advert.domain + "'");
-        } else if (const std::string refused = check_peer_advert(advert, self_, socket_dirs_, note); !refused.empty()) {
-            warn_once(advert.id + refused,
-                      "avahi discovery: ignoring node " + advert.name + " (" + advert.id + "): " + refused);
-        } else {
-            if (!note.empty()) {
-                warn_once(advert.id + note, "avahi discovery: node " + advert.name + " (" + advert.id + "): " + note);
-            }
-            if (advert.tcp_port == 0) {
-                advert.tcp_address.clear();
-            } else if (advert.tcp_address.empty() && address != nullptr) {
-                char text[AVAHI_ADDRESS_STR_MAX];
-                avahi_address_snprint(text, sizeof text, address);
-                advert.tcp_address = text;
-            }
-            new_id = advert.id;
-        }
-
-        const std::string old_id = instance.id;
-        if (!old_id.empty() && old_id != new_id) {
-            instance.id.clear();
-            detach(old_id, key);
-        }
-        if (new_id.empty()) {
+        (void)interface;
+        (void)protocol;
+        (void)name;
+        char text[AVAHI_ADDRESS_STR_MAX];
+        avahi_address_snprint(text, sizeof text, address);
+        if (host.address == text) {
             return;
         }
-        if (instance.id.empty()) {
-            instance.order = next_order_++;
+        host.address = text;
+        // Every node on that host may now be reported, or its address changed.
+        std::set<std::string> ids;
+        for (const auto& [record, seen] : seen_) {
+            if (seen.host == key.name && record.interface == key.interface && record.protocol == key.protocol) {
+                ids.insert(record.id);
+            }
         }
-        instance.id = new_id;
-        instance.advert = std::move(advert);
-        peers_[new_id].instances.insert(key);
-        update_peer(new_id);
+        for (const auto& id : ids) {
+            update_peer(id);
+        }
     }
 
-    // One line per peer and problem, not one per re-resolution (bounded against a flood of records).
+    void release_unused_hosts() {
+        for (auto it = hosts_.begin(); it != hosts_.end();) {
+            const bool used = std::any_of(seen_.begin(), seen_.end(), [&](const auto& entry) {
+                return entry.second.host == it->first.name && entry.first.interface == it->first.interface &&
+                       entry.first.protocol == it->first.protocol;
+            });
+            if (used) {
+                ++it;
+                continue;
+            }
+            if (it->second.resolver != nullptr) {
+                avahi_host_name_resolver_free(it->second.resolver);
+            }
+            it = hosts_.erase(it);
+        }
+    }
+
+    // One line per peer and problem, not one per record (bounded against a flood of records).
     void warn_once(const std::string& key, const std::string& message) {
         if (warned_.size() >= 1024) {
             warned_.clear();
@@ -613,58 +758,55 @@ private:
         }
     }
 
-    void forget(const InstanceKey& key) {
-        const auto it = instances_.find(key);
-        if (it == instances_.end()) {
-            return;
+    // The advert a record gives, with its address, or nothing while the host's is not known yet.
+    std::optional<Advert> usable(const RecordKey& key, const Seen& seen) const {
+        Advert advert = seen.advert;
+        if (!seen.host.empty()) {
+            const auto host = hosts_.find(HostKey{seen.host, key.interface, key.protocol});
+            if (host == hosts_.end() || host->second.address.empty()) {
+                return std::nullopt;
+            }
+            advert.tcp_address = host->second.address;
         }
-        if (it->second.resolver != nullptr) {
-            avahi_service_resolver_free(it->second.resolver);
-        }
-        const std::string id = it->second.id;
-        instances_.erase(it);
-        if (!id.empty()) {
-            detach(id, key);
-        }
+        return advert;
     }
 
-    void detach(const std::string& id, const InstanceKey& key) {
-        const auto peer = peers_.find(id);
-        if (peer != peers_.end()) {
-            peer->second.instances.erase(key);
-            update_peer(id);
-        }
-    }
-
-    // Reports the advert of the peer's longest-known instance, and only when that changes, so a node
-    // visible on several interfaces comes up once and goes down with its last instance.
+    // Reports the newest advert of the node (on several interfaces: its longest-known record of
+    // that revision), and only when that changes, so a node visible on several interfaces comes up
+    // once and goes down with its last record.
     void update_peer(const std::string& id) {
-        const auto it = peers_.find(id);
-        if (it == peers_.end()) {
-            return;
-        }
-        Peer& peer = it->second;
-        const Instance* best = nullptr;
-        for (const auto& key : peer.instances) {
-            const Instance& candidate = instances_.at(key);
-            if (best == nullptr || candidate.order < best->order) {
-                best = &candidate;
+        std::optional<Advert> best;
+        std::uint64_t best_order = 0;
+        bool any = false;
+        for (auto it = seen_.lower_bound(RecordKey{id, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC});
+             it != seen_.end() && it->first.id == id; ++it) {
+            any = true;
+            auto advert = usable(it->first, it->second);
+            if (!advert) {
+                continue;
+            }
+            if (!best || advert->revision > best->revision ||
+                (advert->revision == best->revision && it->second.order < best_order)) {
+                best = std::move(advert);
+                best_order = it->second.order;
             }
         }
-        if (best == nullptr) {
-            const bool was_reported = peer.reported.has_value();
-            peers_.erase(it);
-            if (was_reported && events_.on_peer_down) {
-                guarded("on_peer_down", [&] { events_.on_peer_down(id); });
+        const auto reported = peers_.find(id);
+        if (!any) {
+            if (reported != peers_.end()) {
+                peers_.erase(reported);
+                if (events_.on_peer_down) {
+                    guarded("on_peer_down", [&] { events_.on_peer_down(id); });
+                }
             }
             return;
         }
-        if (peer.reported == best->advert) {
+        if (!best || (reported != peers_.end() && reported->second == *best)) {
             return;
         }
-        peer.reported = best->advert;
+        const Advert& now = peers_.insert_or_assign(id, std::move(*best)).first->second;
         if (events_.on_peer_up) {
-            guarded("on_peer_up", [&] { events_.on_peer_up(*peer.reported); });
+            guarded("on_peer_up", [&] { events_.on_peer_up(now); });
         }
     }
 
@@ -672,16 +814,21 @@ private:
 
     // Frees everything; only with no poll thread running (before it starts, or after it was joined).
     void release() {
-        for (auto& [key, instance] : instances_) {
-            if (instance.resolver != nullptr) {
-                avahi_service_resolver_free(instance.resolver);
+        for (auto& [key, host] : hosts_) {
+            if (host.resolver != nullptr) {
+                avahi_host_name_resolver_free(host.resolver);
             }
         }
-        instances_.clear();
+        hosts_.clear();
+        seen_.clear();
         peers_.clear();
         if (browser_ != nullptr) {
-            avahi_service_browser_free(browser_);
+            avahi_record_browser_free(browser_);
             browser_ = nullptr;
+        }
+        if (advert_group_ != nullptr) {
+            avahi_entry_group_free(advert_group_);
+            advert_group_ = nullptr;
         }
         // Freeing the group is what sends the goodbye packets peers use to see us leave.
         if (group_ != nullptr) {
@@ -702,10 +849,14 @@ private:
             if (update_timer_ != nullptr) {
                 api_->timeout_free(update_timer_);
             }
+            if (host_timer_ != nullptr) {
+                api_->timeout_free(host_timer_);
+            }
         }
         reconnect_timer_ = nullptr;
         reconcile_timer_ = nullptr;
         update_timer_ = nullptr;
+        host_timer_ = nullptr;
         pending_.reset();
         warned_.clear();
         logged_incomplete_ = false;
@@ -738,7 +889,10 @@ private:
     const AvahiPoll* api_ = nullptr;
     AvahiClient* client_ = nullptr;
     AvahiEntryGroup* group_ = nullptr;
-    AvahiServiceBrowser* browser_ = nullptr;
+    AvahiEntryGroup* advert_group_ = nullptr;  // this node's advert record
+    std::string adverts_name_;                 // _adverts.<type>.local
+    AvahiRecordBrowser* browser_ = nullptr;    // every node's advert record
+    AvahiTimeout* host_timer_ = nullptr;
     AvahiTimeout* reconnect_timer_ = nullptr;
     AvahiTimeout* reconcile_timer_ = nullptr;
     AvahiTimeout* update_timer_ = nullptr;
@@ -749,8 +903,9 @@ private:
     bool disconnected_ = false;  // an outage was logged and its recovery is not yet
     unsigned retry_ms_ = kFirstRetryMs;
     std::uint64_t next_order_ = 0;
-    std::map<InstanceKey, Instance> instances_;
-    std::map<std::string, Peer> peers_;
+    std::map<RecordKey, Seen> seen_;
+    std::map<HostKey, Host> hosts_;
+    std::map<std::string, Advert> peers_;  // what was reported up, by id
 };
 
 }  // namespace

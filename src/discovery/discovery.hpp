@@ -88,6 +88,9 @@ AdvertFields advert_to_fields(const Advert& advert, const AdvertLayout& layout =
 /// @param reason when non-null, receives why the fields were refused.
 /// @returns false when a required field is missing, a field is malformed or over a limit.
 bool advert_from_fields(const AdvertFields& fields, Advert& out, std::string* reason = nullptr);
+/// A TXT record's rdata as it arrives (character strings, each a length byte and its bytes) to its
+/// strings. @returns false, with `out` cleared, when a string runs past the end.
+bool txt_rdata_strings(std::string_view rdata, std::vector<std::string_view>& out);
 /// TXT record strings to fields: each "key=value" (binary value); strings without '=' are skipped.
 AdvertFields txt_strings_to_fields(const std::vector<std::string_view>& strings);
 /// The text of a local .node file: one "key=value" line a field, '\\', '\n' and '\r' escaped.

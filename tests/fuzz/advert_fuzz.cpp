@@ -1,6 +1,7 @@
 // Fuzz target: discovery adverts, which any host of the LAN (TXT records) or any process of the user
 // (.node files) can write. The first byte picks the reader; the rest is either a TXT record's
-// character strings (each a length byte and its bytes, as on the wire) or a .node file's text.
+// rdata (character strings, each a length byte and its bytes, as the Avahi backend's advert records
+// arrive) or a .node file's text.
 // Whatever parses must encode again and parse back to the same advert.
 #include <cstddef>
 #include <cstdint>
@@ -38,13 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string reason;
     if ((data[0] & 1) == 0) {
         std::vector<std::string_view> strings;
-        for (std::size_t at = 0; at < in.size();) {
-            const std::size_t length = static_cast<unsigned char>(in[at]);
-            const std::size_t start = at + 1;
-            strings.push_back(in.substr(start, length));
-            at = start + length;
-        }
-        if (advert_from_fields(txt_strings_to_fields(strings), advert, &reason)) {
+        if (txt_rdata_strings(in, strings) && advert_from_fields(txt_strings_to_fields(strings), advert, &reason)) {
             check_round_trip(advert);
         }
     } else if (advert_from_file_text(in, advert, &reason)) {

@@ -250,5 +250,16 @@ TEST(TruncateUtf8, NeverTearsACharacter) {
     EXPECT_EQ(truncate_utf8("abcd", 2), "ab");
 }
 
+TEST(AdvertFields, TxtRdataSplitsIntoStringsAndRefusesOneRunningPastTheEnd) {
+    using namespace std::string_view_literals;
+    std::vector<std::string_view> strings;
+    ASSERT_TRUE(txt_rdata_strings("\x03v=2\x00\x05id=ab"sv, strings));
+    EXPECT_EQ(strings, (std::vector<std::string_view>{"v=2", "", "id=ab"}));
+    ASSERT_TRUE(txt_rdata_strings(""sv, strings));
+    EXPECT_TRUE(strings.empty());
+    EXPECT_FALSE(txt_rdata_strings("\x03v=2\x09short"sv, strings));
+    EXPECT_TRUE(strings.empty());
+}
+
 }  // namespace
 }  // namespace meshy::detail

@@ -78,7 +78,7 @@ protected:
         GTEST_SKIP() << "no avahi-daemon (eval \"$(scripts/avahi-lo.sh ensure)\")"; \
     }
 
-TEST_F(AvahiDiscovery, UpdateReachesARunningResolver) {
+TEST_F(AvahiDiscovery, UpdateReachesAPeer) {
     const Advert a = make_advert(domain_, 1);
     Advert b = make_advert(domain_, 2);
     Recorder seen_by_a;
@@ -95,7 +95,7 @@ TEST_F(AvahiDiscovery, UpdateReachesARunningResolver) {
     disc_b->update(b);
     ASSERT_TRUE(settles([&] { return seen_by_a.advert(b.id).revision == 1; }));
     const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - before);
-    std::printf("update -> seen by a running resolver: %lld ms\n", static_cast<long long>(delay.count()));
+    std::printf("update -> seen by a peer: %lld ms\n", static_cast<long long>(delay.count()));
     const Advert got = seen_by_a.advert(b.id);
     EXPECT_TRUE(got.complete);
     EXPECT_EQ(got.topics, b.topics);
@@ -131,6 +131,28 @@ TEST_F(AvahiDiscovery, BurstOfUpdatesIsCoalesced) {
     ASSERT_TRUE(settles([&] { return seen_by_a.advert(b.id).revision == 30; }));
     EXPECT_EQ(seen_by_a.advert(b.id).topics.size(), 30u);
     EXPECT_LT(seen_by_a.up_count(b.id), 10);  // one republish a 50 ms window, not 30
+}
+
+// An update replaces the node's advert record; the old record's removal, which the daemon reports
+// about a second later, must not take the node down. Stopping does.
+TEST_F(AvahiDiscovery, UpdatesKeepThePeerUpAndStopTakesItDown) {
+    const Advert a = make_advert(domain_, 1);
+    Advert b = make_advert(domain_, 2);
+    Recorder seen_by_a;
+    START_OR_SKIP(disc_a, a, seen_by_a.events());
+    START_OR_SKIP(disc_b, b, {});
+    ASSERT_TRUE(settles([&] { return seen_by_a.sees(b.id); }));
+    for (std::uint32_t rev = 1; rev <= 3; ++rev) {
+        b.revision = rev;
+        b.topics = {"topic" + std::to_string(rev)};
+        disc_b->update(b);
+        ASSERT_TRUE(settles([&] { return seen_by_a.advert(b.id).revision == rev; }));
+    }
+    // Past the 1 s a replaced record stays in a cache (mDNS goodbye), and some margin.
+    EXPECT_FALSE(testing::eventually([&] { return seen_by_a.saw_down(b.id); }, std::chrono::milliseconds(2500)));
+    EXPECT_EQ(seen_by_a.advert(b.id).topics, b.topics);
+    disc_b->stop();
+    EXPECT_TRUE(settles([&] { return seen_by_a.saw_down(b.id); }));
 }
 
 TEST_F(AvahiDiscovery, LongTopicListIsAnnouncedIncomplete) {
