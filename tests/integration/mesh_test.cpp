@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "proc_stats.hpp"
 #include "process.hpp"
 
 #ifndef MESHY_TEST_NODE_PATH
@@ -813,6 +814,45 @@ TEST_P(AvahiDaemonTest, NewNodeIsDiscoveredAfterDaemonRestart) {
         "RECV from new-sender", Millis(10000));
     std::cout << "[ info ] discovery across the daemon restart took " << seconds_since(t0) << " s\n";
     EXPECT_TRUE(new_sender.running());
+}
+
+// Issue 20: links are made only for what is sent, so an idle mesh costs little whatever its size.
+// Bounds are generous (the targets are 5 % of a core for 200 nodes and 10 fds a node beyond links;
+// bench/idle_mesh.sh measures them); what is asserted is that nothing grows with the mesh.
+TEST_P(MeshTest, HundredIdleNodesConvergeAndStayCheap) {
+    constexpr int count = 100;
+    std::vector<Process*> nodes;
+    for (int i = 0; i < count; ++i) {
+        nodes.push_back(&spawn({"listen", "idle/" + std::to_string(i), "--count-only"}, "idle-" + std::to_string(i)));
+    }
+    for (auto* node : nodes) {
+        expect_line(*node, "READY ", startup_timeout);
+    }
+    // One more node sees all of them, with their topics.
+    auto& observer = spawn({"nodes", "--expect", std::to_string(count), "--wait-timeout-ms", "60000"}, "observer");
+    const auto status = observer.wait_exit(Millis(90000));
+    ASSERT_TRUE(status && status->success()) << observer.dump();
+    EXPECT_EQ(observer.count_lines("topics=idle/"), static_cast<std::size_t>(count)) << observer.dump();
+    // Idle: CPU over a window and descriptors (no links: nothing was sent).
+    double before = 0;
+    for (auto* node : nodes) {
+        before += cpu_seconds_of(node->pid());
+    }
+    const auto window_start = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(Millis(3000));  // the measurement window, not a wait for a condition
+    const double window = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+    double after = 0;
+    std::size_t most_fds = 0;
+    for (auto* node : nodes) {
+        after += cpu_seconds_of(node->pid());
+        most_fds = std::max(most_fds, fds_of(node->pid()));
+        EXPECT_TRUE(node->running()) << node->dump();
+    }
+    const double cores = (after - before) / window;
+    std::printf("%d idle nodes (%s): %.3f of a core in all, at most %zu fds a node\n", count, backend_name(GetParam()),
+                cores, most_fds);
+    EXPECT_LT(cores, 0.5);
+    EXPECT_LE(most_fds, 32u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Discovery, MeshTest, testing::Values(Backend::avahi, Backend::local), param_name);

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "proc_stats.hpp"
 #include "process.hpp"
 #include "sanitizer.hpp"
 #include "wire/frame.hpp"
@@ -59,29 +60,6 @@ public:
 private:
     int fd_;
 };
-
-/// Resident set of a process, in bytes (0 when it is gone).
-std::size_t rss_of(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.starts_with("VmRSS:")) {
-            return std::stoull(line.substr(6)) * 1024;
-        }
-    }
-    return 0;
-}
-
-/// Open descriptors of a process.
-std::size_t fds_of(pid_t pid) {
-    std::error_code ec;
-    std::size_t n = 0;
-    for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
-         it.increment(ec)) {
-        ++n;
-    }
-    return n;
-}
 
 /// Connects to 127.0.0.1:`port`; non-blocking once connected. Invalid Fd on failure.
 Fd connect_to(std::uint16_t port, bool wait = true) {
