@@ -218,10 +218,10 @@ void Publisher::finish_message(std::string_view topic,
         latched = latched_.contains(topic);
     }
     const std::shared_ptr<Subscription>& self_sub = own ? *own : no_sub;
-    if (latched) {
+    if (const auto found = latched ? latched_.find(topic) : latched_.end(); found != latched_.end()) {
         // The last message stays for listeners that join later; those here now have it (or
         // their group's turn passed them by, as it would for any message).
-        auto& l = latched_[std::string(topic)];
+        Latched& l = found->second;
         l.frame = share();
         l.delivered.clear();
         if (listeners) {
