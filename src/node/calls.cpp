@@ -19,6 +19,21 @@ CallOutcome failed_call(errc code, const std::string& text) {
     return outcome;
 }
 
+RawPayload take_reply(CallOutcome&& outcome, const std::string& service, std::chrono::milliseconds timeout) {
+    if (!outcome.ec) {
+        return std::move(outcome.reply);
+    }
+    const auto& bytes = outcome.reply.bytes;
+    std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (outcome.ec == make_error_code(errc::timeout) && text.empty()) {
+        text = "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
+    }
+    if (outcome.ec.category() == error_category()) {
+        throw Error(static_cast<errc>(outcome.ec.value()), text.empty() ? "service '" + service + "'" : text);
+    }
+    throw Error(errc::not_running, "call to '" + service + "' abandoned: " + outcome.ec.message());
+}
+
 Calls::Calls(asio::any_io_executor executor) : timer_(std::make_shared<asio::steady_timer>(std::move(executor))) {
 }
 

@@ -2,11 +2,16 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/recycling_allocator.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -45,6 +50,52 @@ public:
     /// Resumes the caller on its executor: at once when `may_run_here` and this thread runs that
     /// executor (never with a lock held), else posted.
     virtual void complete(CallOutcome outcome, bool may_run_here) = 0;
+};
+
+/// The reply of a call that ended, or throws its failure as meshy::Error (a timeout says after how long).
+RawPayload take_reply(CallOutcome&& outcome, const std::string& service, std::chrono::milliseconds timeout);
+
+/// A CallWaiter for an asio completion handler of signature void(std::exception_ptr, RawPayload)
+/// (the caller's coroutine): the reply, or the call's failure as an Error.
+template <class Handler>
+class CallWaiterFor final : public CallWaiter {
+public:
+    CallWaiterFor(Handler handler, std::string service, std::chrono::milliseconds timeout)
+        : handler_(std::move(handler)), service_(std::move(service)), timeout_(timeout) {}
+    void complete(CallOutcome outcome, bool may_run_here) override {
+        std::exception_ptr error;
+        RawPayload reply;
+        try {
+            reply = take_reply(std::move(outcome), service_, timeout_);
+        } catch (...) {
+            error = std::current_exception();
+        }
+        auto executor = asio::get_associated_executor(handler_);
+        if (may_run_here) {
+            // The reader that took the reply runs the caller's io_context on this thread: resume
+            // it here, as dispatch() would, without wrapping it in a function object first.
+            if (const auto* io = executor.template target<asio::io_context::executor_type>();
+                io && io->running_in_this_thread()) {
+                std::move(handler_)(error, std::move(reply));
+                return;
+            }
+        }
+        auto resume = [handler = std::move(handler_), error, reply = std::move(reply)]() mutable {
+            std::move(handler)(error, std::move(reply));
+        };
+        if (may_run_here) {
+            asio::dispatch(executor, std::move(resume));
+        } else {
+            asio::post(executor, std::move(resume));
+        }
+    }
+
+    const std::string& service() const noexcept { return service_; }
+
+private:
+    Handler handler_;
+    std::string service_;
+    std::chrono::milliseconds timeout_;
 };
 
 /// The pending calls. Its own lock, taken before a PeerLink's.

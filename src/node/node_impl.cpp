@@ -753,51 +753,6 @@ bool NodeImpl::service_has_providers(std::string_view service) const {
     return services_.contains(service) || publisher_.routing()->providers.contains(service);
 }
 
-namespace {
-/// A CallWaiter for an asio completion handler of signature void(std::exception_ptr, RawPayload)
-/// (the caller's coroutine): the reply, or the call's failure as an Error.
-template <class Handler>
-class CallWaiterFor final : public CallWaiter {
-public:
-    CallWaiterFor(Handler handler, std::string service, std::chrono::milliseconds timeout)
-        : handler_(std::move(handler)), service_(std::move(service)), timeout_(timeout) {}
-    void complete(CallOutcome outcome, bool may_run_here) override {
-        std::exception_ptr error;
-        RawPayload reply;
-        try {
-            reply = NodeImpl::take_reply(std::move(outcome), service_, timeout_);
-        } catch (...) {
-            error = std::current_exception();
-        }
-        auto executor = asio::get_associated_executor(handler_);
-        if (may_run_here) {
-            // The reader that took the reply runs the caller's io_context on this thread: resume
-            // it here, as dispatch() would, without wrapping it in a function object first.
-            if (const auto* io = executor.template target<asio::io_context::executor_type>();
-                io && io->running_in_this_thread()) {
-                std::move(handler_)(error, std::move(reply));
-                return;
-            }
-        }
-        auto resume = [handler = std::move(handler_), error, reply = std::move(reply)]() mutable {
-            std::move(handler)(error, std::move(reply));
-        };
-        if (may_run_here) {
-            asio::dispatch(executor, std::move(resume));
-        } else {
-            asio::post(executor, std::move(resume));
-        }
-    }
-
-    const std::string& service() const noexcept { return service_; }
-
-private:
-    Handler handler_;
-    std::string service_;
-    std::chrono::milliseconds timeout_;
-};
-}  // namespace
-
 asio::awaitable<RawPayload> NodeImpl::call(std::string&& service,
                                            CodecId codec,
                                            Buffer&& request,
@@ -831,21 +786,6 @@ RawPayload NodeImpl::call_blocking(std::string service, CodecId codec, Buffer re
     const auto timeout = call_timeout(options);
     start_call(std::move(waiter), service, codec, request, timeout);
     return take_reply(future.get(), service, timeout);
-}
-
-RawPayload NodeImpl::take_reply(CallOutcome&& outcome, const std::string& service, std::chrono::milliseconds timeout) {
-    if (!outcome.ec) {
-        return std::move(outcome.reply);
-    }
-    const auto& bytes = outcome.reply.bytes;
-    std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    if (outcome.ec == make_error_code(errc::timeout) && text.empty()) {
-        text = "service '" + service + "' did not reply within " + std::to_string(timeout.count()) + " ms";
-    }
-    if (outcome.ec.category() == error_category()) {
-        throw Error(static_cast<errc>(outcome.ec.value()), text.empty() ? "service '" + service + "'" : text);
-    }
-    throw Error(errc::not_running, "call to '" + service + "' abandoned: " + outcome.ec.message());
 }
 
 void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,

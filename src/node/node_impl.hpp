@@ -86,8 +86,6 @@ public:
     /// call() for a thread that may block (never the node's own): it sends the request itself and
     /// waits for the reply, with no hand-over to the node's thread.
     RawPayload call_blocking(std::string service, CodecId codec, Buffer request, CallOptions options);
-    /// The reply of a finished call. @throws Error for a failed one.
-    static RawPayload take_reply(CallOutcome&& outcome, const std::string& service, std::chrono::milliseconds timeout);
 
     /// Waits until `ready()` holds, polling on topology changes. @throws Error(errc::timeout).
     asio::awaitable<void> wait_until(std::function<bool()> ready, std::chrono::milliseconds timeout, std::string what);
