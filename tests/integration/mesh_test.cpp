@@ -36,6 +36,7 @@
 
 #include "proc_stats.hpp"
 #include "process.hpp"
+#include "sanitizer.hpp"
 
 #ifndef MESHY_TEST_NODE_PATH
 #    error "MESHY_TEST_NODE_PATH must name the meshy_test_node binary"
@@ -820,7 +821,9 @@ TEST_P(AvahiDaemonTest, NewNodeIsDiscoveredAfterDaemonRestart) {
 // Bounds are generous (the targets are 5 % of a core for 200 nodes and 10 fds a node beyond links;
 // bench/idle_mesh.sh measures them); what is asserted is that nothing grows with the mesh.
 TEST_P(MeshTest, HundredIdleNodesConvergeAndStayCheap) {
-    constexpr int count = 100;
+    // Under AddressSanitizer a node's start and its leak check at exit cost about a second of CPU
+    // each: 30 nodes there keep the suite's time in bounds, and the behaviour checked is the same.
+    const int count = address_sanitizer ? 30 : 100;
     std::vector<Process*> nodes;
     for (int i = 0; i < count; ++i) {
         nodes.push_back(&spawn({"listen", "idle/" + std::to_string(i), "--count-only"}, "idle-" + std::to_string(i)));
@@ -853,6 +856,16 @@ TEST_P(MeshTest, HundredIdleNodesConvergeAndStayCheap) {
                 cores, most_fds);
     EXPECT_LT(cores, 0.5);
     EXPECT_LE(most_fds, 32u);
+    // All stop at once: one deadline for all of them, not TearDown's per process.
+    for (auto* node : nodes) {
+        node->send_signal(SIGINT);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    for (auto* node : nodes) {
+        const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+        const auto exit = node->wait_exit(std::max(left, Millis(0)));
+        EXPECT_TRUE(exit && exit->success()) << node->label() << ": " << (exit ? exit->describe() : "hung");
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Discovery, MeshTest, testing::Values(Backend::avahi, Backend::local), param_name);
