@@ -119,7 +119,8 @@ std::string error_line(const std::exception& e) {
                  "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
                  "  nodes [--expect N]\n"
                  "  probe\n"
-                 "common: [--name N] [--domain-id D] [--listen-host H] [--no-unix] [--no-tcp] [--outbox-wait]\n"
+                 "common: [--name N] [--domain-id D] [--listen-host H] [--listen-port P] [--peer tcp/H:P]... "
+                 "[--no-unix] [--no-tcp] [--outbox-wait]\n"
                  "        [--log LEVEL] [--receive-budget BYTES] [--wait-timeout-ms W]\n",
                  problem.c_str());
     std::exit(2);
@@ -184,6 +185,10 @@ Args parse(int argc, char** argv) {
             a.options.domain_id = value();
         } else if (arg == "--listen-host") {
             a.options.listen_host = value();
+        } else if (arg == "--listen-port") {
+            a.options.listen_port = static_cast<std::uint16_t>(parse_int(value(), "--listen-port"));
+        } else if (arg == "--peer") {
+            a.options.peers.push_back(value());
         } else if (arg == "--no-unix") {
             a.options.allow_unix = false;
         } else if (arg == "--no-tcp") {
