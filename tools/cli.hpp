@@ -54,6 +54,7 @@ void setup_service(CLI::App& app, const GlobalOptions& globals);
 void setup_launch(CLI::App& app, const GlobalOptions& globals);
 void setup_bag(CLI::App& app, const GlobalOptions& globals);
 void setup_bridge(CLI::App& app, const GlobalOptions& globals);
+void setup_doctor(CLI::App& app, const GlobalOptions& globals);
 
 /// Topic and service names as rosbridge writes them: one leading '/' is dropped, so `/chatter` and
 /// `chatter` name the same topic (as in `meshy bridge`). Use as a CLI11 option transform.

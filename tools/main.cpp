@@ -247,6 +247,7 @@ int main(int argc, char** argv) {
     setup_bag(app, globals);
     setup_bridge(app, globals);
     setup_speedtest(app, globals);
+    setup_doctor(app, globals);
 
     // CLI11 reads a word in brackets as its own list syntax ("[1,2]" -> "1", "2"); message
     // arguments must reach parse_args() whole, so such words are escaped here and there unescaped.
