@@ -117,7 +117,7 @@ std::string error_line(const std::exception& e) {
                  "                   [--reply-topic R --until-replies K]   (COUNT 0: until stopped)\n"
                  "  provide\n"
                  "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
-                 "  nodes [--expect N]\n"
+                 "  nodes [--expect N] [--stay]\n"
                  "  probe\n"
                  "common: [--name N] [--domain-id D] [--listen-host H] [--listen-port P] [--peer tcp/H:P]... "
                  "[--no-unix] [--no-tcp] [--outbox-wait]\n"
@@ -594,8 +594,10 @@ int cmd_nodes(const Args& a) {
         return n;
     };
     const auto deadline = std::chrono::steady_clock::now() + a.wait_timeout;
+    bool stopped = false;
     while (known() < a.expect && std::chrono::steady_clock::now() < deadline) {
         if (stop_requested(10ms)) {
+            stopped = true;
             break;
         }
     }
@@ -607,6 +609,8 @@ int cmd_nodes(const Args& a) {
              " services=" + joined(n.services));
     }
     emit("NODES_END count=" + std::to_string(all.size()));
+    while (a.stay && !stopped && !stop_requested(100ms)) {  // stays visible to the others (bench/static_peers.sh)
+    }
     node.stop();
     return enough ? 0 : 1;
 }
