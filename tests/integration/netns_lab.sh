@@ -4,6 +4,7 @@
 #
 #   netns_lab.sh up PREFIX SUBNET N   hosts PREFIX-1..N with SUBNET.1..N/24, joined by a bridge in PREFIX-sw
 #   netns_lab.sh down PREFIX SUBNET   stops what runs in them (their own processes only), removes them
+#   netns_lab.sh remove PREFIX        only that, for every namespace PREFIX-* (netns_reflector.sh)
 #
 # SUBNET is three octets (10.231.7). A blackhole route for SUBNET.0/24 goes into the host namespace
 # FIRST, so that nothing the host sends to the test subnet can leave through a real interface.
@@ -11,7 +12,6 @@
 set -euo pipefail
 cmd=${1:-}
 pfx=${2:?prefix}
-net=${3:?subnet (three octets)}
 
 stop_ns() { # stop what runs inside one namespace (TERM, then KILL after 2 s), then delete it
     local ns=$1 pid i
@@ -27,7 +27,7 @@ stop_ns() { # stop what runs inside one namespace (TERM, then KILL after 2 s), t
 
 case $cmd in
     up)
-        n=${4:?count}
+        net=${3:?subnet (three octets)} n=${4:?count}
         ip route replace blackhole "$net.0/24"
         ip netns add "$pfx-sw"
         ip -n "$pfx-sw" link add br0 type bridge
@@ -44,13 +44,17 @@ case $cmd in
         done
         ;;
     down)
-        for ns in $(ip netns list | awk '{print $1}' | grep -E "^$pfx-([0-9]+|sw)$" || true); do
-            stop_ns "$ns"
-        done
+        net=${3:?subnet (three octets)}
+        "$0" remove "$pfx"
         ip route del blackhole "$net.0/24" 2>/dev/null || true
         ;;
+    remove)
+        for ns in $(ip netns list | awk '{print $1}' | grep -E "^$pfx-[a-z0-9]+$" || true); do
+            stop_ns "$ns"
+        done
+        ;;
     *)
-        echo "usage: $0 up PREFIX SUBNET N | down PREFIX SUBNET" >&2
+        echo "usage: $0 up PREFIX SUBNET N | down PREFIX SUBNET | remove PREFIX" >&2
         exit 2
         ;;
 esac

@@ -16,6 +16,9 @@
 #ifndef MESHY_TEST_NODE_PATH
 #    error "MESHY_TEST_NODE_PATH must name the meshy_test_node binary"
 #endif
+#ifndef MESHY_NETNS_REFLECTOR
+#    error "MESHY_NETNS_REFLECTOR must name tests/integration/netns_reflector.sh"
+#endif
 #ifndef MESHY_NETNS_LAB
 #    error "MESHY_NETNS_LAB must name tests/integration/netns_lab.sh"
 #endif
@@ -144,6 +147,66 @@ TEST_F(StaticPeersTest, TwoHostsWithoutMulticastJoinByListingEachOther) {
     expect(listener, "RECV across 3", join_timeout);
     auto& caller = node(2, {"call", "multiply", "7", "6", "--peer", peer(1), "--timeout-ms", "10000"}, "call");
     expect(caller, "RESULT 42", join_timeout);
+    (void)sender;
+}
+
+// Two subnets joined by a router whose avahi-daemon reflects mDNS (enable-reflector=yes): each
+// subnet has its own avahi-daemon and one node, which find each other through the reflector (the
+// advert resolves to the other node's own address, reachable through the router) and connect
+// directly across it.
+class ReflectorTest : public testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) {
+            GTEST_SKIP() << "needs root to create network namespaces (ip netns); run the suite as root";
+        }
+        prefix_ = "mrf" + std::to_string(::getpid() % 100000);
+        net_ = "10." + std::to_string(::getpid() % 40 + 160);
+        state_ = "/tmp/meshy-reflector-" + std::to_string(::getpid());
+        domain_ = "reach-reflector-" + std::to_string(::getpid());
+        up_ = true;
+        const auto r = run_command({MESHY_NETNS_REFLECTOR, "up", prefix_, net_, state_}, script_timeout);
+        ASSERT_TRUE(r.status && r.status->success()) << "netns_reflector.sh up failed:\n" << joined(r.lines);
+    }
+
+    void TearDown() override {
+        if (HasFailure()) {
+            for (const auto& p : processes_) {
+                std::cerr << p->dump() << "\n";
+            }
+        }
+        processes_.clear();
+        if (up_) {
+            run_command({MESHY_NETNS_REFLECTOR, "down", prefix_, net_, state_}, script_timeout);
+        }
+    }
+
+    Process& node(const std::string& host, std::vector<std::string> args, const std::string& label) {
+        std::vector<std::string> argv = {MESHY_NETNS_REFLECTOR, "run", prefix_, state_, host, MESHY_TEST_NODE_PATH};
+        argv.insert(argv.end(), args.begin(), args.end());
+        for (const char* extra : {"--listen-host", "0.0.0.0", "--no-unix", "--domain-id"}) {
+            argv.emplace_back(extra);
+        }
+        argv.push_back(domain_);
+        processes_.push_back(std::make_unique<Process>(
+            std::move(argv), std::map<std::string, std::string>{{"MESHY_DISCOVERY", "avahi"}}, label + "@" + host));
+        return *processes_.back();
+    }
+
+    std::string prefix_, net_, state_, domain_;
+    bool up_ = false;
+    std::vector<std::unique_ptr<Process>> processes_;
+};
+
+TEST_F(ReflectorTest, MessagesAndCallsCrossTwoSubnets) {
+    auto& listener = node("a", {"listen", "across"}, "listen");
+    auto& provider = node("a", {"provide", "--name", "provider-a"}, "provide");
+    ASSERT_TRUE(listener.wait_for_line("READY", startup_timeout)) << listener.dump();
+    ASSERT_TRUE(provider.wait_for_line("READY", startup_timeout)) << provider.dump();
+    auto& sender = node("b", {"send", "across", "3", "--wait-timeout-ms", "15000"}, "send");
+    ASSERT_TRUE(listener.wait_for_line("RECV across 2", join_timeout)) << "no message crossed";
+    auto& caller = node("b", {"call", "multiply", "6", "7", "--timeout-ms", "10000"}, "call");
+    ASSERT_TRUE(caller.wait_for_line("RESULT 42", join_timeout)) << "no call crossed";
     (void)sender;
 }
 
