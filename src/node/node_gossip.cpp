@@ -2,6 +2,8 @@
 // dials a static peer sends its own advert and asks for every advert the peer knows, then hears
 // of changes; it applies what it hears through the same path as discovery (on_peer_up), where
 // what a third node relays never overrides a first-hand advert (AdvertExchange).
+#include <cstdlib>
+#include <string_view>
 #include <utility>
 
 #include "meshy/log.hpp"
@@ -20,12 +22,12 @@ void send_all(Link& link, wire::Adverts adverts) {
 
 }  // namespace
 
-void NodeImpl::start_static_peers() {
+void NodeImpl::make_static_peers() {
     auto endpoints = static_peer_endpoints(options_.peers);
-    if (options_.discovery == DiscoveryMode::static_peers || backend_name() == std::string("static")) {
-        if (endpoints.empty()) {
-            log(LogLevel::info, "static discovery without static peers: only nodes that list this one will find it");
-        }
+    const char* forced = std::getenv("MESHY_DISCOVERY");
+    if (endpoints.empty() &&
+        (forced ? std::string_view(forced) == "static" : options_.discovery == DiscoveryMode::static_peers)) {
+        log(LogLevel::info, "static discovery without static peers: only nodes that list this one will find it");
     }
     if (endpoints.empty()) {
         return;
@@ -41,7 +43,6 @@ void NodeImpl::start_static_peers() {
             return std::make_shared<Connection>(std::move(socket), true, is_unix, self->connection_config({}), self);
         },
         [weak]() -> std::shared_ptr<void> { return weak.lock(); });
-    static_peers_->start();
 }
 
 void NodeImpl::static_link_ready(const std::shared_ptr<Connection>& conn) {

@@ -165,6 +165,7 @@ void NodeImpl::start() {
     running_ = true;
     try {
         receive_budget_ = std::make_shared<ReceiveBudget>(options_.receive_budget);
+        make_static_peers();  // before any connection can ask for it
         open_servers();
         {
             std::lock_guard lock(mutex_);
@@ -210,7 +211,9 @@ void NodeImpl::start() {
             self = self_advert_;
         }
         discovery_->start(self, std::move(events));
-        start_static_peers();
+        if (static_peers_) {
+            static_peers_->start();
+        }
     } catch (...) {
         stop();
         throw;

@@ -127,7 +127,7 @@ private:
     /// request, or runs this node's own handler; the outcome reaches `waiter`. `service` may be the
     /// waiter's own: it is not used once the waiter is handed on.
     // Static peers and the adverts exchanged over links (node_gossip.cpp).
-    void start_static_peers();
+    void make_static_peers();
     /// A link this node dialed finished its handshake: a static peer's gets this node's advert.
     void static_link_ready(const std::shared_ptr<Connection>& conn);
     void on_adverts(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame);
