@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <meshy/buffer.hpp>
 #include <meshy/message.hpp>
@@ -24,10 +25,15 @@ namespace meshy::cli {
 
 /// Options every subcommand shares.
 struct GlobalOptions {
-    std::string domain_id;        ///< --domain-id, default $MESHY_DOMAIN_ID, else "default"
-    std::string log_level;        ///< --log
-    double discovery_time = 1.5;  ///< --discovery-time, seconds (list commands)
+    std::string domain_id;           ///< --domain-id, default $MESHY_DOMAIN_ID, else "default"
+    std::string log_level;           ///< --log
+    double discovery_time = 1.5;     ///< --discovery-time, seconds (list commands)
+    std::vector<std::string> peers;  ///< --peer (repeatable): static peers, added to $MESHY_PEERS
+    std::string listen;              ///< --listen tcp/HOST:PORT: where the CLI's node accepts TCP
 };
+
+/// Splits "tcp/HOST:PORT" into a listen address and port. @throws CliError(exit_usage).
+void parse_listen(const std::string& text, std::string& host, std::uint16_t& port);
 
 /// A failure to report as one line "meshy: error: ..." with an exit code.
 struct CliError : std::runtime_error {
@@ -48,6 +54,7 @@ void setup_service(CLI::App& app, const GlobalOptions& globals);
 void setup_launch(CLI::App& app, const GlobalOptions& globals);
 void setup_bag(CLI::App& app, const GlobalOptions& globals);
 void setup_bridge(CLI::App& app, const GlobalOptions& globals);
+void setup_doctor(CLI::App& app, const GlobalOptions& globals);
 
 /// Topic and service names as rosbridge writes them: one leading '/' is dropped, so `/chatter` and
 /// `chatter` name the same topic (as in `meshy bridge`). Use as a CLI11 option transform.

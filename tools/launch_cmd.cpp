@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "cli.hpp"
@@ -152,6 +153,16 @@ void run_launch(const GlobalOptions& globals, bool domain_given, const LaunchCom
     }
     if (domain) {
         set_env(base_env, "MESHY_DOMAIN_ID", *domain);
+    }
+    if (!config.peers.empty() || !globals.peers.empty()) {
+        // The file's peers and --peer add to an inherited $MESHY_PEERS.
+        std::string peers = std::getenv("MESHY_PEERS") ? std::getenv("MESHY_PEERS") : "";
+        for (const auto& list : {config.peers, globals.peers}) {
+            for (const auto& peer : list) {
+                peers += (peers.empty() ? "" : ",") + peer;
+            }
+        }
+        set_env(base_env, "MESHY_PEERS", peers);
     }
     launch::SupervisorOptions options{.grace = o.grace, .notes = {}};
     options.notes.push_back(config.path + ": " + std::to_string(config.nodes.size()) + " node" +

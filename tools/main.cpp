@@ -30,7 +30,31 @@ NodeOptions cli_node_options(const GlobalOptions& globals, std::string name) {
     if (!globals.domain_id.empty()) {
         options.domain_id = globals.domain_id;
     }
+    options.peers = globals.peers;
+    if (!globals.listen.empty()) {
+        parse_listen(globals.listen, options.listen_host, options.listen_port);
+    }
     return options;
+}
+
+void parse_listen(const std::string& text, std::string& host, std::uint16_t& port) {
+    const auto colon = text.rfind(':');
+    const auto bad = [&] {
+        return CliError("--listen '" + text + "': expected tcp/ADDRESS:PORT (e.g. tcp/0.0.0.0:7447)", exit_usage);
+    };
+    if (!text.starts_with("tcp/") || colon == std::string::npos || colon < 5) {
+        throw bad();
+    }
+    host = text.substr(4, colon - 4);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    const std::string digits = text.substr(colon + 1);
+    if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(digits) > 65535) {
+        throw bad();
+    }
+    port = static_cast<std::uint16_t>(std::stoul(digits));
 }
 
 std::string cli_node_name(const std::string& what) {
@@ -170,7 +194,8 @@ std::optional<std::string> unknown_command(const CLI::App& app, const std::strin
 std::optional<std::string> find_unknown_command(CLI::App& app, const std::vector<std::string>& args) {
     std::size_t i = 0;
     while (i < args.size() && args[i].starts_with("-")) {
-        const bool takes_value = (args[i] == "--domain-id" || args[i] == "--log" || args[i] == "--discovery-time");
+        const bool takes_value = (args[i] == "--domain-id" || args[i] == "--log" || args[i] == "--discovery-time" ||
+                                  args[i] == "--peer" || args[i] == "--listen");
         i += takes_value ? 2 : 1;
     }
     if (i >= args.size()) {
@@ -208,6 +233,10 @@ int main(int argc, char** argv) {
             meshy::LogLevel level{};
             return meshy::parse_log_level(text, level) ? std::string() : "unknown log level '" + text + "'";
         });
+    app.add_option("--peer", globals.peers,
+                   "Static peer to dial, tcp/HOST:PORT or unix/PATH (repeatable; adds to $MESHY_PEERS)")
+        ->allow_extra_args(false);
+    app.add_option("--listen", globals.listen, "Accept TCP at tcp/ADDRESS:PORT (a well-known node for --peer)");
     app.add_option("--discovery-time", globals.discovery_time, "Seconds to discover the mesh before listing")
         ->check(CLI::Range(0.0, 60.0));
 
@@ -218,6 +247,7 @@ int main(int argc, char** argv) {
     setup_bag(app, globals);
     setup_bridge(app, globals);
     setup_speedtest(app, globals);
+    setup_doctor(app, globals);
 
     // CLI11 reads a word in brackets as its own list syntax ("[1,2]" -> "1", "2"); message
     // arguments must reach parse_args() whole, so such words are escaped here and there unescaped.

@@ -15,6 +15,7 @@ namespace {
 struct NodeCommandOptions {
     bool verbose = false;
     std::string name;
+    std::string serve_name = "meshy-hub";
 };
 
 std::string joined(const std::vector<std::string>& items) {
@@ -74,6 +75,24 @@ void setup_node(CLI::App& app, const GlobalOptions& globals) {
         }
         for (const auto& n : nodes) {
             print_node(n, options->verbose);
+        }
+    });
+
+    auto* serve = node->add_subcommand(
+        "serve", "Run a node that does nothing but be found: a well-known peer for --peer (with --listen)");
+    serve->add_option("--name", options->serve_name, "Node name")->capture_default_str();
+    serve->callback([options, &globals] {
+        auto node = std::make_unique<Node>(cli_node_options(globals, options->serve_name));
+        std::string endpoint = "no TCP";
+        for (const auto& n : node->nodes()) {
+            if (n.is_self && !n.tcp_endpoint.empty()) {
+                endpoint = "tcp " + n.tcp_endpoint;
+            }
+        }
+        std::printf("serving as %s (%s) in domain '%s' (%s discovery); Ctrl-C ends it\n", options->serve_name.c_str(),
+                    endpoint.c_str(), node->domain_id().c_str(), node->discovery_backend().c_str());
+        std::fflush(stdout);
+        while (!wait_for_signal(std::chrono::seconds(3600))) {
         }
     });
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "meshy/codec.hpp"
 #include "meshy/load_balancer.hpp"
@@ -20,9 +21,10 @@ namespace meshy {
 
 /// How a node finds its peers.
 enum class DiscoveryMode {
-    automatic,  ///< Avahi when an avahi-daemon is reachable, else same-host discovery (with a notice)
-    avahi,      ///< mDNS/DNS-SD through the Avahi client; fails when no daemon is reachable
-    local,      ///< same host only, no daemon needed
+    automatic,     ///< Avahi when an avahi-daemon is reachable, else same-host discovery (with a notice)
+    avahi,         ///< mDNS/DNS-SD through the Avahi client; fails when no daemon is reachable
+    local,         ///< same host only, no daemon needed
+    static_peers,  ///< only NodeOptions::peers and what they tell (no mDNS, no daemon needed)
 };
 
 /// What `send` does when a peer's outbox is full (see NodeOptions::outbox_full).
@@ -32,7 +34,7 @@ enum class OutboxFull {
 };
 
 /// Options of a node. Validated once, when the node is built (meshy::Error(errc::invalid_argument)).
-/// The environment variable `MESHY_DISCOVERY=avahi|local` overrides `discovery`.
+/// The environment variable `MESHY_DISCOVERY=avahi|local|static` overrides `discovery`.
 struct NodeOptions {
     /// The node's name. Names need not be unique: nodes sharing a name share load.
     std::string name = "meshy";
@@ -59,6 +61,11 @@ struct NodeOptions {
     std::shared_ptr<ServiceLoadBalancer> service_load_balancer{};
     /// How to find peers.
     DiscoveryMode discovery = DiscoveryMode::automatic;
+    /// Static peers, dialed whatever discovery finds: "tcp/HOST:PORT" or "unix/PATH". The
+    /// environment variable `MESHY_PEERS` (comma-separated) adds to them. Each is dialed with
+    /// backoff, all at once, and tells this node the adverts it knows, so that one well-known node
+    /// (a fixed `listen_port`) is enough to join a mesh that multicast does not reach. See docs/reach.md.
+    std::vector<std::string> peers{};
     /// Default timeout of `call` when a call gives none. Zero: wait until a reply or a lost connection.
     std::chrono::milliseconds call_timeout{0};
     /// Largest frame accepted or sent, in bytes. A peer announcing a larger one is disconnected.

@@ -114,7 +114,7 @@ std::string check_peer_advert(Advert& peer,
 std::string truncate_utf8(std::string text, std::size_t max_bytes);
 
 /// Which backend to use.
-enum class DiscoveryBackend { automatic, avahi, local };
+enum class DiscoveryBackend { automatic, avahi, local, none };
 
 /// A discovery backend. start() publishes `self` and begins browsing for peers of the same
 /// domain; stop() withdraws the advert (peers see it leave within about 1 s) and stops browsing.
@@ -147,8 +147,11 @@ std::unique_ptr<Discovery> make_avahi_discovery();
 /// inotify; peers' processes are checked for liveness once a second.
 std::unique_ptr<Discovery> make_local_discovery();
 
-/// Picks the backend: `MESHY_DISCOVERY=avahi|local` forces one; automatic tries Avahi and falls
-/// back to local with a one-line notice when no avahi-daemon is reachable.
+/// No discovery at all ("static"): the node finds only its static peers and what they tell it.
+std::unique_ptr<Discovery> make_no_discovery();
+
+/// Picks the backend: `MESHY_DISCOVERY=avahi|local|static` forces one (static: none); automatic
+/// tries Avahi and falls back to local with a one-line notice when no avahi-daemon is reachable.
 std::unique_ptr<Discovery> make_discovery(DiscoveryBackend requested);
 
 }  // namespace meshy::detail

@@ -71,7 +71,20 @@ private:
     const char* name_ = "automatic";  // until start() has picked one
 };
 
+// Static peers only: nothing to publish or browse.
+class NoDiscovery final : public Discovery {
+public:
+    void start(const Advert&, DiscoveryEvents) override {}
+    void update(const Advert&) override {}
+    void stop() override {}
+    const char* backend_name() const override { return "static"; }
+};
+
 }  // namespace
+
+std::unique_ptr<Discovery> make_no_discovery() {
+    return std::make_unique<NoDiscovery>();
+}
 
 std::unique_ptr<Discovery> make_discovery(DiscoveryBackend requested) {
     if (const char* forced = std::getenv("MESHY_DISCOVERY"); forced != nullptr && *forced != '\0') {
@@ -80,9 +93,11 @@ std::unique_ptr<Discovery> make_discovery(DiscoveryBackend requested) {
             requested = DiscoveryBackend::avahi;
         } else if (value == "local") {
             requested = DiscoveryBackend::local;
+        } else if (value == "static") {
+            requested = DiscoveryBackend::none;
         } else {
             throw Error(errc::invalid_argument,
-                        "MESHY_DISCOVERY='" + std::string(value) + "' (expected 'avahi' or 'local')");
+                        "MESHY_DISCOVERY='" + std::string(value) + "' (expected 'avahi', 'local' or 'static')");
         }
     }
     switch (requested) {
@@ -90,6 +105,8 @@ std::unique_ptr<Discovery> make_discovery(DiscoveryBackend requested) {
             return make_avahi_discovery();
         case DiscoveryBackend::local:
             return make_local_discovery();
+        case DiscoveryBackend::none:
+            return make_no_discovery();
         case DiscoveryBackend::automatic:
             break;
     }

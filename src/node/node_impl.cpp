@@ -51,6 +51,8 @@ DiscoveryBackend backend_of(DiscoveryMode mode) {
             return DiscoveryBackend::avahi;
         case DiscoveryMode::local:
             return DiscoveryBackend::local;
+        case DiscoveryMode::static_peers:
+            return DiscoveryBackend::none;
         case DiscoveryMode::automatic:
             break;
     }
@@ -102,7 +104,12 @@ std::uint16_t port_of(const asio::generic::stream_protocol::endpoint& ep) {
     return 0;
 }
 
-/// The address part of Connection::remote() for TCP ("tcp:<addr>:<port>"), else empty.
+bool is_loopback(const std::string& address) {
+    return address.rfind("127.", 0) == 0 || address == "::1";
+}
+
+}  // namespace
+
 std::string tcp_remote_address(const std::string& remote) {
     if (remote.rfind("tcp:", 0) != 0) {
         return {};
@@ -110,12 +117,6 @@ std::string tcp_remote_address(const std::string& remote) {
     const auto colon = remote.rfind(':');
     return colon > 4 ? remote.substr(4, colon - 4) : std::string();
 }
-
-bool is_loopback(const std::string& address) {
-    return address.rfind("127.", 0) == 0 || address == "::1";
-}
-
-}  // namespace
 
 NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own_loop)
     : options_(with_environment(std::move(options))),
@@ -164,6 +165,7 @@ void NodeImpl::start() {
     running_ = true;
     try {
         receive_budget_ = std::make_shared<ReceiveBudget>(options_.receive_budget);
+        make_static_peers();  // before any connection can ask for it
         open_servers();
         {
             std::lock_guard lock(mutex_);
@@ -189,12 +191,18 @@ void NodeImpl::start() {
         DiscoveryEvents events;
         events.on_peer_up = [weak, this](const Advert& a) {
             if (auto self = weak.lock()) {
-                asio::post(strand_, [self, a] { self->on_peer_up(a); });
+                asio::post(strand_, [self, a] {
+                    self->exchange_.discovered(a.id);
+                    self->on_peer_up(a);
+                });
             }
         };
         events.on_peer_down = [weak, this](const std::string& peer_id) {
             if (auto self = weak.lock()) {
-                asio::post(strand_, [self, peer_id] { self->on_peer_down(peer_id); });
+                asio::post(strand_, [self, peer_id] {
+                    self->exchange_.undiscovered(peer_id);
+                    self->on_peer_down(peer_id);
+                });
             }
         };
         Advert self;
@@ -203,6 +211,9 @@ void NodeImpl::start() {
             self = self_advert_;
         }
         discovery_->start(self, std::move(events));
+        if (static_peers_) {
+            static_peers_->start();
+        }
     } catch (...) {
         stop();
         throw;
@@ -279,6 +290,11 @@ void NodeImpl::stop() {
         }
     }
     auto conns = links_.stop();
+    if (static_peers_) {
+        auto more = static_peers_->stop();
+        conns.insert(conns.end(), more.begin(), more.end());
+    }
+    exchange_.clear();
     calls_.stop();
     subs_.stop_all();
     services_.clear();
@@ -451,6 +467,9 @@ bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire:
         links_.on_ready(conn);
     }
     conn->send(info_frame(), SendMode::control);
+    if (conn->outbound()) {
+        static_link_ready(conn);
+    }
     log(LogLevel::debug, std::string(conn->outbound() ? "connected to " : "accepted ") + hs.name + "@" + hs.host +
                              " over " + (conn->is_unix() ? "unix" : "tcp"));
     return true;
@@ -501,6 +520,9 @@ void NodeImpl::on_frame(const std::shared_ptr<Connection>& conn, const wire::Fra
                 conn->close("peer said goodbye");  // ends this connection, and only it
             }
             break;
+        case wire::FrameType::adverts:
+            on_adverts(conn, frame);
+            break;
         case wire::FrameType::ping:
             break;
     }
@@ -513,6 +535,7 @@ void NodeImpl::on_frames_done(const std::shared_ptr<Connection>&) {
 void NodeImpl::on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) {
     calls_.fail_connection(conn.get(), errc::connection_lost, "connection to the provider lost: " + reason);
     links_.on_closed(conn, reason);
+    exchange_link_closed(conn);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -543,6 +566,7 @@ void NodeImpl::rebuild_routing() {
     }
     dial_listeners_locked(*routing);
     publisher_.set_routing(std::move(routing));
+    push_adverts();
     if (!dependencies_.empty()) {
         asio::post(strand_, [self = shared_from_this()] { self->evaluate_dependencies(); });
     }
@@ -598,6 +622,7 @@ void NodeImpl::lists_changed() {
     if (discovery_) {
         discovery_->update(advert);
     }
+    push_own_advert(advert);
     {
         std::lock_guard lock(mutex_);
         dial_listeners_locked(*publisher_.routing());

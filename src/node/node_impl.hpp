@@ -22,10 +22,12 @@
 
 #include "discovery/discovery.hpp"
 #include "meshy/node.hpp"
+#include "node/advert_exchange.hpp"
 #include "node/calls.hpp"
 #include "node/peer_links.hpp"
 #include "node/publisher.hpp"
 #include "node/services.hpp"
+#include "node/static_peers.hpp"
 #include "node/subscriptions.hpp"
 #include "topology/peer_table.hpp"
 #include "transport/acceptor.hpp"
@@ -34,6 +36,9 @@
 #include "wire/frame.hpp"
 
 namespace meshy::detail {
+
+/// The address part of Connection::remote() for TCP ("tcp:<addr>:<port>"), else empty.
+std::string tcp_remote_address(const std::string& remote);
 
 class NodeImpl final : public ConnectionHandler, public std::enable_shared_from_this<NodeImpl> {
 public:
@@ -121,6 +126,18 @@ private:
     /// Picks a provider of `service` (this node or a peer), registers the call and sends its
     /// request, or runs this node's own handler; the outcome reaches `waiter`. `service` may be the
     /// waiter's own: it is not used once the waiter is handed on.
+    // Static peers and the adverts exchanged over links (node_gossip.cpp).
+    void make_static_peers();
+    /// A link this node dialed finished its handshake: a static peer's gets this node's advert.
+    void static_link_ready(const std::shared_ptr<Connection>& conn);
+    void on_adverts(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame);
+    void apply_adverts(const std::shared_ptr<Connection>& conn, wire::Adverts adverts);
+    /// The topology changed: tell the links that asked.
+    void push_adverts();
+    /// This node's advert changed: tell the links that asked and the static peers.
+    void push_own_advert(const Advert& self);
+    void exchange_link_closed(const std::shared_ptr<Connection>& conn);
+
     void start_call(std::unique_ptr<CallWaiter> waiter,
                     const std::string& service,
                     CodecId codec,
@@ -143,6 +160,8 @@ private:
     std::string unix_path_;
     std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;
+    std::unique_ptr<StaticPeers> static_peers_;  // null without static peers
+    AdvertExchange exchange_;
     std::atomic<bool> running_{false};
 
     // The parts (declared in the order they are built; Publisher refers to PeerLinks and Subscriptions).

@@ -120,11 +120,12 @@ void PeerLinks::dial_locked(PeerLink& link) {
     asio::co_spawn(strand_, dial(link.shared_from_this(), *link.advert, std::move(hold)), asio::detached);
 }
 
-asio::awaitable<bool> PeerLinks::attempt(asio::generic::stream_protocol::endpoint ep,
-                                         std::optional<Connection::Socket>& connected,
-                                         std::string& last_error) {
-    Connection::Socket socket(exec_);
-    asio::steady_timer timer(strand_, connect_timeout);
+asio::awaitable<bool> connect_bounded(asio::any_io_executor executor,
+                                      asio::generic::stream_protocol::endpoint ep,
+                                      std::optional<Connection::Socket>& connected,
+                                      std::string& last_error) {
+    Connection::Socket socket(executor);
+    asio::steady_timer timer(executor, connect_timeout);
     auto result = co_await (socket.async_connect(ep, use_tuple) || timer.async_wait(use_tuple));
     if (result.index() == 0 && !std::get<0>(std::get<0>(result))) {
         // A connect that had to wait (TCP) leaves EPOLLOUT in the descriptor's edge-triggered
@@ -136,7 +137,7 @@ asio::awaitable<bool> PeerLinks::attempt(asio::generic::stream_protocol::endpoin
             connected.emplace(std::move(socket));  // as it is, then
             co_return true;
         }
-        Connection::Socket fresh(exec_);
+        Connection::Socket fresh(executor);
         fresh.assign(ep.protocol(), fd, ec);
         if (ec) {
             ::close(fd);
@@ -167,13 +168,14 @@ asio::awaitable<void> PeerLinks::dial(std::shared_ptr<PeerLink> link, Advert adv
 
     const bool same_host = advert.host == host_;
     if (same_host && !advert.unix_path.empty() && ::access(advert.unix_path.c_str(), F_OK) == 0) {
-        is_unix = co_await attempt(asio::local::stream_protocol::endpoint(advert.unix_path), connected, last_error);
+        is_unix = co_await connect_bounded(exec_, asio::local::stream_protocol::endpoint(advert.unix_path), connected,
+                                           last_error);
     }
     if (!connected && advert.tcp_port != 0) {
         std::error_code ec;
         auto address = asio::ip::make_address(advert.tcp_address.empty() ? "127.0.0.1" : advert.tcp_address, ec);
         if (!ec) {
-            co_await attempt(asio::ip::tcp::endpoint(address, advert.tcp_port), connected, last_error);
+            co_await connect_bounded(exec_, asio::ip::tcp::endpoint(address, advert.tcp_port), connected, last_error);
         } else {
             last_error = "bad address '" + advert.tcp_address + "'";
         }

@@ -59,6 +59,12 @@ struct PeerLink : std::enable_shared_from_this<PeerLink> {
     }
 };
 
+/// Connects a socket to `ep` within 2 s: `connected` on success, else `last_error` says why.
+asio::awaitable<bool> connect_bounded(asio::any_io_executor executor,
+                                      asio::generic::stream_protocol::endpoint ep,
+                                      std::optional<Connection::Socket>& connected,
+                                      std::string& last_error);
+
 /// Lock order: PeerLinks' own lock before a PeerLink's, never the other way round.
 class PeerLinks {
 public:
@@ -117,10 +123,6 @@ public:
 
 private:
     asio::awaitable<void> dial(std::shared_ptr<PeerLink> link, Advert advert, std::shared_ptr<void> hold);
-    /// Connects to `ep` (bounded in time): `connected` on success, else `last_error` says why.
-    asio::awaitable<bool> attempt(asio::generic::stream_protocol::endpoint ep,
-                                  std::optional<Connection::Socket>& connected,
-                                  std::string& last_error);
     void schedule_redial_locked(PeerLink& link);
     /// With link.mutex held: drops parked frames older than the TTL (all of them when `all`).
     void expire_parked_locked(PeerLink& link, bool all, const std::string& why);

@@ -236,7 +236,7 @@ Parse next_frame(std::span<const std::byte> in,
     }
     const auto type = std::to_integer<std::uint8_t>(in.size() > 4 ? in[4] : std::byte{0});
     if (in.size() > 4 &&
-        (type < static_cast<std::uint8_t>(FrameType::info) || type > static_cast<std::uint8_t>(FrameType::bye))) {
+        (type < static_cast<std::uint8_t>(FrameType::info) || type > static_cast<std::uint8_t>(FrameType::adverts))) {
         reason = "unknown frame type " + std::to_string(type);
         return Parse::error;
     }
@@ -315,6 +315,25 @@ void encode_reply(
 
 void encode_empty(Buffer& out, FrameType type) {
     const std::size_t start = begin_frame(out, type);
+    end_frame(out, start);
+}
+
+void encode_adverts(Buffer& out, const Adverts& adverts) {
+    const std::size_t start = begin_frame(out, FrameType::adverts);
+    put_u8(out, adverts.subscribe ? 1 : 0);
+    put_u32(out, static_cast<std::uint32_t>(adverts.adverts.size()));
+    for (const auto& fields : adverts.adverts) {
+        put_u16(out, static_cast<std::uint16_t>(fields.size()));
+        for (const auto& [key, value] : fields) {
+            put_str8(out, key);
+            put_u32(out, static_cast<std::uint32_t>(value.size()));
+            out.append(value.data(), value.size());
+        }
+    }
+    put_u32(out, static_cast<std::uint32_t>(adverts.gone.size()));
+    for (const auto& id : adverts.gone) {
+        put_str8(out, id);
+    }
     end_frame(out, start);
 }
 
@@ -436,6 +455,49 @@ bool decode_reply(std::span<const std::byte> body, Reply& out) {
     out.status = static_cast<ReplyStatus>(status);
     out.codec = static_cast<CodecId>(codec);
     out.payload = r.rest();
+    return true;
+}
+
+bool decode_adverts(std::span<const std::byte> body, Adverts& out) {
+    Reader r(body);
+    Adverts a;
+    std::uint8_t flags = 0;
+    std::uint32_t n = 0;
+    if (!r.u8(flags) || flags > 1 || !r.u32(n) || n > max_frame_adverts) {
+        return false;
+    }
+    a.subscribe = flags == 1;
+    a.adverts.reserve(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+        std::uint16_t fields = 0;
+        if (!r.u16(fields) || fields > max_advert_fields) {
+            return false;
+        }
+        auto& list = a.adverts.emplace_back();
+        list.reserve(fields);
+        for (std::uint16_t f = 0; f < fields; ++f) {
+            std::string key;
+            std::uint32_t size = 0;
+            std::string_view value;
+            if (!r.str8(key) || !r.u32(size) || !r.str(size, value)) {
+                return false;
+            }
+            list.emplace_back(std::move(key), std::string(value));
+        }
+    }
+    if (!r.u32(n) || n > max_frame_adverts) {
+        return false;
+    }
+    a.gone.resize(n);
+    for (auto& id : a.gone) {
+        if (!r.str8(id)) {
+            return false;
+        }
+    }
+    if (!r.done()) {
+        return false;
+    }
+    out = std::move(a);
     return true;
 }
 

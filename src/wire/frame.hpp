@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "meshy/buffer.hpp"
@@ -35,6 +36,7 @@ enum class FrameType : std::uint8_t {
     reply = 4,    // a service reply
     ping = 5,     // heartbeat
     bye = 6,      // clean close notice
+    adverts = 7,  // adverts the sender knows (static peers: how a node learns the mesh from one peer)
 };
 
 enum class ReplyStatus : std::uint8_t { ok = 0, remote_error = 1, no_such_service = 2, bad_request = 3 };
@@ -94,6 +96,23 @@ struct Info {
     std::vector<InfoPublication> publications;
 };
 
+/// One advert as key=value fields (the keys of discovery's AdvertFields).
+using AdvertFieldList = std::vector<std::pair<std::string, std::string>>;
+
+/// Limits of an Adverts frame; a frame beyond them is malformed.
+inline constexpr std::size_t max_frame_adverts = 1024;  ///< adverts (and gone ids) in one frame
+inline constexpr std::size_t max_advert_fields = 256;   ///< fields of one advert
+
+/// The adverts a node knows, sent over a link (see docs/wire-protocol.md, "Adverts").
+struct Adverts {
+    /// The receiver should answer with every advert it knows, then keep sending changes.
+    bool subscribe = false;
+    /// Nodes that appeared or changed; the sender's own advert is among them when it changed.
+    std::vector<AdvertFieldList> adverts;
+    /// Ids of nodes the sender no longer knows.
+    std::vector<std::string> gone;
+};
+
 struct Message {
     CodecId codec{};
     std::uint64_t sent_at_ns = 0;
@@ -129,6 +148,9 @@ void encode_request(
 void encode_reply(
     Buffer& out, std::uint64_t call_id, ReplyStatus status, CodecId codec, std::span<const std::byte> payload);
 void encode_empty(Buffer& out, FrameType type);
+/// Keys and ids longer than 255 bytes, values longer than 4 GiB and entries beyond the limits above
+/// are the caller's to avoid (they would be cut, or refused by the receiver).
+void encode_adverts(Buffer& out, const Adverts& adverts);
 /// Append a request's or a reply's prefix and header only, for a payload of `payload_size` bytes
 /// that the caller writes after them (a gathered write: the payload is not copied).
 void encode_request_header(
@@ -150,6 +172,7 @@ bool decode_info(std::span<const std::byte> body, Info& out);
 bool decode_message(std::span<const std::byte> body, Message& out);
 bool decode_request(std::span<const std::byte> body, Request& out);
 bool decode_reply(std::span<const std::byte> body, Reply& out);
+bool decode_adverts(std::span<const std::byte> body, Adverts& out);
 
 /// Message frame header size before the topic (within the body): codec, flags, topic length, time.
 inline constexpr std::size_t message_header = 1 + 1 + 2 + 8;

@@ -52,6 +52,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 decode_reply(frame.body, r);
                 break;
             }
+            case FrameType::adverts: {
+                Adverts a;
+                decode_adverts(frame.body, a);
+                break;
+            }
             case FrameType::ping:
             case FrameType::bye:
                 break;

@@ -423,3 +423,33 @@ TEST_F(CliTest, SendersAreVisibleInTopicListAndInfo) {
     const auto typed = run({"topic", "list", "-t", "--discovery-time", "2.5"});
     EXPECT_TRUE(has_line(typed.lines, "only-sent [untyped]")) << joined(typed.lines);
 }
+
+TEST_F(CliTest, DoctorIsHealthyWithTheDaemonAndNamesWhatIsWrong) {
+    auto healthy = run({"doctor"});
+    ASSERT_TRUE(healthy.status && healthy.status->success()) << joined(healthy.lines);
+    EXPECT_NE(joined(healthy.lines).find("ok    avahi-daemon: "), std::string::npos) << joined(healthy.lines);
+    EXPECT_NE(joined(healthy.lines).find("healthy"), std::string::npos);
+
+    // A static peer that answers, and one that does not (found in parallel, each bounded).
+    auto provider = start({test_node, "provide", "--listen-host", "127.0.0.1"}, "provider");
+    const auto ready = provider->wait_for_line("READY", 10s);
+    ASSERT_TRUE(ready);
+    const auto at = ready->find("tcp=");
+    const std::string port = ready->substr(at + 4, ready->find(' ', at) - at - 4);
+    auto peers = run({"--peer", "tcp/127.0.0.1:" + port, "--peer", "tcp/127.0.0.1:1", "doctor"});
+    ASSERT_TRUE(peers.status && peers.status->exited && peers.status->code == 1) << joined(peers.lines);
+    EXPECT_NE(joined(peers.lines).find("ok    static peer tcp/127.0.0.1:" + port), std::string::npos)
+        << joined(peers.lines);
+    EXPECT_NE(joined(peers.lines).find("FAIL  static peer tcp/127.0.0.1:1: Connection refused"), std::string::npos)
+        << joined(peers.lines);
+
+    // The daemon out of reach: the first problem names the bus it tried.
+    env_["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/meshy-doctor-test.sock";
+    auto broken = run({"doctor"});
+    ASSERT_TRUE(broken.status && broken.status->exited && broken.status->code == 1) << joined(broken.lines);
+    EXPECT_NE(joined(broken.lines)
+                  .find("meshy: error: doctor: avahi-daemon: not reachable on the system bus "
+                        "unix:path=/nonexistent/meshy-doctor-test.sock"),
+              std::string::npos)
+        << joined(broken.lines);
+}

@@ -512,7 +512,8 @@ TEST_F(LaunchTest, SchemaErrorsNameFileLineAndKey) {
         {"nodes:\n  talker:\n    command: x\n    numbr: 3\n",
          "4: nodes.talker.numbr: unknown key (expected one of: command, shell, disabled, on_host, number, "
          "pre_delay, post_delay, env, cwd, respawn, respawn_delay, max_restarts, args, pass_name)"},
-        {"domain: x\nnodes:\n  t: {command: x}\n", "1: domain: unknown key (expected one of: domain_id, nodes)"},
+        {"domain: x\nnodes:\n  t: {command: x}\n", "1: domain: unknown key (expected one of: domain_id, peers, nodes)"},
+        {"peers: [udp/h:1]\nnodes:\n  t: {command: x}\n", "1: peers: 'udp/h:1' is not tcp/HOST:PORT or unix/PATH"},
         {"nodes:\n  talker:\n    shell: true\n", "2: nodes.talker: missing key 'command'"},
         {"nodes:\n  a:\n    command: x\n    number: 0\n", "4: nodes.a.number: must be at least 1, got 0"},
         {"nodes:\n  a:\n    command: x\n    number: three\n", "4: nodes.a.number: expected an integer, got 'three'"},

@@ -117,9 +117,10 @@ std::string error_line(const std::exception& e) {
                  "                   [--reply-topic R --until-replies K]   (COUNT 0: until stopped)\n"
                  "  provide\n"
                  "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
-                 "  nodes [--expect N]\n"
+                 "  nodes [--expect N] [--stay]\n"
                  "  probe\n"
-                 "common: [--name N] [--domain-id D] [--listen-host H] [--no-unix] [--no-tcp] [--outbox-wait]\n"
+                 "common: [--name N] [--domain-id D] [--listen-host H] [--listen-port P] [--peer tcp/H:P]... "
+                 "[--no-unix] [--no-tcp] [--outbox-wait]\n"
                  "        [--log LEVEL] [--receive-budget BYTES] [--wait-timeout-ms W]\n",
                  problem.c_str());
     std::exit(2);
@@ -184,6 +185,10 @@ Args parse(int argc, char** argv) {
             a.options.domain_id = value();
         } else if (arg == "--listen-host") {
             a.options.listen_host = value();
+        } else if (arg == "--listen-port") {
+            a.options.listen_port = static_cast<std::uint16_t>(parse_int(value(), "--listen-port"));
+        } else if (arg == "--peer") {
+            a.options.peers.push_back(value());
         } else if (arg == "--no-unix") {
             a.options.allow_unix = false;
         } else if (arg == "--no-tcp") {
@@ -589,8 +594,10 @@ int cmd_nodes(const Args& a) {
         return n;
     };
     const auto deadline = std::chrono::steady_clock::now() + a.wait_timeout;
+    bool stopped = false;
     while (known() < a.expect && std::chrono::steady_clock::now() < deadline) {
         if (stop_requested(10ms)) {
+            stopped = true;
             break;
         }
     }
@@ -602,6 +609,8 @@ int cmd_nodes(const Args& a) {
              " services=" + joined(n.services));
     }
     emit("NODES_END count=" + std::to_string(all.size()));
+    while (a.stay && !stopped && !stop_requested(100ms)) {  // stays visible to the others (bench/static_peers.sh)
+    }
     node.stop();
     return enough ? 0 : 1;
 }

@@ -173,3 +173,43 @@ TEST(Frame, RequestAndReplyHeadersPlusPayloadAreTheWholeFrames) {
     ASSERT_EQ(parts.size(), whole.size());
     EXPECT_EQ(std::memcmp(parts.data(), whole.data(), whole.size()), 0);
 }
+
+TEST(Adverts, RoundTrips) {
+    Adverts sent;
+    sent.subscribe = true;
+    sent.adverts.push_back({{"v", "2"}, {"id", "x"}, {"t0", std::string(70000, 'a')}});
+    sent.adverts.push_back({});
+    sent.gone = {"a", "b"};
+    Buffer b;
+    encode_adverts(b, sent);
+    FrameView f;
+    std::size_t used = 0, needed = 0;
+    std::string reason;
+    ASSERT_EQ(next_frame(all(b), 1u << 20, f, used, needed, reason), Parse::ok) << reason;
+    ASSERT_EQ(f.type, FrameType::adverts);
+    Adverts got;
+    ASSERT_TRUE(decode_adverts(f.body, got));
+    EXPECT_TRUE(got.subscribe);
+    EXPECT_EQ(got.adverts, sent.adverts);
+    EXPECT_EQ(got.gone, sent.gone);
+}
+
+TEST(Adverts, TruncatedOrOverLimitIsMalformed) {
+    Adverts sent;
+    sent.adverts.push_back({{"id", "x"}});
+    Buffer b;
+    encode_adverts(b, sent);
+    const auto body = all(b).subspan(frame_prefix);
+    Adverts got;
+    for (std::size_t n = 0; n < body.size(); ++n) {
+        EXPECT_FALSE(decode_adverts(body.first(n), got)) << n;
+    }
+    // A count beyond the limit is refused before anything is reserved for it.
+    std::vector<std::byte> huge(body.begin(), body.end());
+    huge[1] = std::byte{0xff};
+    huge[2] = std::byte{0xff};
+    EXPECT_FALSE(decode_adverts(huge, got));
+    std::vector<std::byte> bad_flags(body.begin(), body.end());
+    bad_flags[0] = std::byte{2};
+    EXPECT_FALSE(decode_adverts(bad_flags, got));
+}

@@ -18,7 +18,7 @@
 namespace meshy::cli::launch {
 namespace {
 
-const std::vector<std::string> top_keys = {"domain_id", "nodes"};
+const std::vector<std::string> top_keys = {"domain_id", "peers", "nodes"};
 
 std::string joined(const std::vector<std::string>& words, const char* separator) {
     std::string out;
@@ -322,6 +322,15 @@ LaunchConfig parse_launch_config(const std::string& text, const std::string& pat
     config.path = path;
     if (const YAML::Node v = root["domain_id"]; v.IsDefined() && !v.IsNull()) {
         config.domain_id = c.non_empty_text(v, "domain_id");
+    }
+    if (const YAML::Node v = root["peers"]; v.IsDefined() && !v.IsNull()) {
+        for (auto& peer : c.words(v, "peers")) {
+            // Each node checks the whole syntax when it starts; the file catches the usual slips.
+            if (!(peer.starts_with("tcp/") || peer.starts_with("unix/")) || peer.find(',') != std::string::npos) {
+                c.fail(v.Mark(), "peers", "'" + peer + "' is not tcp/HOST:PORT or unix/PATH");
+            }
+            config.peers.push_back(std::move(peer));
+        }
     }
     const YAML::Node nodes = root["nodes"];
     if (!nodes.IsDefined() || nodes.IsNull()) {

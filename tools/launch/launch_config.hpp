@@ -41,7 +41,8 @@ struct NodeConfig {
 struct LaunchConfig {
     std::string path;  ///< as given (used in messages)
     std::optional<std::string> domain_id;
-    std::vector<NodeConfig> nodes;  ///< in file order: the start order
+    std::vector<std::string> peers;  ///< static peers of every node (MESHY_PEERS), after inherited ones
+    std::vector<NodeConfig> nodes;   ///< in file order: the start order
 };
 
 /// Every key a node may have, in the order messages list them.
