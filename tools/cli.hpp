@@ -30,6 +30,7 @@ struct GlobalOptions {
     double discovery_time = 1.5;     ///< --discovery-time, seconds (list commands)
     std::vector<std::string> peers;  ///< --peer (repeatable): static peers, added to $MESHY_PEERS
     std::string listen;              ///< --listen tcp/HOST:PORT: where the CLI's node accepts TCP
+    std::string domain_key_file;     ///< --domain-key-file, default $MESHY_DOMAIN_KEY_FILE
 };
 
 /// Splits "tcp/HOST:PORT" into a listen address and port. @throws CliError(exit_usage).
@@ -55,6 +56,7 @@ void setup_launch(CLI::App& app, const GlobalOptions& globals);
 void setup_bag(CLI::App& app, const GlobalOptions& globals);
 void setup_bridge(CLI::App& app, const GlobalOptions& globals);
 void setup_doctor(CLI::App& app, const GlobalOptions& globals);
+void setup_key(CLI::App& app, const GlobalOptions& globals);
 
 /// Topic and service names as rosbridge writes them: one leading '/' is dropped, so `/chatter` and
 /// `chatter` name the same topic (as in `meshy bridge`). Use as a CLI11 option transform.
@@ -66,7 +68,8 @@ inline std::string mesh_name(std::string name) {
 }
 void setup_speedtest(CLI::App& app, const GlobalOptions& globals);
 
-/// Options of a node the CLI runs, named `name`: the domain from --domain-id; also sets the log level
+/// Options of a node the CLI runs, named `name`: the domain from --domain-id, the key from
+/// --domain-key-file; also sets the log level
 /// (--log, else $MESHY_LOG, else warnings only).
 NodeOptions cli_node_options(const GlobalOptions& globals, std::string name);
 /// Every node the CLI runs has a name starting with this (`meshy-cli-echo-4242`).

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <meshy/domain_key.hpp>
 #include <set>
 
 #include "cli.hpp"
@@ -163,6 +164,14 @@ void run_launch(const GlobalOptions& globals, bool domain_given, const LaunchCom
             }
         }
         set_env(base_env, "MESHY_PEERS", peers);
+    }
+    // --domain-key-file (or an inherited $MESHY_DOMAIN_KEY_FILE) beats the file's domain_key_file.
+    // A bad key file stops the launch before any node starts.
+    const std::string key_file =
+        !globals.domain_key_file.empty() ? globals.domain_key_file : config.domain_key_file.value_or(std::string());
+    if (!key_file.empty()) {
+        check_domain_key_file(key_file);
+        set_env(base_env, "MESHY_DOMAIN_KEY_FILE", key_file);
     }
     launch::SupervisorOptions options{.grace = o.grace, .notes = {}};
     options.notes.push_back(config.path + ": " + std::to_string(config.nodes.size()) + " node" +

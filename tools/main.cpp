@@ -34,6 +34,7 @@ NodeOptions cli_node_options(const GlobalOptions& globals, std::string name) {
     if (!globals.listen.empty()) {
         parse_listen(globals.listen, options.listen_host, options.listen_port);
     }
+    options.domain_key_file = globals.domain_key_file;
     return options;
 }
 
@@ -195,7 +196,7 @@ std::optional<std::string> find_unknown_command(CLI::App& app, const std::vector
     std::size_t i = 0;
     while (i < args.size() && args[i].starts_with("-")) {
         const bool takes_value = (args[i] == "--domain-id" || args[i] == "--log" || args[i] == "--discovery-time" ||
-                                  args[i] == "--peer" || args[i] == "--listen");
+                                  args[i] == "--peer" || args[i] == "--listen" || args[i] == "--domain-key-file");
         i += takes_value ? 2 : 1;
     }
     if (i >= args.size()) {
@@ -228,6 +229,12 @@ int main(int argc, char** argv) {
         globals.domain_id = env;
     }
     app.add_option("--domain-id", globals.domain_id, "Domain ID (default: $MESHY_DOMAIN_ID, else \"default\")");
+    if (const char* env = std::getenv("MESHY_DOMAIN_KEY_FILE")) {
+        globals.domain_key_file = env;
+    }
+    app.add_option("--domain-key-file", globals.domain_key_file,
+                   "Domain key file: authenticate every node and encrypt every link (default: $MESHY_DOMAIN_KEY_FILE; "
+                   "see meshy key generate)");
     app.add_option("--log", globals.log_level, "Log level: trace, debug, info, warn, error, off")
         ->check([](const std::string& text) {
             meshy::LogLevel level{};
@@ -248,6 +255,7 @@ int main(int argc, char** argv) {
     setup_bridge(app, globals);
     setup_speedtest(app, globals);
     setup_doctor(app, globals);
+    setup_key(app, globals);
 
     // CLI11 reads a word in brackets as its own list syntax ("[1,2]" -> "1", "2"); message
     // arguments must reach parse_args() whole, so such words are escaped here and there unescaped.

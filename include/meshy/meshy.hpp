@@ -7,6 +7,7 @@
 #include "meshy/codecs/cereal.hpp"
 #include "meshy/codecs/msgpack.hpp"
 #include "meshy/codecs/raw.hpp"
+#include "meshy/domain_key.hpp"
 #include "meshy/error.hpp"
 #include "meshy/load_balancer.hpp"
 #include "meshy/log.hpp"

@@ -96,6 +96,12 @@ struct NodeOptions {
     /// frame announces; a frame that would take the node past this budget closes its connection
     /// (with a warning naming the peer). Keep it above `max_frame_size` to receive frames that large.
     std::size_t receive_budget = 512u * 1024 * 1024;
+    /// The domain key's file (make one with `meshy key generate > lab.key`): with a key, every link
+    /// starts with a mutual authentication that proves both ends hold it, and everything after it
+    /// is encrypted; a peer without the same key is refused. Empty: `MESHY_DOMAIN_KEY_FILE`, else
+    /// no key (links in the clear). The file must not be readable by group or others (see
+    /// docs/security.md).
+    std::string domain_key_file{};
     /// Idle connections send a heartbeat this often.
     std::chrono::milliseconds heartbeat_interval{500};
     /// A connection silent for this long is considered dead and its peer leaves the topology.

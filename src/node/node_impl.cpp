@@ -90,6 +90,9 @@ NodeOptions with_environment(NodeOptions options) {
     if (const char* env = std::getenv("MESHY_LISTEN_HOST"); env && *env && is_wildcard(options.listen_host)) {
         options.listen_host = env;  // e.g. 127.0.0.1 keeps every node of a test run on loopback
     }
+    if (const char* env = std::getenv("MESHY_DOMAIN_KEY_FILE"); env && *env && options.domain_key_file.empty()) {
+        options.domain_key_file = env;
+    }
     return options;
 }
 
@@ -143,6 +146,9 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
                                                        : round_robin_service_balancer()) {
     validate(options_, domain_);
+    if (!options_.domain_key_file.empty()) {
+        domain_key_ = std::make_shared<const DomainKey>(load_domain_key(options_.domain_key_file));
+    }
 }
 
 NodeImpl::~NodeImpl() = default;
@@ -210,7 +216,7 @@ void NodeImpl::start() {
             std::lock_guard lock(mutex_);
             self = self_advert_;
         }
-        discovery_->start(self, std::move(events));
+        discovery_->start(advertised(std::move(self)), std::move(events));
         if (static_peers_) {
             static_peers_->start();
         }
@@ -348,6 +354,7 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.socket_buffer_size = options_.socket_buffer_size;
     c.receive_budget = receive_budget_;
     c.one_thread = own_loop_;
+    c.domain_key = domain_key_;
     return c;
 }
 
@@ -603,6 +610,18 @@ SharedFrame NodeImpl::info_frame() const {
     return frame;
 }
 
+Advert NodeImpl::advertised(Advert advert) const {
+    if (domain_key_) {
+        // A keyed domain's discovery records say only how to connect: its topics, services and
+        // publications travel in Info frames over the encrypted links (peers dial to fetch them).
+        advert.topics.clear();
+        advert.services.clear();
+        advert.publications.clear();
+        advert.complete = false;
+    }
+    return advert;
+}
+
 void NodeImpl::lists_changed() {
     if (!running()) {
         return;
@@ -620,7 +639,7 @@ void NodeImpl::lists_changed() {
         advert = self_advert_;
     }
     if (discovery_) {
-        discovery_->update(advert);
+        discovery_->update(advertised(std::move(advert)));
     }
     push_own_advert(advert);
     {

@@ -121,6 +121,8 @@ private:
     void dial_listeners_locked(const Routing& routing);
     /// What this node listens to, provides or sends changed: a new advert and Info for peers.
     void lists_changed();
+    /// What discovery publishes of `advert`: with a domain key, no lists (complete false).
+    Advert advertised(Advert advert) const;
     SharedFrame info_frame() const;
     void evaluate_dependencies();
     /// Picks a provider of `service` (this node or a peer), registers the call and sends its
@@ -157,6 +159,7 @@ private:
     std::shared_ptr<Acceptor> tcp_acceptor_;
     std::shared_ptr<Acceptor> unix_acceptor_;
     std::shared_ptr<ReceiveBudget> receive_budget_;  // shared by the node's connections
+    std::shared_ptr<const DomainKey> domain_key_;    // null: links in the clear
     std::string unix_path_;
     std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;

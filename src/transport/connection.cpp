@@ -9,11 +9,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
+#include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -23,6 +25,8 @@
 
 #include "common/system.hpp"
 #include "meshy/log.hpp"
+#include "transport/secure_channel.hpp"
+#include "transport/secure_handshake.hpp"
 
 namespace meshy::detail {
 namespace {
@@ -127,6 +131,7 @@ Connection::Connection(
     Socket socket, bool outbound, bool is_unix, ConnectionConfig config, std::shared_ptr<ConnectionHandler> handler)
     : socket_(std::move(socket)),
       strand_(config.one_thread ? socket_.get_executor() : asio::make_strand(socket_.get_executor())),
+      keyed_(config.domain_key != nullptr),
       outbound_(outbound),
       is_unix_(is_unix),
       config_(std::move(config)),
@@ -171,11 +176,126 @@ void Connection::start() {
     auto handshake = std::make_shared<Buffer>();
     wire::encode_handshake(*handshake, config_.self);
     send(std::move(handshake), SendMode::control);
+    if (keyed_) {
+        // The node handshake waits in the outbox: it goes out sealed, after the key exchange.
+        asio::co_spawn(
+            strand_, [self]() { return self->secure_start(); }, asio::detached);
+    } else {
+        start_reader();
+        asio::co_spawn(
+            strand_, [self]() { return self->write_loop(); }, asio::detached);
+    }
+    asio::co_spawn(
+        strand_, [self]() { return self->watchdog(); }, asio::detached);
+}
+
+asio::awaitable<void> Connection::secure_start() {
+    auto self = shared_from_this();
+    using Result = secure::Handshake::Result;
+    secure::Handshake hs(*config_.domain_key, outbound_);
+    Buffer out;
+    std::array<std::byte, secure::reply_size> in{};
+    const auto refuse = [&](Result r) {
+        do_close("refusing peer at " + remote_ + ": domain key mismatch" +
+                     (r == Result::no_key ? " (the peer has no domain key)" : ""),
+                 WarnKind::refused);
+    };
+    const auto failed = [&](const std::error_code& ec) {
+        if (open()) {  // else the watchdog closed it (no handshake in time)
+            do_close("secure handshake with " + remote_ + " failed: " +
+                     (ec == asio::error::eof ? std::string("the peer closed the connection") : ec.message()));
+        }
+    };
+    // Reads the peer's message of `size` bytes; its magic first, so that a peer without a key
+    // (whose node handshake starts otherwise) is refused at once. @returns false when refused.
+    const auto read_message = [&](std::size_t size, bool has_magic) -> asio::awaitable<bool> {
+        std::size_t at = 0;
+        if (has_magic) {
+            auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(in.data(), secure::magic_size), use_tuple);
+            if (ec) {
+                failed(ec);
+                co_return false;
+            }
+            if (!secure::starts_with_magic(std::span<const std::byte>(in.data(), n))) {
+                if (outbound_) {
+                    refuse(Result::no_key);
+                    co_return false;
+                }
+                // A peer without a key that dialed this node has seen nothing from it yet: it is
+                // told why with the magic, and closes; the watchdog bounds the wait for that.
+                const std::string reason =
+                    "refusing peer at " + remote_ + ": domain key mismatch (the peer has no domain key)";
+                warn_limited(WarnKind::refused, "closing connection: " + reason);
+                co_await asio::async_write(socket_, asio::buffer(secure::magic, secure::magic_size), use_tuple);
+                std::array<std::byte, 1024> sink;
+                for (;;) {
+                    auto [ec2, m] = co_await socket_.async_read_some(asio::buffer(sink), use_tuple);
+                    (void)m;
+                    if (ec2) {
+                        break;
+                    }
+                }
+                do_close(reason);
+                co_return false;
+            }
+            at = n;
+        }
+        auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(in.data() + at, size - at), use_tuple);
+        (void)n;
+        if (ec) {
+            failed(ec);
+            co_return false;
+        }
+        co_return true;
+    };
+    const auto write_out = [&]() -> asio::awaitable<bool> {
+        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out.data(), out.size()), use_tuple);
+        (void)n;
+        out.clear();
+        if (ec) {
+            failed(ec);
+            co_return false;
+        }
+        co_return true;
+    };
+    if (outbound_) {
+        hs.hello(out);
+        if (!co_await write_out() || !co_await read_message(secure::reply_size, true)) {
+            co_return;
+        }
+        const auto r = hs.on_reply(std::span<const std::byte>(in.data(), secure::reply_size), out);
+        // The finish goes out even on a mismatch: the responder then refuses the link as well.
+        if (!co_await write_out()) {
+            co_return;
+        }
+        if (r != Result::ok) {
+            refuse(r);
+            co_return;
+        }
+    } else {
+        if (!co_await read_message(secure::hello_size, true)) {
+            co_return;
+        }
+        const auto r = hs.on_hello(std::span<const std::byte>(in.data(), secure::hello_size), out);
+        if (r != Result::ok) {
+            refuse(r);
+            co_return;
+        }
+        if (!co_await write_out() || !co_await read_message(secure::finish_size, false)) {
+            co_return;
+        }
+        if (const auto f = hs.on_finish(std::span<const std::byte>(in.data(), secure::finish_size)); f != Result::ok) {
+            refuse(f);
+            co_return;
+        }
+    }
+    if (!open()) {
+        co_return;
+    }
+    secure_ = std::make_unique<secure::SecureChannel>(hs.keys());
     start_reader();
     asio::co_spawn(
         strand_, [self]() { return self->write_loop(); }, asio::detached);
-    asio::co_spawn(
-        strand_, [self]() { return self->watchdog(); }, asio::detached);
 }
 
 void Connection::ring() {
@@ -242,7 +362,7 @@ bool Connection::send(SharedFrame frame, SendMode mode) {
     // Written at once when the writer is idle; the frame's rest, if the socket took only part of
     // it, is queued first.
     const auto bytes = frame->bytes();
-    if (bytes.size() <= direct_write_max) {
+    if (!keyed_ && bytes.size() <= direct_write_max) {
         const auto direct = outbox_.write_if_idle(
             bytes.size(), [&]() -> ssize_t { return open() ? send_rest(socket_.native_handle(), bytes, {}, 0) : -1; },
             [&](std::size_t written) {
@@ -263,7 +383,7 @@ bool Connection::send(SharedFrame frame, SendMode mode) {
 
 bool Connection::write_now_or_queue(std::span<const std::byte> head, std::span<const std::byte> body, bool control) {
     const std::size_t total = head.size() + body.size();
-    if (total <= direct_write_max) {
+    if (!keyed_ && total <= direct_write_max) {
         const auto direct = outbox_.write_if_idle(
             total, [&]() -> ssize_t { return open() ? send_rest(socket_.native_handle(), head, body, 0) : -1; },
             [&](std::size_t written) {
@@ -288,7 +408,8 @@ bool Connection::write_large_in_place(std::span<const std::byte> head,
                                       Clock::time_point deadline) {
     // A writer busy with a backlog (other threads' messages) is not waited for long: then the
     // frame is copied and queued like any other, and the caller waits for room if need be.
-    if (!outbox_.begin_direct(std::min(deadline, Clock::now() + idle_writer_wait))) {
+    // A keyed link's frames are all sealed by its writer.
+    if (keyed_ || !outbox_.begin_direct(std::min(deadline, Clock::now() + idle_writer_wait))) {
         return open() && write_now_or_queue(head, body, false);
     }
     const std::size_t total = head.size() + body.size();
@@ -403,6 +524,19 @@ void Connection::end_reader(const std::string& reason, WarnKind kind) {
 }
 
 Connection::Taken Connection::take_handshake(std::span<const std::byte> pending) {
+    if (!keyed_) {
+        // A keyed peer opens with the key exchange's magic, not a node handshake.
+        const std::size_t seen = std::min(pending.size(), secure::magic_size);
+        if (seen > 0 && std::memcmp(pending.data(), secure::magic, seen) == 0) {
+            if (seen < secure::magic_size) {
+                return Taken::need_more;
+            }
+            end_reader("refusing peer at " + remote_ +
+                           ": domain key mismatch (the peer uses a domain key, this node has none)",
+                       WarnKind::refused);
+            return Taken::ended;
+        }
+    }
     std::size_t used = 0;
     wire::Handshake hs;
     std::string reason;
@@ -539,6 +673,10 @@ void Connection::read_some() {
                    WarnKind::receive_budget);
         return;
     }
+    if (keyed_) {
+        read_sealed(into);
+        return;
+    }
     auto done = [self = std::move(self)](const std::error_code& ec, std::size_t n) {
         self->on_read(ec, n);
     };
@@ -549,11 +687,43 @@ void Connection::read_some() {
     }
 }
 
+void Connection::read_sealed(std::span<std::byte> into) {
+    auto self = shared_from_this();
+    if (secure_->has_plaintext()) {
+        // Records opened earlier beyond the reader's room: hand those on before reading more.
+        reader_.received(secure_->drain(into));
+        asio::post(strand_, [self] { self->read_some(); });
+        return;
+    }
+    sealed_into_ = into;
+    const auto space = secure_->read_space();
+    socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                            asio::bind_executor(strand_, [self](const std::error_code& ec, std::size_t n) {
+                                self->on_sealed_read(ec, n);
+                            }));
+}
+
+void Connection::on_sealed_read(const std::error_code& ec, std::size_t n) {
+    if (ec) {
+        on_read(ec, 0);
+        return;
+    }
+    bool ok = true;
+    std::string reason;
+    const std::size_t opened = secure_->received(n, sealed_into_, ok, reason);
+    if (!ok) {
+        end_reader(reason + " from " + who(), WarnKind::malformed);
+        return;
+    }
+    on_read({}, opened);
+}
+
 asio::awaitable<void> Connection::write_loop() {
     auto self = shared_from_this();
     // Its vectors grow with the first batches, not ahead: an idle link keeps them small.
     Outbox::Batch batch;
     std::vector<asio::const_buffer> buffers;
+    Buffer sealed;        // keyed links: the batch as records
     bool linger = false;  // a write just ended
 
     while (open()) {
@@ -584,8 +754,13 @@ asio::awaitable<void> Connection::write_loop() {
             continue;
         }
         buffers.clear();
-        for (const auto& part : batch.parts) {
-            buffers.emplace_back(part.data(), part.size());
+        if (secure_) {
+            secure_->seal(batch.parts, sealed);
+            buffers.emplace_back(sealed.data(), sealed.size());
+        } else {
+            for (const auto& part : batch.parts) {
+                buffers.emplace_back(part.data(), part.size());
+            }
         }
         auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
         (void)n;

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "meshy/buffer.hpp"
+#include "transport/domain_key.hpp"
 #include "transport/link.hpp"
 #include "transport/outbox.hpp"
 #include "transport/read_buffer.hpp"
@@ -24,6 +25,10 @@
 #include "wire/frame.hpp"
 
 namespace meshy::detail {
+
+namespace secure {
+class SecureChannel;
+}
 
 class Connection;
 
@@ -68,6 +73,10 @@ struct ConnectionConfig {
     /// Only one thread runs the executor (the node's own loop): the connection's coroutines need
     /// no strand to take turns, and go without one (a strand costs allocations per operation).
     bool one_thread = false;
+    /// The domain key (NodeOptions::domain_key_file); null: none. With a key, the link starts with
+    /// the authenticated key exchange of secure_handshake.hpp and every byte after it travels in
+    /// sealed records (secure_channel.hpp); the node handshake goes inside.
+    std::shared_ptr<const DomainKey> domain_key;
 };
 
 class Connection final : public Link, public std::enable_shared_from_this<Connection> {
@@ -129,6 +138,11 @@ private:
     /// The peer's handshake, checked; a refusal ends the reader.
     Taken take_handshake(std::span<const std::byte> pending);
     asio::awaitable<void> write_loop();
+    /// Keyed links: the authenticated key exchange, then the reader and writer over sealed records.
+    asio::awaitable<void> secure_start();
+    /// Keyed links: reads ciphertext; its records are opened into `into` (the reader's room).
+    void read_sealed(std::span<std::byte> into);
+    void on_sealed_read(const std::error_code& ec, std::size_t n);
     asio::awaitable<void> watchdog();
     void do_close(const std::string& reason, WarnKind kind = WarnKind::none);
     void ring();
@@ -159,7 +173,13 @@ private:
     std::string who() const { return (peer_.name.empty() ? std::string("peer") : peer_.name) + " (" + remote_ + ")"; }
 
     Socket socket_;
-    asio::any_io_executor strand_;  // a strand, or the socket's executor itself (one_thread)
+    asio::any_io_executor strand_;
+    // Keyed links: set once the key exchange succeeded, before the reader and writer start. Every
+    // frame is then queued for the writer, which seals it (no direct writes from senders).
+    const bool keyed_;
+    std::unique_ptr<secure::SecureChannel> secure_;
+    std::span<std::byte>
+        sealed_into_;  // where read_sealed() puts plaintext  // a strand, or the socket's executor itself (one_thread)
     bool outbound_;
     bool is_unix_;
     ConnectionConfig config_;

@@ -561,3 +561,22 @@ TEST_F(BridgeRestTest, DashboardPlotsShowsImagesAndDrivesTeleop) {
 }
 
 }  // namespace
+
+// A keyed domain (docs/security.md): `meshy key generate` makes the key file private, and the
+// bridge given it with --domain-key-file reaches a keyed `topic echo`.
+TEST_F(BridgeRestTest, JoinsAKeyedDomain) {
+    const auto key = (root_ / "lab.key").string();
+    const auto made = run_command({"/bin/sh", "-c", "umask 022 && \"$0\" key generate > \"$1\"", cli, key}, 20s);
+    ASSERT_TRUE(made.status && made.status->success()) << joined(made.lines);
+    EXPECT_EQ(fs::status(key).permissions() & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+    auto& echo = start_cli({"--domain-key-file", key, "topic", "echo", "keyed_in", "--json"}, "echo");
+    ASSERT_TRUE(echo.wait_for_line("Listening to topics", 15s)) << echo.dump();
+    auto& bridge = start_cli(
+        {"--domain-key-file", key, "bridge", "--address", "127.0.0.1", "--port", "0", "--token", "secret"}, "bridge");
+    const auto line = bridge.wait_for_line("listening on ws://127.0.0.1:", 20s);
+    ASSERT_TRUE(line) << bridge.dump();
+    port_ = std::stoi(line->substr(line->find("127.0.0.1:") + 10));
+    get_until("/api/topics", [](const Response& r) { return contains(r.body, R"("name":"/keyed_in")"); });
+    EXPECT_EQ(post("/api/topics/keyed_in", R"({"args": ["through the key"]})").status, 200);
+    EXPECT_TRUE(echo.wait_for_line(R"("args": ["through the key"])", 10s)) << echo.dump();
+}

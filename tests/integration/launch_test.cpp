@@ -512,7 +512,8 @@ TEST_F(LaunchTest, SchemaErrorsNameFileLineAndKey) {
         {"nodes:\n  talker:\n    command: x\n    numbr: 3\n",
          "4: nodes.talker.numbr: unknown key (expected one of: command, shell, disabled, on_host, number, "
          "pre_delay, post_delay, env, cwd, respawn, respawn_delay, max_restarts, args, pass_name)"},
-        {"domain: x\nnodes:\n  t: {command: x}\n", "1: domain: unknown key (expected one of: domain_id, peers, nodes)"},
+        {"domain: x\nnodes:\n  t: {command: x}\n",
+         "1: domain: unknown key (expected one of: domain_id, domain_key_file, peers, nodes)"},
         {"peers: [udp/h:1]\nnodes:\n  t: {command: x}\n", "1: peers: 'udp/h:1' is not tcp/HOST:PORT or unix/PATH"},
         {"nodes:\n  talker:\n    shell: true\n", "2: nodes.talker: missing key 'command'"},
         {"nodes:\n  a:\n    command: x\n    number: 0\n", "4: nodes.a.number: must be at least 1, got 0"},
@@ -603,3 +604,37 @@ TEST_F(LaunchTest, TheMeshyCliRunsAsANode) {
     EXPECT_TRUE(has_line(lines, "[echo]   args: (\"hi\")")) << joined(lines);
     EXPECT_TRUE(has_line(lines, "[plain] plain")) << joined(lines);
 }
+
+namespace {
+
+// launch.yaml's domain_key_file (relative to the file) reaches every node: a keyed listener and
+// sender talk; a node outside the launch without the key is refused by the listener. A key file
+// open to others stops the launch before any node starts.
+TEST_F(LaunchTest, DomainKeyFileReachesEveryNode) {
+    const auto made = run_command(
+        {"/bin/sh", "-c", "umask 022 && \"$0\" key generate > \"$1\"", cli, (tmp_ / "lab.key").string()}, exit_timeout);
+    ASSERT_TRUE(made.status && made.status->success()) << joined(made.lines);
+    const std::string file =
+        write_file("domain_id: " + domain_ + "\ndomain_key_file: lab.key\nnodes:\n  listener:\n" +
+                   "    command: " + list({test_node, "listen", "keyed"}) + "\n  talker:\n" +
+                   "    command: " + list({test_node, "send", "keyed", "3", "--text", "k"}) + "\n");
+    Process& p = start({"launch", file});
+    expect_line(p, "[listener] RECV keyed 2 k", flow_timeout);
+    auto outsider_env = env_;
+    outsider_env["MESHY_DOMAIN_ID"] = domain_;
+    const auto outsider =
+        run_command({test_node, "send", "keyed", "1", "--wait-timeout-ms", "3000"}, flow_timeout, outsider_env);
+    EXPECT_FALSE(outsider.status && outsider.status->success()) << joined(outsider.lines);
+    EXPECT_TRUE(p.wait_for_line("domain key mismatch", flow_timeout)) << p.dump();
+    p.send_signal(SIGINT);
+    expect_exit(p);
+
+    ::chmod((tmp_ / "lab.key").c_str(), 0644);
+    const auto refused = run({"launch", file});
+    ASSERT_TRUE(refused.status);
+    EXPECT_FALSE(refused.status->success());
+    EXPECT_EQ(refused.lines.size(), 1u) << joined(refused.lines);
+    EXPECT_NE(joined(refused.lines).find("chmod 600"), std::string::npos) << joined(refused.lines);
+}
+
+}  // namespace

@@ -18,7 +18,7 @@
 namespace meshy::cli::launch {
 namespace {
 
-const std::vector<std::string> top_keys = {"domain_id", "peers", "nodes"};
+const std::vector<std::string> top_keys = {"domain_id", "domain_key_file", "peers", "nodes"};
 
 std::string joined(const std::vector<std::string>& words, const char* separator) {
     std::string out;
@@ -331,6 +331,14 @@ LaunchConfig parse_launch_config(const std::string& text, const std::string& pat
             }
             config.peers.push_back(std::move(peer));
         }
+    }
+    if (const YAML::Node v = root["domain_key_file"]; v.IsDefined() && !v.IsNull()) {
+        std::filesystem::path file = c.non_empty_text(v, "domain_key_file");
+        if (file.is_relative()) {
+            std::error_code ec;
+            file = std::filesystem::absolute(std::filesystem::path(path), ec).parent_path() / file;
+        }
+        config.domain_key_file = file.lexically_normal().string();
     }
     const YAML::Node nodes = root["nodes"];
     if (!nodes.IsDefined() || nodes.IsNull()) {

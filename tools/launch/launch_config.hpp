@@ -41,6 +41,9 @@ struct NodeConfig {
 struct LaunchConfig {
     std::string path;  ///< as given (used in messages)
     std::optional<std::string> domain_id;
+    /// `domain_key_file:` given to every node (as MESHY_DOMAIN_KEY_FILE); absolute (a relative one
+    /// is resolved against the file's directory).
+    std::optional<std::string> domain_key_file;
     std::vector<std::string> peers;  ///< static peers of every node (MESHY_PEERS), after inherited ones
     std::vector<NodeConfig> nodes;   ///< in file order: the start order
 };

@@ -1,0 +1,90 @@
+// Internal: the authenticated key exchange that opens every link of a keyed domain (see
+// docs/security.md). It has the shape of Noise NNpsk0: both ends make an ephemeral X25519 key
+// pair, and the session keys come from the DH result AND the domain key, over a transcript of
+// both ephemerals; each end then proves it derived the same keys with a MAC of the transcript.
+// Nothing in it reveals the domain key, a recorded handshake replayed to either end fails (the
+// other end's ephemeral is fresh), and a reflected message fails (each MAC is bound to its role).
+//
+//   initiator -> responder  hello   "MESHYSK1" | e_i (32)                       40 bytes
+//   responder -> initiator  reply   "MESHYSK1" | e_r (32) | confirm_r (32)      72 bytes
+//   initiator -> responder  finish  confirm_i (32)                              32 bytes
+//
+//   c2s, s2c  = crypto_kx session keys (X25519, then BLAKE2b-512 of q | e_i | e_r)
+//   h         = BLAKE2b-256("meshy secure handshake v1" | hello | reply[0..40))
+//   prk       = BLAKE2b-256 keyed with the domain key (c2s | s2c | h)
+//   k1..k4    = crypto_kdf_derive_from_key(prk, id 1..4, "meshysk1")
+//   confirm_r = BLAKE2b-256 keyed with k1 (h);  confirm_i = BLAKE2b-256 keyed with k2 (h)
+//   records initiator->responder use k3, responder->initiator k4 (see secure_channel.hpp)
+//
+// Pure functions over bytes (no I/O), so the fuzz target drives exactly what a connection runs.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <span>
+
+#include "meshy/buffer.hpp"
+#include "transport/domain_key.hpp"
+
+namespace meshy::detail::secure {
+
+/// The first bytes every keyed end sends (the plain wire handshake starts "MSHY").
+inline constexpr char magic[8] = {'M', 'E', 'S', 'H', 'Y', 'S', 'K', '1'};
+inline constexpr std::size_t magic_size = sizeof magic;
+inline constexpr std::size_t hello_size = magic_size + 32;
+inline constexpr std::size_t reply_size = magic_size + 32 + 32;
+inline constexpr std::size_t finish_size = 32;
+
+/// Whether `bytes` start with `magic` (false for fewer bytes).
+bool starts_with_magic(std::span<const std::byte> bytes) noexcept;
+
+/// The record keys of one session, one per direction.
+struct SessionKeys {
+    std::array<unsigned char, 32> send{};
+    std::array<unsigned char, 32> receive{};
+};
+
+class Handshake {
+public:
+    enum class Result {
+        ok,
+        no_key,    ///< the peer's message lacks the magic: it has no domain key (plain meshy, or not meshy)
+        mismatch,  ///< the peer's proof failed: another key, or a replayed or forged message
+    };
+
+    /// Makes this end's ephemeral key pair.
+    Handshake(const DomainKey& key, bool initiator);
+    ~Handshake();
+    Handshake(const Handshake&) = delete;
+    Handshake& operator=(const Handshake&) = delete;
+
+    /// Initiator: appends the hello.
+    void hello(Buffer& out);
+    /// Responder: takes the hello (hello_size bytes) and appends the reply.
+    Result on_hello(std::span<const std::byte> in, Buffer& out);
+    /// Initiator: takes the reply (reply_size bytes). Appends the finish even when the reply
+    /// fails, so that the responder learns of the mismatch as well.
+    Result on_reply(std::span<const std::byte> in, Buffer& out);
+    /// Responder: takes the finish (finish_size bytes).
+    Result on_finish(std::span<const std::byte> in);
+    /// The session's record keys, once on_reply() (initiator) or on_finish() (responder) said ok.
+    const SessionKeys& keys() const noexcept { return keys_; }
+
+private:
+    /// Derives the keys and both confirmations from the peer's ephemeral. @returns false when the
+    /// peer's public key is unusable (a low-order point).
+    bool derive(const unsigned char* peer_public);
+
+    bool initiator_;
+    bool derived_ = false;  // derive() succeeded: the confirmations are set
+    std::array<unsigned char, 32> psk_{};
+    std::array<unsigned char, 32> public_{};
+    std::array<unsigned char, 32> secret_{};
+    std::array<unsigned char, hello_size> hello_{};
+    std::array<unsigned char, hello_size> reply_head_{};  // reply without its confirmation
+    std::array<unsigned char, 32> confirm_r_{};
+    std::array<unsigned char, 32> confirm_i_{};
+    SessionKeys keys_;
+};
+
+}  // namespace meshy::detail::secure

@@ -1,0 +1,302 @@
+#include "transport/secure_channel.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "meshy/domain_key.hpp"
+#include "meshy/error.hpp"
+#include "transport/domain_key.hpp"
+#include "transport/secure_handshake.hpp"
+
+using namespace meshy;
+using namespace meshy::detail;
+using namespace meshy::detail::secure;
+using Result = secure::Handshake::Result;
+
+namespace {
+
+struct Pair {
+    SessionKeys initiator, responder;
+};
+
+/// A whole handshake between two ends holding `a` and `b`.
+std::optional<Pair> shake(const DomainKey& a,
+                          const DomainKey& b,
+                          Result* initiator_result = nullptr,
+                          Result* responder_result = nullptr) {
+    secure::Handshake init(a, true), resp(b, false);
+    Buffer hello, reply, finish;
+    init.hello(hello);
+    EXPECT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
+    const Result ri = init.on_reply(reply.bytes(), finish);
+    const Result rr = resp.on_finish(finish.bytes());
+    if (initiator_result) {
+        *initiator_result = ri;
+    }
+    if (responder_result) {
+        *responder_result = rr;
+    }
+    if (ri != Result::ok || rr != Result::ok) {
+        return std::nullopt;
+    }
+    return Pair{init.keys(), resp.keys()};
+}
+
+std::span<const std::byte> text_bytes(const std::string& s) {
+    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+/// Opens every record of `sealed` with `sut`. @returns the plaintext, or nullopt when one fails.
+std::optional<std::string> open_all(Opener& sut, std::span<const std::byte> sealed) {
+    std::string plain;
+    while (!sealed.empty()) {
+        std::size_t total = 0, size = 0;
+        if (Opener::peek(sealed, total, size) != Opener::Opened::ok) {
+            return std::nullopt;
+        }
+        std::string part(size, '\0');
+        if (!sut.open(sealed.first(total), reinterpret_cast<std::byte*>(part.data()))) {
+            return std::nullopt;
+        }
+        plain += part;
+        sealed = sealed.subspan(total);
+    }
+    return plain;
+}
+
+}  // namespace
+
+TEST(SecureHandshake, SameKeyAgreesOnKeysPerDirection) {
+    const auto key = generate_domain_key();
+    const auto pair = shake(key, key);
+    ASSERT_TRUE(pair);
+    EXPECT_EQ(pair->initiator.send, pair->responder.receive);
+    EXPECT_EQ(pair->initiator.receive, pair->responder.send);
+    EXPECT_NE(pair->initiator.send, pair->initiator.receive);
+}
+
+TEST(SecureHandshake, FreshKeysEverySession) {
+    const auto key = generate_domain_key();
+    const auto a = shake(key, key), b = shake(key, key);
+    ASSERT_TRUE(a && b);
+    EXPECT_NE(a->initiator.send, b->initiator.send);
+}
+
+TEST(SecureHandshake, AnotherKeyFailsOnBothEnds) {
+    Result ri{}, rr{};
+    EXPECT_FALSE(shake(generate_domain_key(), generate_domain_key(), &ri, &rr));
+    EXPECT_EQ(ri, Result::mismatch);
+    EXPECT_EQ(rr, Result::mismatch);
+}
+
+TEST(SecureHandshake, NoMagicMeansNoKey) {
+    const auto key = generate_domain_key();
+    secure::Handshake resp(key, false);
+    Buffer reply;
+    std::vector<std::byte> plain(hello_size, std::byte{'x'});
+    std::memcpy(plain.data(), "MSHY", 4);  // a node handshake
+    EXPECT_EQ(resp.on_hello(plain, reply), Result::no_key);
+    EXPECT_EQ(reply.size(), 0u);
+}
+
+TEST(SecureHandshake, ReplayedHelloAndFinishFailAtTheResponder) {
+    const auto key = generate_domain_key();
+    // Record a whole good handshake.
+    secure::Handshake init(key, true), resp(key, false);
+    Buffer hello, reply, finish;
+    init.hello(hello);
+    ASSERT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
+    ASSERT_EQ(init.on_reply(reply.bytes(), finish), Result::ok);
+    ASSERT_EQ(resp.on_finish(finish.bytes()), Result::ok);
+    // Replay it to a new responder: its own ephemeral is fresh, so the old finish fails.
+    secure::Handshake victim(key, false);
+    Buffer reply2;
+    ASSERT_EQ(victim.on_hello(hello.bytes(), reply2), Result::ok);
+    EXPECT_EQ(victim.on_finish(finish.bytes()), Result::mismatch);
+}
+
+TEST(SecureHandshake, ReplayedReplyFailsAtTheInitiator) {
+    const auto key = generate_domain_key();
+    secure::Handshake init(key, true), resp(key, false);
+    Buffer hello, reply, finish;
+    init.hello(hello);
+    ASSERT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
+    secure::Handshake victim(key, true);
+    Buffer hello2, finish2;
+    victim.hello(hello2);
+    EXPECT_EQ(victim.on_reply(reply.bytes(), finish2), Result::mismatch);
+    EXPECT_EQ(finish2.size(), finish_size);  // sent anyway, so the responder refuses too
+}
+
+TEST(SecureHandshake, ReflectedFinishFails) {
+    // A responder's own confirmation sent back as the initiator's finish.
+    const auto key = generate_domain_key();
+    secure::Handshake init(key, true), resp(key, false);
+    Buffer hello, reply;
+    init.hello(hello);
+    ASSERT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
+    EXPECT_EQ(resp.on_finish(reply.bytes().subspan(magic_size + 32)), Result::mismatch);
+}
+
+TEST(SecureHandshake, FinishBeforeHelloFails) {
+    secure::Handshake resp(generate_domain_key(), false);
+    std::vector<std::byte> zeros(finish_size);
+    EXPECT_EQ(resp.on_finish(zeros), Result::mismatch);
+}
+
+class SecureRecords : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const auto key = generate_domain_key();
+        auto pair = shake(key, key);
+        ASSERT_TRUE(pair);
+        keys_ = *pair;
+    }
+    Pair keys_;
+};
+
+TEST_F(SecureRecords, RoundTripAcrossPartsAndRecords) {
+    const std::string a = "hello ", b(3 * max_record + 17, 'z'), c = "!";
+    const std::span<const std::byte> parts[] = {text_bytes(a), text_bytes(b), text_bytes(c)};
+    Sealer sealer(keys_.initiator.send);
+    Buffer sealed;
+    sealer.seal(parts, sealed);
+    EXPECT_EQ(sealer.count(), 4u);
+    Opener sut(keys_.responder.receive);
+    EXPECT_EQ(open_all(sut, sealed.bytes()), a + b + c);
+}
+
+TEST_F(SecureRecords, PlaintextNeverOnTheWire) {
+    const std::string secret = "the-payload-nobody-may-read";
+    const std::span<const std::byte> parts[] = {text_bytes(secret)};
+    Sealer sealer(keys_.initiator.send);
+    Buffer sealed;
+    sealer.seal(parts, sealed);
+    const std::string wire(reinterpret_cast<const char*>(sealed.data()), sealed.size());
+    EXPECT_EQ(wire.find("payload"), std::string::npos);
+}
+
+TEST_F(SecureRecords, TamperedRecordFails) {
+    const std::string msg = "transfer 10 coins";
+    const std::span<const std::byte> parts[] = {text_bytes(msg)};
+    Sealer sealer(keys_.initiator.send);
+    Buffer sealed;
+    sealer.seal(parts, sealed);
+    for (std::size_t i = record_header; i < sealed.size(); ++i) {
+        Buffer copy;
+        copy.append(sealed.data(), sealed.size());
+        copy.data()[i] ^= std::byte{1};
+        Opener sut(keys_.responder.receive);
+        EXPECT_FALSE(open_all(sut, copy.bytes())) << "byte " << i;
+    }
+}
+
+TEST_F(SecureRecords, ReplayedRecordFails) {
+    const std::string msg = "bye";
+    const std::span<const std::byte> parts[] = {text_bytes(msg)};
+    Sealer sealer(keys_.initiator.send);
+    Buffer first;
+    sealer.seal(parts, first);
+    Opener sut(keys_.responder.receive);
+    ASSERT_TRUE(open_all(sut, first.bytes()));
+    EXPECT_FALSE(open_all(sut, first.bytes()));
+}
+
+TEST_F(SecureRecords, ReorderedRecordsFail) {
+    const std::string one = "one", two = "two";
+    const std::span<const std::byte> p1[] = {text_bytes(one)};
+    const std::span<const std::byte> p2[] = {text_bytes(two)};
+    Sealer sealer(keys_.initiator.send);
+    Buffer r1, r2;
+    sealer.seal(p1, r1);
+    sealer.seal(p2, r2);
+    Opener sut(keys_.responder.receive);
+    EXPECT_FALSE(open_all(sut, r2.bytes()));
+}
+
+TEST_F(SecureRecords, ReflectedRecordFails) {
+    const std::string msg = "ping";
+    const std::span<const std::byte> parts[] = {text_bytes(msg)};
+    Sealer sealer(keys_.initiator.send);
+    Buffer sealed;
+    sealer.seal(parts, sealed);
+    Opener own_direction(keys_.initiator.receive);  // the sender's own receive side
+    EXPECT_FALSE(open_all(own_direction, sealed.bytes()));
+}
+
+TEST_F(SecureRecords, OversizeLengthIsAnError) {
+    std::byte header[record_header] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}};
+    std::size_t total = 0, plain = 0;
+    EXPECT_EQ(Opener::peek(header, total, plain), Opener::Opened::error);
+}
+
+TEST_F(SecureRecords, ChannelKeepsWhatTheReaderHasNoRoomFor) {
+    SecureChannel sender(keys_.initiator);
+    SecureChannel sut(keys_.responder);
+    const std::string msg(10000, 'q');
+    const std::span<const std::byte> parts[] = {text_bytes(msg)};
+    Buffer sealed;
+    sender.seal(parts, sealed);
+    auto space = sut.read_space();
+    ASSERT_GE(space.size(), sealed.size());
+    std::memcpy(space.data(), sealed.data(), sealed.size());
+    std::string into(100, '\0');
+    bool ok = false;
+    std::string reason;
+    const auto put = sut.received(sealed.size(), {reinterpret_cast<std::byte*>(into.data()), into.size()}, ok, reason);
+    ASSERT_TRUE(ok) << reason;
+    EXPECT_EQ(put, 0u);  // the record did not fit: kept whole
+    std::string got;
+    while (sut.has_plaintext()) {
+        const auto n = sut.drain({reinterpret_cast<std::byte*>(into.data()), into.size()});
+        got.append(into.data(), n);
+    }
+    EXPECT_EQ(got, msg);
+}
+
+TEST(DomainKeyFile, FormatParsesBack) {
+    const auto key = generate_domain_key();
+    const auto text = format_domain_key(key);
+    EXPECT_EQ(text.rfind("meshy-domain-key-v1\n", 0), 0u);
+    EXPECT_EQ(parse_domain_key(text, "k").bytes, key.bytes);
+    EXPECT_EQ(parse_domain_key("# lab key\n" + text + "\n", "k").bytes, key.bytes);
+}
+
+TEST(DomainKeyFile, BadTextIsRefusedWithoutQuotingIt) {
+    EXPECT_THROW(parse_domain_key("", "k"), Error);
+    EXPECT_THROW(parse_domain_key("meshy-domain-key-v1\n", "k"), Error);
+    EXPECT_THROW(parse_domain_key("meshy-domain-key-v1\nc2hvcnQ=\n", "k"), Error);  // 5 bytes
+    try {
+        parse_domain_key("meshy-domain-key-v1\nnot*base64*at*all*not*base64*at*all*abcdefgh\n", "lab.key");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("lab.key"), std::string::npos);
+        EXPECT_EQ(std::string(e.what()).find("not*base64"), std::string::npos);
+    }
+}
+
+TEST(DomainKeyFile, ModeOpenToOthersIsRefused) {
+    char path[] = "/tmp/meshy-key-test-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    const auto text = generate_domain_key_text();
+    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+    ASSERT_EQ(::chmod(path, 0600), 0);
+    EXPECT_NO_THROW(check_domain_key_file(path));
+    ASSERT_EQ(::chmod(path, 0644), 0);
+    try {
+        check_domain_key_file(path);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("chmod 600"), std::string::npos) << e.what();
+    }
+    ::unlink(path);
+}
