@@ -58,7 +58,7 @@ HOST_PACKAGES=(cmake ninja-build pkgconf file "g++-$TRIPLE" libasio-dev libcli11
     nlohmann-json3-dev)
 # Compiled libraries (and the cross pkg-config, aarch64-linux-gnu-pkg-config) for the target.
 ARM64_PACKAGES=(libavahi-client-dev:arm64 libgtest-dev:arm64 libzstd-dev:arm64 liblz4-dev:arm64 zlib1g-dev:arm64
-    libyaml-cpp0.7:arm64 libssl-dev:arm64 pkgconf:arm64)
+    libyaml-cpp0.7:arm64 libssl-dev:arm64 libsodium-dev:arm64 pkgconf:arm64)
 # Multi-Arch: no in Debian 12, so installing them would remove the amd64 ones: unpacked instead.
 UNPACKED_PACKAGES=(libyaml-cpp-dev:arm64 libyaml-cpp0.7:arm64 libcereal-dev:arm64)
 
