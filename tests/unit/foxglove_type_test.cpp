@@ -162,6 +162,11 @@ TEST(SchemaInference, MergeWidensToWhatBothMessagesNeed) {
     const auto any =
         merge_schemas(ordered_json::parse(R"({"type":"string"})"), ordered_json::parse(R"({"type":"null"})"));
     EXPECT_EQ(any["anyOf"].size(), 2u);
+    // Same type, different shape: two alternatives (this pair once recursed without end).
+    const auto strings = merge_schemas(ordered_json::parse(R"({"type":"string","contentEncoding":"base64"})"),
+                                       ordered_json::parse(R"({"type":"string"})"));
+    EXPECT_EQ(strings["anyOf"].size(), 2u);
+    EXPECT_EQ(merge_schemas(strings, ordered_json::parse(R"({"type":"string"})")), strings);
 }
 
 /// msgpack -> JSON text -> msgpack with the inferred schema gives the same bytes.

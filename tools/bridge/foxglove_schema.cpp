@@ -237,11 +237,22 @@ ordered_json merge_schemas(const ordered_json& a, const ordered_json& b) {
     if (ta == "array" && tb == "array") {
         return {{"type", "array"}};
     }
+    // Only shapes that merge_schemas() descends into are merged here; any other pair of the same
+    // type (a string and a base64 string) stays two alternatives, or this would recurse forever.
+    const auto descends = [&](const ordered_json& x, const ordered_json& y) {
+        const std::string t = type_of(x);
+        return t == type_of(y) &&
+               (t == "array" || (t == "object" && x.contains("properties") && y.contains("properties")));
+    };
     std::vector<ordered_json> any = alternatives(a);
     for (const auto& alt : alternatives(b)) {
         bool merged = false;
         for (auto& have : any) {
-            if (type_of(have) == type_of(alt) && !type_of(alt).empty()) {
+            if (have == alt) {
+                merged = true;
+                break;
+            }
+            if (descends(have, alt)) {
                 have = merge_schemas(have, alt);
                 merged = true;
                 break;
