@@ -23,6 +23,8 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <meshy/domain_key.hpp>
+#include <meshy/error.hpp>
 #include <meshy/version.hpp>
 #include <sstream>
 #include <string>
@@ -250,6 +252,22 @@ void check_socket_dir(Report& r) {
     r.add(Verdict::ok, "unix socket dir", dir + " (made on first use; " + parent + " writable)");
 }
 
+void check_domain_key(Report& r, const std::string& path) {
+    if (path.empty()) {
+        r.add(Verdict::ok, "domain key", "none: links are not authenticated (see docs/security.md)");
+        return;
+    }
+    try {
+        check_domain_key_file(path);
+    } catch (const meshy::Error& e) {
+        r.add(Verdict::fail, "domain key", e.what(),
+              "give every node of the domain the same key file, mode 0600 (meshy key generate > FILE; chmod 600 "
+              "FILE)");
+        return;
+    }
+    r.add(Verdict::ok, "domain key", path + ": a well-formed key, readable by its owner only");
+}
+
 void check_nss(Report& r) {
     const std::string text = read_file("/etc/nsswitch.conf");
     std::istringstream lines(text);
@@ -411,6 +429,7 @@ void setup_doctor(CLI::App& app, const GlobalOptions& globals) {
         check_avahi(r, mode);
         check_interfaces(r, mode);
         check_socket_dir(r);
+        check_domain_key(r, globals.domain_key_file);
         check_rp_filter(r);
         std::string listen_host;
         std::uint16_t port = 0;

@@ -443,6 +443,23 @@ TEST_F(CliTest, DoctorIsHealthyWithTheDaemonAndNamesWhatIsWrong) {
     EXPECT_NE(joined(peers.lines).find("FAIL  static peer tcp/127.0.0.1:1: Connection refused"), std::string::npos)
         << joined(peers.lines);
 
+    // A domain key file others can read fails the check, naming the file; a good one passes.
+    char tmpl[] = "/tmp/meshy-cli-doctor.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string key = std::string(tmpl) + "/lab.key";
+    const auto made = run_command({"/bin/sh", "-c", "umask 022 && \"$0\" key generate > \"$1\"", cli, key}, 20s);
+    ASSERT_TRUE(made.status && made.status->success()) << joined(made.lines);
+    auto keyed = run({"--domain-key-file", key, "doctor"});
+    ASSERT_TRUE(keyed.status && keyed.status->success()) << joined(keyed.lines);
+    EXPECT_NE(joined(keyed.lines).find("ok    domain key: " + key), std::string::npos) << joined(keyed.lines);
+    std::filesystem::permissions(key, std::filesystem::perms::group_read | std::filesystem::perms::others_read,
+                                 std::filesystem::perm_options::add);
+    auto loose = run({"--domain-key-file", key, "doctor"});
+    std::error_code ignored;
+    std::filesystem::remove_all(tmpl, ignored);
+    ASSERT_TRUE(loose.status && loose.status->exited && loose.status->code == 1) << joined(loose.lines);
+    EXPECT_NE(joined(loose.lines).find("FAIL  domain key: "), std::string::npos) << joined(loose.lines);
+
     // The daemon out of reach: the first problem names the bus it tried.
     env_["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/meshy-doctor-test.sock";
     auto broken = run({"doctor"});
