@@ -116,8 +116,12 @@ struct ParsedArgs {
 /// Prefix main() puts before words starting with '[' (see there); parse_args() removes it.
 inline constexpr char bracket_escape = '\x1f';
 
-/// @throws CliError(exit_usage) for a keyword before a positional argument, or bad YAML.
-ParsedArgs parse_args(const std::vector<std::string>& words);
+/// How many values the words may expand to (YAML aliases multiply them).
+inline constexpr std::size_t max_arg_values = 100000;
+
+/// @throws CliError(exit_usage) for a keyword before a positional argument, bad YAML, or more
+/// than `max_values` values.
+ParsedArgs parse_args(const std::vector<std::string>& words, std::size_t max_values = max_arg_values);
 
 /// A msgpack payload as readable text: JSON-like (`json` = strict JSON), or, when it does not
 /// decode, "<N bytes: 0a1b2c...>".

@@ -7,7 +7,6 @@
 #include <ctime>
 #include <meshy/codecs/msgpack.hpp>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "cli.hpp"
 #include "msgpack_json.hpp"
@@ -60,8 +59,49 @@ std::optional<std::int64_t> as_int(const std::string& s) {
     return negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
 }
 
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+/// The YAML 1.2 core schema's float form without its specials:
+/// `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+bool yaml_float_text(std::string_view s) {
+    std::size_t i = 0;
+    const auto digits = [&] {
+        const std::size_t from = i;
+        while (i < s.size() && is_digit(s[i])) {
+            ++i;
+        }
+        return i - from;
+    };
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
+        ++i;
+    }
+    if (digits() == 0) {
+        if (i >= s.size() || s[i] != '.') {
+            return false;
+        }
+        ++i;
+        if (digits() == 0) {
+            return false;
+        }
+    } else if (i < s.size() && s[i] == '.') {
+        ++i;
+        digits();
+    }
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < s.size() && (s[i] == '-' || s[i] == '+')) {
+            ++i;
+        }
+        if (digits() == 0) {
+            return false;
+        }
+    }
+    return i == s.size();
+}
+
 std::optional<double> as_float(const std::string& s) {
-    static const std::regex number(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
     if (s == ".inf" || s == "+.inf" || s == ".Inf") {
         return HUGE_VAL;
     }
@@ -71,7 +111,7 @@ std::optional<double> as_float(const std::string& s) {
     if (s == ".nan" || s == ".NaN") {
         return std::nan("");
     }
-    if (!std::regex_match(s, number)) {
+    if (!yaml_float_text(s)) {
         return std::nullopt;
     }
     return std::strtod(s.c_str(), nullptr);
@@ -81,7 +121,8 @@ std::optional<double> as_float(const std::string& s) {
 /// to itself and nested aliases multiply (found by tests/fuzz/args_fuzz.cpp), so both are bounded.
 struct PackBudget {
     static constexpr int max_depth = 64;
-    std::size_t values_left = 100000;
+    std::size_t max_values = max_arg_values;
+    std::size_t values_left = max_values;
 };
 
 /// Packs a YAML node with YAML 1.2 core-schema typing of plain scalars; quoted scalars stay strings.
@@ -93,7 +134,8 @@ void pack_yaml(Buffer& out, const YAML::Node& node, std::string& display, PackBu
                        exit_usage);
     }
     if (budget.values_left == 0) {
-        throw CliError("argument expands to more than 100000 values (YAML aliases)", exit_usage);
+        throw CliError("argument expands to more than " + std::to_string(budget.max_values) + " values (YAML aliases)",
+                       exit_usage);
     }
     --budget.values_left;
     Packer pk(out);
@@ -164,19 +206,27 @@ YAML::Node load(const std::string& word) {
 }
 
 bool is_keyword(const std::string& word, std::string& key, std::string& value) {
-    static const std::regex kw(R"(([A-Za-z_][A-Za-z0-9_]*)=(.*))");
-    std::smatch m;
-    if (!std::regex_match(word, m, kw)) {
+    // `name=value`: a name as in C, then anything on one line.
+    const auto name_char = [](char c, bool first) {
+        return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (!first && is_digit(c));
+    };
+    const std::size_t eq = word.find('=');
+    if (eq == 0 || eq == std::string::npos || word.find_first_of("\r\n") != std::string::npos) {
         return false;
     }
-    key = m[1];
-    value = m[2];
+    for (std::size_t i = 0; i < eq; ++i) {
+        if (!name_char(word[i], i == 0)) {
+            return false;
+        }
+    }
+    key = word.substr(0, eq);
+    value = word.substr(eq + 1);
     return true;
 }
 
 }  // namespace
 
-ParsedArgs parse_args(const std::vector<std::string>& words) {
+ParsedArgs parse_args(const std::vector<std::string>& words, std::size_t max_values) {
     ParsedArgs out;
     std::vector<std::pair<std::string, YAML::Node>> keywords;
     std::vector<YAML::Node> positional;
@@ -197,7 +247,7 @@ ParsedArgs parse_args(const std::vector<std::string>& words) {
     Packer pk(out.payload);
     pk.pack_array(static_cast<std::uint32_t>(positional.size() + (keywords.empty() ? 0 : 1)));
     out.display = "(";
-    PackBudget budget;  // for the whole message
+    PackBudget budget{.max_values = max_values, .values_left = max_values};  // for the whole message
     bool first = true;
     for (const auto& node : positional) {
         out.display += first ? "" : ", ";
