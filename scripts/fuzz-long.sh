@@ -2,7 +2,7 @@
 # Long libFuzzer runs (hours) with a persistent corpus, and the corpus minimised back into the repo.
 #
 # Usage: scripts/fuzz-long.sh [--hours H] [--jobs J] [--corpus-dir DIR] [--merge-back] [TARGET...]
-#   TARGET        frame ws mcap rosbridge values args launch (default: all of them)
+#   TARGET        a name from tests/fuzz/targets.sh (default: all of them)
 #   --hours H     time per target (default 1; fractions allowed, e.g. 0.25)
 #   --jobs J      libFuzzer workers per target (default 1; -fork=J)
 #   --corpus-dir  where the grown corpora live between runs (default ~/.cache/meshy-fuzz/<target>);
@@ -34,19 +34,11 @@ while (($#)); do
         *) TARGETS+=("$1"); shift ;;
     esac
 done
-((${#TARGETS[@]})) || TARGETS=(frame ws mcap rosbridge values args launch)
+# The targets and their input bounds, as CI has them.
+# shellcheck disable=SC1091 # a path from the repository root
+source tests/fuzz/targets.sh
+((${#TARGETS[@]})) || TARGETS=("${FUZZ_TARGETS[@]}")
 SECONDS_PER_TARGET=$(awk -v h="$HOURS" 'BEGIN { s = int(h * 3600); if (s < 10) s = 10; print s }')
-
-# The per-target input bound CI uses too (.ci/run): larger inputs only slow the search down.
-max_len() {
-    case $1 in
-        mcap) echo 65536 ;;
-        rosbridge | values) echo 2048 ;;
-        args) echo 1024 ;;
-        launch) echo 4096 ;;
-        *) echo 16384 ;;
-    esac
-}
 
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja \
     -DMESHY_FUZZ=ON -DMESHY_BUILD_TESTS=OFF -DMESHY_BUILD_EXAMPLES=OFF -DMESHY_BUILD_TOOLS=OFF >/dev/null
@@ -60,7 +52,7 @@ for name in "${TARGETS[@]}"; do
     echo "== fuzz_$name: ${SECONDS_PER_TARGET} s, $JOBS job(s), corpus $CORPUS ($(find "$CORPUS" -type f | wc -l) files)"
     fuzz_rc=0
     "$FUZZER" -max_total_time="$SECONDS_PER_TARGET" -fork="$JOBS" -ignore_crashes=0 -timeout=10 \
-        -rss_limit_mb=2048 -max_len="$(max_len "$name")" -print_final_stats=1 \
+        -rss_limit_mb=2048 -max_len="${FUZZ_MAX_LEN[$name]}" -print_final_stats=1 \
         -artifact_prefix="$ARTIFACTS/" "$CORPUS" "tests/fuzz/corpus/$name" </dev/null || fuzz_rc=$?
     if ((fuzz_rc != 0)); then
         echo "fuzz_$name failed (exit $fuzz_rc); reproducers in $ARTIFACTS" >&2
@@ -71,7 +63,7 @@ for name in "${TARGETS[@]}"; do
         # -merge=1 adds to the committed corpus only the grown inputs that cover something it does not
         # (the named seeds stay as they are).
         before=$(find "tests/fuzz/corpus/$name" -type f | wc -l)
-        "$FUZZER" -merge=1 -max_len="$(max_len "$name")" "tests/fuzz/corpus/$name" "$CORPUS" </dev/null
+        "$FUZZER" -merge=1 -max_len="${FUZZ_MAX_LEN[$name]}" "tests/fuzz/corpus/$name" "$CORPUS" </dev/null
         echo "fuzz_$name: tests/fuzz/corpus/$name $before -> $(find "tests/fuzz/corpus/$name" -type f | wc -l) files"
     fi
 done
