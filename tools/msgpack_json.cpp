@@ -13,6 +13,7 @@ namespace meshy::cli {
 namespace {
 
 using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
 using Packer = msgpack::packer<Buffer>;
 
 std::string key_text(const msgpack::object& key, int depth) {
@@ -99,9 +100,8 @@ void append_text(std::string& out, const json& v, bool strict) {
     }
 }
 
-}  // namespace
-
-json msgpack_to_json(const msgpack::object& o, BinaryForm binary, int depth) {
+template <class J>
+J to_json(const msgpack::object& o, BinaryForm binary, int depth) {
     if (depth > max_value_depth) {
         return nullptr;
     }
@@ -125,7 +125,7 @@ json msgpack_to_json(const msgpack::object& o, BinaryForm binary, int depth) {
             switch (binary) {
                 case BinaryForm::bytes: {
                     const auto* u = reinterpret_cast<const std::uint8_t*>(p);
-                    return json::binary(std::vector<std::uint8_t>(u, u + o.via.bin.size));
+                    return J::binary(std::vector<std::uint8_t>(u, u + o.via.bin.size));
                 }
                 case BinaryForm::summary:
                     return bytes_summary(p, o.via.bin.size);
@@ -135,17 +135,17 @@ json msgpack_to_json(const msgpack::object& o, BinaryForm binary, int depth) {
             return bridge::base64_encode(std::span(p, o.via.bin.size));
         }
         case msgpack::type::ARRAY: {
-            json a = json::array();
+            J a = J::array();
             for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
-                a.push_back(msgpack_to_json(o.via.array.ptr[i], binary, depth + 1));
+                a.push_back(to_json<J>(o.via.array.ptr[i], binary, depth + 1));
             }
             return a;
         }
         case msgpack::type::MAP: {
-            json m = json::object();
+            J m = J::object();
             for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
                 const auto& kv = o.via.map.ptr[i];
-                m[key_text(kv.key, depth + 1)] = msgpack_to_json(kv.val, binary, depth + 1);
+                m[key_text(kv.key, depth + 1)] = to_json<J>(kv.val, binary, depth + 1);
             }
             return m;
         }
@@ -153,10 +153,58 @@ json msgpack_to_json(const msgpack::object& o, BinaryForm binary, int depth) {
     return nullptr;
 }
 
-void json_to_msgpack(Buffer& out, const json& v, int depth) {
+/// The alternative of `schema` (itself, or one of its anyOf/oneOf) that fits a value of JSON type
+/// `t`; null when there is no schema.
+const ordered_json* schema_for(const ordered_json* schema, json::value_t t) {
+    if (!schema || !schema->is_object()) {
+        return nullptr;
+    }
+    for (const char* alternatives : {"anyOf", "oneOf"}) {
+        const auto it = schema->find(alternatives);
+        if (it == schema->end() || !it->is_array()) {
+            continue;
+        }
+        const char* want = t == json::value_t::string   ? "string"
+                           : t == json::value_t::array  ? "array"
+                           : t == json::value_t::object ? "object"
+                                                        : "";
+        for (const auto& alt : *it) {
+            const auto type = alt.find("type");
+            if (type != alt.end() && type->is_string() && *type == want) {
+                return &alt;
+            }
+        }
+    }
+    return schema;
+}
+
+const ordered_json* member_schema(const ordered_json* schema, const char* key) {
+    if (!schema) {
+        return nullptr;
+    }
+    const auto it = schema->find(key);
+    return it == schema->end() ? nullptr : &*it;
+}
+
+/// The schema of an array's element `i`: its `items`, or the i-th of a tuple's.
+const ordered_json* item_schema(const ordered_json* items, std::size_t i) {
+    if (items && items->is_array()) {
+        return i < items->size() ? &(*items)[i] : nullptr;
+    }
+    return items;
+}
+
+void pack_string(Packer& pk, const std::string& s) {
+    pk.pack_str(static_cast<std::uint32_t>(s.size()));
+    pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+}
+
+template <class J>
+void to_msgpack(Buffer& out, const J& v, const ordered_json* schema, int depth) {
     if (depth > max_value_depth) {
         throw JsonToMsgpackError("message nested deeper than " + std::to_string(max_value_depth) + " levels");
     }
+    schema = schema_for(schema, v.type());
     Packer pk(out);
     switch (v.type()) {
         case json::value_t::null:
@@ -164,21 +212,28 @@ void json_to_msgpack(Buffer& out, const json& v, int depth) {
             pk.pack_nil();
             return;
         case json::value_t::boolean:
-            v.get<bool>() ? pk.pack_true() : pk.pack_false();
+            v.template get<bool>() ? pk.pack_true() : pk.pack_false();
             return;
         case json::value_t::number_integer:
-            pk.pack(v.get<std::int64_t>());
+            pk.pack(v.template get<std::int64_t>());
             return;
         case json::value_t::number_unsigned:
-            pk.pack(v.get<std::uint64_t>());
+            pk.pack(v.template get<std::uint64_t>());
             return;
         case json::value_t::number_float:
-            pack_float64(out, v.get<double>());
+            pack_float64(out, v.template get<double>());
             return;
         case json::value_t::string: {
-            const auto& s = v.get_ref<const std::string&>();
-            pk.pack_str(static_cast<std::uint32_t>(s.size()));
-            pk.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
+            const auto& s = v.template get_ref<const std::string&>();
+            const ordered_json* encoding = member_schema(schema, "contentEncoding");
+            if (encoding && *encoding == "base64") {
+                if (auto bytes = bridge::base64_decode(s)) {
+                    pk.pack_bin(static_cast<std::uint32_t>(bytes->size()));
+                    pk.pack_bin_body(bytes->data(), static_cast<std::uint32_t>(bytes->size()));
+                    return;
+                }
+            }
+            pack_string(pk, s);
             return;
         }
         case json::value_t::binary: {
@@ -187,21 +242,43 @@ void json_to_msgpack(Buffer& out, const json& v, int depth) {
             pk.pack_bin_body(reinterpret_cast<const char*>(b.data()), static_cast<std::uint32_t>(b.size()));
             return;
         }
-        case json::value_t::array:
+        case json::value_t::array: {
             pk.pack_array(static_cast<std::uint32_t>(v.size()));
+            const ordered_json* items = member_schema(schema, "items");
+            std::size_t i = 0;
             for (const auto& item : v) {
-                json_to_msgpack(out, item, depth + 1);
+                to_msgpack(out, item, item_schema(items, i++), depth + 1);
             }
             return;
-        case json::value_t::object:
+        }
+        case json::value_t::object: {
             pk.pack_map(static_cast<std::uint32_t>(v.size()));
+            const ordered_json* properties = member_schema(schema, "properties");
             for (const auto& [key, item] : v.items()) {
-                pk.pack_str(static_cast<std::uint32_t>(key.size()));
-                pk.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
-                json_to_msgpack(out, item, depth + 1);
+                pack_string(pk, key);
+                to_msgpack(out, item, member_schema(properties, key.c_str()), depth + 1);
             }
             return;
+        }
     }
+}
+
+}  // namespace
+
+json msgpack_to_json(const msgpack::object& o, BinaryForm binary, int depth) {
+    return to_json<json>(o, binary, depth);
+}
+
+ordered_json msgpack_to_ordered_json(const msgpack::object& o, BinaryForm binary, int depth) {
+    return to_json<ordered_json>(o, binary, depth);
+}
+
+void json_to_msgpack(Buffer& out, const json& v, int depth) {
+    to_msgpack(out, v, nullptr, depth);
+}
+
+void json_to_msgpack(Buffer& out, const ordered_json& v, const ordered_json* schema, int depth) {
+    to_msgpack(out, v, schema, depth);
 }
 
 void pack_float64(Buffer& out, double value) {

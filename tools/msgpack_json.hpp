@@ -1,6 +1,7 @@
 // The one converter between msgpack (meshy's default payloads) and JSON, on nlohmann's json value:
 // `meshy topic echo` and `service call` display received messages with it (tools/values.cpp), and
-// `meshy bridge` maps rosbridge's JSON to and from the mesh (tools/bridge/message_mapping.cpp).
+// `meshy bridge` maps rosbridge's and Foxglove's JSON to and from the mesh, and `meshy bag` records
+// JSON with it (tools/bridge/message_mapping.cpp).
 // Command-line words keep their own path (YAML typing rules, values.cpp); they meet this one in the
 // msgpack they produce.
 #pragma once
@@ -37,11 +38,20 @@ enum class BinaryForm {
 /// text, a container as "<array>", "<map>", "<bin>" or "<ext>". ext values are null, and so is
 /// anything nested deeper than max_value_depth. Floats stay floats, nan and inf included.
 nlohmann::json msgpack_to_json(const msgpack::object& object, BinaryForm binary, int depth = 0);
+/// msgpack_to_json() keeping the maps' key order: the JSON of Foxglove's channels and of bags
+/// recorded as JSON, which `meshy bag play` turns back into the same bytes.
+nlohmann::ordered_json msgpack_to_ordered_json(const msgpack::object& object, BinaryForm binary, int depth = 0);
 
 /// JSON -> msgpack, appended to `out`. A JSON float is a msgpack float64 even when whole (1.0), a
 /// JSON binary value a msgpack bin. @throws JsonToMsgpackError when nested deeper than
 /// max_value_depth.
 void json_to_msgpack(Buffer& out, const nlohmann::json& value, int depth = 0);
+/// json_to_msgpack() guided by the value's JSON Schema (`schema` may be null): members keep their
+/// order, and a string whose schema says contentEncoding base64 becomes a msgpack bin again.
+void json_to_msgpack(Buffer& out,
+                     const nlohmann::ordered_json& value,
+                     const nlohmann::ordered_json* schema,
+                     int depth = 0);
 
 /// A double as msgpack float64, whatever its value (msgpack-c packs a whole double as an integer).
 void pack_float64(Buffer& out, double value);

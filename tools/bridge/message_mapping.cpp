@@ -10,6 +10,7 @@ namespace meshy::cli::bridge {
 namespace {
 
 using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
 using Packer = msgpack::packer<Buffer>;
 
 BinaryForm binary_form(bool binary_as_bytes) {
@@ -28,11 +29,13 @@ bool string_keyed_map(const msgpack::object& o) {
     return true;
 }
 
-json opaque(CodecId codec, std::span<const std::byte> payload, bool binary_as_bytes) {
-    json out = json::object();
+// J is nlohmann::json (rosbridge) or nlohmann::ordered_json (Foxglove, bags: keeps the map order).
+template <class J>
+J opaque(CodecId codec, std::span<const std::byte> payload, bool binary_as_bytes) {
+    J out = J::object();
     if (binary_as_bytes) {
         const auto* p = reinterpret_cast<const std::uint8_t*>(payload.data());
-        out["bytes"] = json::binary(std::vector<std::uint8_t>(p, p + payload.size()));
+        out["bytes"] = J::binary(std::vector<std::uint8_t>(p, p + payload.size()));
     } else {
         out["bytes"] = base64_encode(payload);
     }
@@ -40,11 +43,55 @@ json opaque(CodecId codec, std::span<const std::byte> payload, bool binary_as_by
     return out;
 }
 
-Buffer payload_of(const json& value) {
+template <class J>
+J element_json(const msgpack::object& o, bool binary_as_bytes) {
+    if constexpr (std::is_same_v<J, ordered_json>) {
+        return msgpack_to_ordered_json(o, binary_form(binary_as_bytes), 1);
+    } else {
+        return msgpack_to_json(o, binary_form(binary_as_bytes), 1);
+    }
+}
+
+void element_msgpack(Buffer& out, const json& v, const ordered_json*, int depth = 1) {
+    json_to_msgpack(out, v, depth);
+}
+
+void element_msgpack(Buffer& out, const ordered_json& v, const ordered_json* schema, int depth = 1) {
+    json_to_msgpack(out, v, schema, depth);
+}
+
+const ordered_json* member(const ordered_json* schema, const char* key) {
+    if (!schema || !schema->is_object()) {
+        return nullptr;
+    }
+    const auto it = schema->find(key);
+    return it == schema->end() ? nullptr : &*it;
+}
+
+/// The object alternative of a schema that allows several (a message is an object).
+const ordered_json* object_schema(const ordered_json* schema) {
+    for (const char* alternatives : {"anyOf", "oneOf"}) {
+        if (const ordered_json* any = member(schema, alternatives); any && any->is_array()) {
+            for (const auto& alt : *any) {
+                if (const ordered_json* type = member(&alt, "type"); type && *type == "object") {
+                    return &alt;
+                }
+            }
+        }
+    }
+    return schema;
+}
+
+/// `schema`: the message's JSON Schema (null: none; a Foxglove channel's or a bag's).
+/// `ros_one_field`: {"data": x} alone is the one argument x (rosbridge; a recorded message of
+/// that shape must come back as it was).
+template <class J>
+Buffer payload_of(const J& value, const ordered_json* schema, bool ros_one_field) {
     Buffer out;
     Packer pk(out);
+    const ordered_json* properties = member(object_schema(schema), "properties");
     if (value.is_array()) {
-        json_to_msgpack(out, value, 0);
+        element_msgpack(out, value, member(properties, "args"), 0);
         return out;
     }
     if (!value.is_object()) {
@@ -52,9 +99,9 @@ Buffer payload_of(const json& value) {
     }
     // ROS's one-field messages (std_msgs/String, Int32, Float64...) are {"data": x}: that is the
     // one argument x, so a listener taking one string gets the string.
-    if (value.size() == 1 && value.contains("data")) {
+    if (ros_one_field && value.size() == 1 && value.contains("data")) {
         pk.pack_array(1);
-        json_to_msgpack(out, value.front(), 1);
+        element_msgpack(out, value.front(), nullptr);
         return out;
     }
     const auto args = value.find("args");
@@ -63,8 +110,12 @@ Buffer payload_of(const json& value) {
     const std::size_t count = (positional ? args->size() : 0) + (kwargs > 0 ? 1 : 0);
     pk.pack_array(static_cast<std::uint32_t>(count));
     if (positional) {
+        const ordered_json* items = member(member(properties, "args"), "items");
+        std::size_t i = 0;
         for (const auto& item : *args) {
-            json_to_msgpack(out, item, 1);
+            const ordered_json* s = items && items->is_array() ? (i < items->size() ? &(*items)[i] : nullptr) : items;
+            element_msgpack(out, item, s);
+            ++i;
         }
     }
     if (kwargs > 0) {
@@ -75,25 +126,16 @@ Buffer payload_of(const json& value) {
             }
             pk.pack_str(static_cast<std::uint32_t>(key.size()));
             pk.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
-            json_to_msgpack(out, item, 1);
+            element_msgpack(out, item, member(properties, key.c_str()));
         }
     }
     return out;
 }
 
-}  // namespace
-
-Buffer json_to_payload(const json& value) {
-    try {
-        return payload_of(value);
-    } catch (const JsonToMsgpackError& e) {
-        throw MappingError(e.what());
-    }
-}
-
-json payload_to_json(CodecId codec, std::span<const std::byte> payload, bool binary_as_bytes) {
+template <class J>
+J payload_to(CodecId codec, std::span<const std::byte> payload, bool binary_as_bytes) {
     if (codec != CodecId::msgpack) {
-        return opaque(codec, payload, binary_as_bytes);
+        return opaque<J>(codec, payload, binary_as_bytes);
     }
     msgpack::object_handle handle;
     try {
@@ -103,31 +145,57 @@ json payload_to_json(CodecId codec, std::span<const std::byte> payload, bool bin
         const msgpack::unpack_limit limit(n, n, n, n, n, max_value_depth);
         handle = msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
         if (offset != payload.size()) {
-            return opaque(codec, payload, binary_as_bytes);
+            return opaque<J>(codec, payload, binary_as_bytes);
         }
     } catch (const std::exception&) {
-        return opaque(codec, payload, binary_as_bytes);
+        return opaque<J>(codec, payload, binary_as_bytes);
     }
     const msgpack::object& root = handle.get();
     if (root.type != msgpack::type::ARRAY) {
-        json out = json::object();
-        out["args"] = json::array({msgpack_to_json(root, binary_form(binary_as_bytes), 1)});
+        J out = J::object();
+        out["args"] = J::array({element_json<J>(root, binary_as_bytes)});
         return out;
     }
     std::uint32_t n = root.via.array.size;
-    json out = json::object();
+    J out = J::object();
     if (n > 0 && string_keyed_map(root.via.array.ptr[n - 1])) {
-        out = msgpack_to_json(root.via.array.ptr[n - 1], binary_form(binary_as_bytes), 1);
+        out = element_json<J>(root.via.array.ptr[n - 1], binary_as_bytes);
         --n;
     }
     if (n > 0) {
-        json args = json::array();
+        J args = J::array();
         for (std::uint32_t i = 0; i < n; ++i) {
-            args.push_back(msgpack_to_json(root.via.array.ptr[i], binary_form(binary_as_bytes), 1));
+            args.push_back(element_json<J>(root.via.array.ptr[i], binary_as_bytes));
         }
         out["args"] = std::move(args);
     }
     return out;
+}
+
+}  // namespace
+
+Buffer json_to_payload(const json& value) {
+    try {
+        return payload_of(value, nullptr, true);
+    } catch (const JsonToMsgpackError& e) {
+        throw MappingError(e.what());
+    }
+}
+
+Buffer json_to_payload(const ordered_json& value, const ordered_json& schema) {
+    try {
+        return payload_of(value, &schema, false);
+    } catch (const JsonToMsgpackError& e) {
+        throw MappingError(e.what());
+    }
+}
+
+json payload_to_json(CodecId codec, std::span<const std::byte> payload, bool binary_as_bytes) {
+    return payload_to<json>(codec, payload, binary_as_bytes);
+}
+
+ordered_json payload_to_ordered_json(CodecId codec, std::span<const std::byte> payload) {
+    return payload_to<ordered_json>(codec, payload, false);
 }
 
 }  // namespace meshy::cli::bridge
