@@ -11,8 +11,14 @@ namespace {
 // The ciphertext buffer holds two full records: a read never has to wait for one to be opened.
 constexpr std::size_t cipher_capacity = 2 * (max_record + record_overhead);
 
-void nonce_of(std::uint64_t counter, unsigned char nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES]) {
-    std::memset(nonce, 0, crypto_aead_chacha20poly1305_IETF_NPUBBYTES);
+// Both ciphers take a 96-bit nonce: 4 zero bytes, then the record's number.
+constexpr std::size_t nonce_size = crypto_aead_chacha20poly1305_IETF_NPUBBYTES;
+static_assert(crypto_aead_aes256gcm_NPUBBYTES == nonce_size);
+static_assert(crypto_aead_aes256gcm_ABYTES == record_tag && crypto_aead_chacha20poly1305_IETF_ABYTES == record_tag);
+static_assert(sizeof(crypto_aead_aes256gcm_state) == 512);
+
+void nonce_of(std::uint64_t counter, unsigned char nonce[nonce_size]) {
+    std::memset(nonce, 0, nonce_size);
     for (int i = 0; i < 8; ++i) {
         nonce[4 + i] = static_cast<unsigned char>(counter >> (8 * i));
     }
@@ -25,10 +31,59 @@ const unsigned char* uc(const std::byte* p) {
     return reinterpret_cast<const unsigned char*>(p);
 }
 
+crypto_aead_aes256gcm_state* aes_state(std::array<unsigned char, 512>& a) {
+    return reinterpret_cast<crypto_aead_aes256gcm_state*>(a.data());
+}
+const crypto_aead_aes256gcm_state* aes_state(const std::array<unsigned char, 512>& a) {
+    return reinterpret_cast<const crypto_aead_aes256gcm_state*>(a.data());
+}
+
 }  // namespace
 
-Sealer::~Sealer() {
+RecordKey::RecordKey(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key), cipher_(cipher) {
+    if (cipher_ == Cipher::aes256_gcm) {
+        crypto_aead_aes256gcm_beforenm(aes_state(aes_), key_.data());  // the key schedule, once
+    }
+}
+
+RecordKey::~RecordKey() {
     sodium_memzero(key_.data(), key_.size());
+    sodium_memzero(aes_.data(), aes_.size());
+}
+
+void RecordKey::seal(std::byte* c,
+                     std::byte* tag,
+                     const std::byte* m,
+                     std::size_t len,
+                     const std::byte* ad,
+                     std::size_t ad_len,
+                     std::uint64_t counter) const {
+    unsigned char nonce[nonce_size];
+    nonce_of(counter, nonce);
+    if (cipher_ == Cipher::aes256_gcm) {
+        crypto_aead_aes256gcm_encrypt_detached_afternm(uc(c), uc(tag), nullptr, uc(m), len, uc(ad), ad_len, nullptr,
+                                                       nonce, aes_state(aes_));
+    } else {
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(uc(c), uc(tag), nullptr, uc(m), len, uc(ad), ad_len, nullptr,
+                                                           nonce, key_.data());
+    }
+}
+
+bool RecordKey::open(std::byte* m,
+                     const std::byte* c,
+                     std::size_t len,
+                     const std::byte* tag,
+                     const std::byte* ad,
+                     std::size_t ad_len,
+                     std::uint64_t counter) const {
+    unsigned char nonce[nonce_size];
+    nonce_of(counter, nonce);
+    if (cipher_ == Cipher::aes256_gcm) {
+        return crypto_aead_aes256gcm_decrypt_detached_afternm(uc(m), nullptr, uc(c), len, uc(tag), uc(ad), ad_len,
+                                                              nonce, aes_state(aes_)) == 0;
+    }
+    return crypto_aead_chacha20poly1305_ietf_decrypt_detached(uc(m), nullptr, uc(c), len, uc(tag), uc(ad), ad_len,
+                                                              nonce, key_.data()) == 0;
 }
 
 void Sealer::seal(std::span<const std::span<const std::byte>> parts, Buffer& out) {
@@ -51,8 +106,7 @@ void Sealer::seal(std::span<const std::span<const std::byte>> parts, Buffer& out
         }
         std::byte* c = out.grow(len);
         std::byte* tag = out.grow(record_tag);
-        unsigned char nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
-        nonce_of(counter_++, nonce);
+        const std::uint64_t counter = counter_++;
         while (part < parts.size() && offset == parts[part].size()) {
             ++part, offset = 0;
         }
@@ -73,13 +127,8 @@ void Sealer::seal(std::span<const std::span<const std::byte>> parts, Buffer& out
             }
             m = c;
         }
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(uc(c), uc(tag), nullptr, uc(m), len, uc(header),
-                                                           record_header, nullptr, nonce, key_.data());
+        key_.seal(c, tag, m, len, header, record_header, counter);
     }
-}
-
-Opener::~Opener() {
-    sodium_memzero(key_.data(), key_.size());
 }
 
 Opener::Opened Opener::peek(std::span<const std::byte> in, std::size_t& total, std::size_t& plain) {
@@ -100,11 +149,8 @@ Opener::Opened Opener::peek(std::span<const std::byte> in, std::size_t& total, s
 
 bool Opener::open(std::span<const std::byte> record, std::byte* plain) {
     const std::size_t len = record.size() - record_overhead;
-    unsigned char nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
-    nonce_of(counter_, nonce);
-    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(uc(plain), nullptr, uc(record.data() + record_header), len,
-                                                           uc(record.data() + record_header + len), uc(record.data()),
-                                                           record_header, nonce, key_.data()) != 0) {
+    if (!key_.open(plain, record.data() + record_header, len, record.data() + record_header + len, record.data(),
+                   record_header, counter_)) {
         return false;
     }
     ++counter_;

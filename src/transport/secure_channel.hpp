@@ -1,5 +1,6 @@
 // Internal: the record layer of a keyed link, after its handshake (secure_handshake.hpp). The
-// byte stream of frames is cut into records, each sealed with ChaCha20-Poly1305 (IETF):
+// byte stream of frames is cut into records, each sealed with the session's AEAD (ChaCha20-Poly1305
+// IETF, or AES-256-GCM when both ends have hardware AES; secure_handshake.hpp):
 //   u32 plaintext length (little-endian, at most max_record) | ciphertext | 16-byte tag
 // The length is the associated data, and the nonce is a per-direction counter (4 zero bytes then
 // the record's number, little-endian), so a record replayed, reordered, dropped or altered fails
@@ -25,18 +26,49 @@ inline constexpr std::size_t record_overhead = record_header + record_tag;
 /// transfers, small enough that a receiver's ciphertext buffer stays small.
 inline constexpr std::size_t max_record = 64u * 1024;
 
+/// One direction's key and cipher, with the cipher's expanded key when it has one.
+class RecordKey {
+public:
+    RecordKey(const std::array<unsigned char, 32>& key, Cipher cipher);
+    ~RecordKey();
+    RecordKey(const RecordKey&) = delete;
+    RecordKey& operator=(const RecordKey&) = delete;
+
+    /// Seals `len` bytes at `m` into `c` (may be the same), the tag into `tag`; `ad` authenticated.
+    void seal(std::byte* c,
+              std::byte* tag,
+              const std::byte* m,
+              std::size_t len,
+              const std::byte* ad,
+              std::size_t ad_len,
+              std::uint64_t counter) const;
+    /// Opens `len` bytes at `c` with `tag` into `m`. @returns false when they fail to authenticate.
+    bool open(std::byte* m,
+              const std::byte* c,
+              std::size_t len,
+              const std::byte* tag,
+              const std::byte* ad,
+              std::size_t ad_len,
+              std::uint64_t counter) const;
+    Cipher cipher() const noexcept { return cipher_; }
+
+private:
+    std::array<unsigned char, 32> key_;
+    Cipher cipher_;
+    alignas(16) std::array<unsigned char, 512> aes_{};  // crypto_aead_aes256gcm_state
+};
+
 /// Seals one direction's records.
 class Sealer {
 public:
-    explicit Sealer(const std::array<unsigned char, 32>& key) : key_(key) {}
-    ~Sealer();
+    Sealer(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key, cipher) {}
     /// Appends the bytes of `parts`, in order, to `out` as records (out is not cleared).
     void seal(std::span<const std::span<const std::byte>> parts, Buffer& out);
     /// Records sealed so far.
     std::uint64_t count() const noexcept { return counter_; }
 
 private:
-    std::array<unsigned char, 32> key_;
+    RecordKey key_;
     std::uint64_t counter_ = 0;
 };
 
@@ -44,8 +76,7 @@ private:
 class Opener {
 public:
     enum class Opened { ok, need_more, error };
-    explicit Opener(const std::array<unsigned char, 32>& key) : key_(key) {}
-    ~Opener();
+    Opener(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key, cipher) {}
     /// The record at the start of `in`: its size in total and of its plaintext once its header
     /// arrived (need_more before); error for a length above max_record.
     static Opened peek(std::span<const std::byte> in, std::size_t& total, std::size_t& plain);
@@ -55,7 +86,7 @@ public:
     bool open(std::span<const std::byte> record, std::byte* plain);
 
 private:
-    std::array<unsigned char, 32> key_;
+    RecordKey key_;
     std::uint64_t counter_ = 0;
 };
 
@@ -63,7 +94,8 @@ private:
 /// socket, and plaintext opened beyond what the reader had room for.
 class SecureChannel {
 public:
-    explicit SecureChannel(const SessionKeys& keys) : sealer_(keys.send), opener_(keys.receive) {}
+    explicit SecureChannel(const SessionKeys& keys)
+        : sealer_(keys.send, keys.cipher), opener_(keys.receive, keys.cipher) {}
 
     /// Seals `parts` into `out` (cleared first).
     void seal(std::span<const std::span<const std::byte>> parts, Buffer& out) {

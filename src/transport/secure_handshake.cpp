@@ -17,6 +17,8 @@ enum : std::uint64_t {
     responder_to_initiator = 4
 };
 
+constexpr unsigned char offer_aes256_gcm = 1;
+
 const unsigned char* bytes_of(std::span<const std::byte> s) {
     return reinterpret_cast<const unsigned char*>(s.data());
 }
@@ -27,11 +29,16 @@ void mac(unsigned char out[32], const unsigned char key[32], const unsigned char
 
 }  // namespace
 
+bool aes256_gcm_available() noexcept {
+    return sodium_init() >= 0 && crypto_aead_aes256gcm_is_available() == 1;
+}
+
 bool starts_with_magic(std::span<const std::byte> bytes) noexcept {
     return bytes.size() >= magic_size && std::memcmp(bytes.data(), magic, magic_size) == 0;
 }
 
-Handshake::Handshake(const DomainKey& key, bool initiator) : initiator_(initiator), psk_(key.bytes) {
+Handshake::Handshake(const DomainKey& key, bool initiator, bool offer_aes)
+    : initiator_(initiator), offer_(offer_aes ? offer_aes256_gcm : 0), psk_(key.bytes) {
     if (sodium_init() < 0) {
         throw std::runtime_error("libsodium failed to initialise");
     }
@@ -47,13 +54,17 @@ Handshake::~Handshake() {
 void Handshake::hello(Buffer& out) {
     std::memcpy(hello_.data(), magic, magic_size);
     std::memcpy(hello_.data() + magic_size, public_.data(), public_.size());
+    hello_[magic_size + 32] = offer_;
     out.append(hello_.data(), hello_.size());
 }
 
-bool Handshake::derive(const unsigned char* peer_public) {
-    // The reply's head is magic | e_r whoever computes it.
+bool Handshake::derive(const unsigned char* peer_public, unsigned char peer_offer) {
+    // The reply's head is magic | e_r | offer_r whoever computes it.
     std::memcpy(reply_head_.data(), magic, magic_size);
     std::memcpy(reply_head_.data() + magic_size, initiator_ ? peer_public : public_.data(), 32);
+    reply_head_[magic_size + 32] = initiator_ ? peer_offer : offer_;
+    // Only the bit both ends know counts: a later end may offer more.
+    keys_.cipher = (offer_ & peer_offer & offer_aes256_gcm) != 0 ? Cipher::aes256_gcm : Cipher::chacha20_poly1305;
     std::array<unsigned char, 32> c2s{}, s2c{};
     const int kx =
         initiator_ ? crypto_kx_client_session_keys(s2c.data(), c2s.data(), public_.data(), secret_.data(), peer_public)
@@ -103,7 +114,7 @@ Handshake::Result Handshake::on_hello(std::span<const std::byte> in, Buffer& out
         return Result::no_key;
     }
     std::memcpy(hello_.data(), in.data(), hello_size);
-    if (!derive(bytes_of(in) + magic_size)) {
+    if (!derive(bytes_of(in) + magic_size, bytes_of(in)[magic_size + 32])) {
         return Result::mismatch;
     }
     out.append(reply_head_.data(), reply_head_.size());
@@ -115,9 +126,9 @@ Handshake::Result Handshake::on_reply(std::span<const std::byte> in, Buffer& out
     if (in.size() != reply_size || !starts_with_magic(in)) {
         return Result::no_key;
     }
-    const bool derived = !derived_ && derive(bytes_of(in) + magic_size);
+    const bool derived = !derived_ && derive(bytes_of(in) + magic_size, bytes_of(in)[magic_size + 32]);
     const bool confirmed =
-        derived && sodium_memcmp(bytes_of(in) + magic_size + 32, confirm_r_.data(), confirm_r_.size()) == 0;
+        derived && sodium_memcmp(bytes_of(in) + hello_size, confirm_r_.data(), confirm_r_.size()) == 0;
     if (!confirmed) {
         // The responder must learn of the mismatch too: it gets a finish that cannot verify.
         std::array<unsigned char, finish_size> junk{};

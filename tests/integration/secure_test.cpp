@@ -38,7 +38,7 @@ using namespace std::chrono_literals;
 constexpr Millis startup_timeout{10000};
 constexpr Millis delivery_timeout{10000};
 // The key exchange's bytes from the dialing end (hello, finish) and from the listening end (reply).
-constexpr std::size_t dialer_handshake_bytes = 40 + 32;
+constexpr std::size_t dialer_handshake_bytes = 41 + 32;  // docs/security.md
 constexpr std::size_t record_overhead = 4 + 16;
 
 /// A TCP proxy on loopback in front of one port: it copies both directions, keeps what passed

@@ -30,8 +30,9 @@ struct Pair {
 std::optional<Pair> shake(const DomainKey& a,
                           const DomainKey& b,
                           Result* initiator_result = nullptr,
-                          Result* responder_result = nullptr) {
-    secure::Handshake init(a, true), resp(b, false);
+                          Result* responder_result = nullptr,
+                          bool offer_aes = aes256_gcm_available()) {
+    secure::Handshake init(a, true, offer_aes), resp(b, false, offer_aes);
     Buffer hello, reply, finish;
     init.hello(hello);
     EXPECT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
@@ -142,7 +143,7 @@ TEST(SecureHandshake, ReflectedFinishFails) {
     Buffer hello, reply;
     init.hello(hello);
     ASSERT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
-    EXPECT_EQ(resp.on_finish(reply.bytes().subspan(magic_size + 32)), Result::mismatch);
+    EXPECT_EQ(resp.on_finish(reply.bytes().subspan(hello_size)), Result::mismatch);
 }
 
 TEST(SecureHandshake, FinishBeforeHelloFails) {
@@ -151,93 +152,136 @@ TEST(SecureHandshake, FinishBeforeHelloFails) {
     EXPECT_EQ(resp.on_finish(zeros), Result::mismatch);
 }
 
-class SecureRecords : public ::testing::Test {
+TEST(SecureHandshake, AesGcmOnlyWhenBothEndsOfferIt) {
+    const auto key = generate_domain_key();
+    for (const bool init_offers : {false, true}) {
+        for (const bool resp_offers : {false, true}) {
+            secure::Handshake init(key, true, init_offers), resp(key, false, resp_offers);
+            Buffer hello, reply, finish;
+            init.hello(hello);
+            ASSERT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
+            ASSERT_EQ(init.on_reply(reply.bytes(), finish), Result::ok);
+            ASSERT_EQ(resp.on_finish(finish.bytes()), Result::ok);
+            const Cipher want = init_offers && resp_offers ? Cipher::aes256_gcm : Cipher::chacha20_poly1305;
+            EXPECT_EQ(init.keys().cipher, want) << init_offers << resp_offers;
+            EXPECT_EQ(resp.keys().cipher, want) << init_offers << resp_offers;
+        }
+    }
+}
+
+TEST(SecureHandshake, AStrippedOfferFailsTheConfirmation) {
+    // A man in the middle who clears the initiator's offer (to force the other cipher) changes the
+    // transcript: neither end's confirmation verifies.
+    const auto key = generate_domain_key();
+    secure::Handshake init(key, true, true), resp(key, false, true);
+    Buffer hello, reply, finish;
+    init.hello(hello);
+    hello.data()[hello_size - 1] = std::byte{0};
+    ASSERT_EQ(resp.on_hello(hello.bytes(), reply), Result::ok);
+    EXPECT_EQ(init.on_reply(reply.bytes(), finish), Result::mismatch);
+    EXPECT_EQ(resp.on_finish(finish.bytes()), Result::mismatch);
+}
+
+/// Records under each cipher (AES-256-GCM only where this CPU has it).
+class SecureRecords : public ::testing::TestWithParam<Cipher> {
 protected:
     void SetUp() override {
+        const bool aes = GetParam() == Cipher::aes256_gcm;
+        if (aes && !aes256_gcm_available()) {
+            GTEST_SKIP() << "no hardware AES here";
+        }
         const auto key = generate_domain_key();
-        auto pair = shake(key, key);
+        auto pair = shake(key, key, nullptr, nullptr, aes);
         ASSERT_TRUE(pair);
+        ASSERT_EQ(pair->initiator.cipher, GetParam());
         keys_ = *pair;
     }
     Pair keys_;
 };
 
-TEST_F(SecureRecords, RoundTripAcrossPartsAndRecords) {
+INSTANTIATE_TEST_SUITE_P(Ciphers,
+                         SecureRecords,
+                         ::testing::Values(Cipher::chacha20_poly1305, Cipher::aes256_gcm),
+                         [](const auto& info) {
+                             return std::string(info.param == Cipher::aes256_gcm ? "aes256_gcm" : "chacha20_poly1305");
+                         });
+
+TEST_P(SecureRecords, RoundTripAcrossPartsAndRecords) {
     const std::string a = "hello ", b(3 * max_record + 17, 'z'), c = "!";
     const std::span<const std::byte> parts[] = {text_bytes(a), text_bytes(b), text_bytes(c)};
-    Sealer sealer(keys_.initiator.send);
+    Sealer sealer(keys_.initiator.send, keys_.initiator.cipher);
     Buffer sealed;
     sealer.seal(parts, sealed);
     EXPECT_EQ(sealer.count(), 4u);
-    Opener sut(keys_.responder.receive);
+    Opener sut(keys_.responder.receive, keys_.responder.cipher);
     EXPECT_EQ(open_all(sut, sealed.bytes()), a + b + c);
 }
 
-TEST_F(SecureRecords, PlaintextNeverOnTheWire) {
+TEST_P(SecureRecords, PlaintextNeverOnTheWire) {
     const std::string secret = "the-payload-nobody-may-read";
     const std::span<const std::byte> parts[] = {text_bytes(secret)};
-    Sealer sealer(keys_.initiator.send);
+    Sealer sealer(keys_.initiator.send, keys_.initiator.cipher);
     Buffer sealed;
     sealer.seal(parts, sealed);
     const std::string wire(reinterpret_cast<const char*>(sealed.data()), sealed.size());
     EXPECT_EQ(wire.find("payload"), std::string::npos);
 }
 
-TEST_F(SecureRecords, TamperedRecordFails) {
+TEST_P(SecureRecords, TamperedRecordFails) {
     const std::string msg = "transfer 10 coins";
     const std::span<const std::byte> parts[] = {text_bytes(msg)};
-    Sealer sealer(keys_.initiator.send);
+    Sealer sealer(keys_.initiator.send, keys_.initiator.cipher);
     Buffer sealed;
     sealer.seal(parts, sealed);
     for (std::size_t i = record_header; i < sealed.size(); ++i) {
         Buffer copy;
         copy.append(sealed.data(), sealed.size());
         copy.data()[i] ^= std::byte{1};
-        Opener sut(keys_.responder.receive);
+        Opener sut(keys_.responder.receive, keys_.responder.cipher);
         EXPECT_FALSE(open_all(sut, copy.bytes())) << "byte " << i;
     }
 }
 
-TEST_F(SecureRecords, ReplayedRecordFails) {
+TEST_P(SecureRecords, ReplayedRecordFails) {
     const std::string msg = "bye";
     const std::span<const std::byte> parts[] = {text_bytes(msg)};
-    Sealer sealer(keys_.initiator.send);
+    Sealer sealer(keys_.initiator.send, keys_.initiator.cipher);
     Buffer first;
     sealer.seal(parts, first);
-    Opener sut(keys_.responder.receive);
+    Opener sut(keys_.responder.receive, keys_.responder.cipher);
     ASSERT_TRUE(open_all(sut, first.bytes()));
     EXPECT_FALSE(open_all(sut, first.bytes()));
 }
 
-TEST_F(SecureRecords, ReorderedRecordsFail) {
+TEST_P(SecureRecords, ReorderedRecordsFail) {
     const std::string one = "one", two = "two";
     const std::span<const std::byte> p1[] = {text_bytes(one)};
     const std::span<const std::byte> p2[] = {text_bytes(two)};
-    Sealer sealer(keys_.initiator.send);
+    Sealer sealer(keys_.initiator.send, keys_.initiator.cipher);
     Buffer r1, r2;
     sealer.seal(p1, r1);
     sealer.seal(p2, r2);
-    Opener sut(keys_.responder.receive);
+    Opener sut(keys_.responder.receive, keys_.responder.cipher);
     EXPECT_FALSE(open_all(sut, r2.bytes()));
 }
 
-TEST_F(SecureRecords, ReflectedRecordFails) {
+TEST_P(SecureRecords, ReflectedRecordFails) {
     const std::string msg = "ping";
     const std::span<const std::byte> parts[] = {text_bytes(msg)};
-    Sealer sealer(keys_.initiator.send);
+    Sealer sealer(keys_.initiator.send, keys_.initiator.cipher);
     Buffer sealed;
     sealer.seal(parts, sealed);
-    Opener own_direction(keys_.initiator.receive);  // the sender's own receive side
+    Opener own_direction(keys_.initiator.receive, keys_.initiator.cipher);  // the sender's own receive side
     EXPECT_FALSE(open_all(own_direction, sealed.bytes()));
 }
 
-TEST_F(SecureRecords, OversizeLengthIsAnError) {
+TEST_P(SecureRecords, OversizeLengthIsAnError) {
     std::byte header[record_header] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}};
     std::size_t total = 0, plain = 0;
     EXPECT_EQ(Opener::peek(header, total, plain), Opener::Opened::error);
 }
 
-TEST_F(SecureRecords, ChannelKeepsWhatTheReaderHasNoRoomFor) {
+TEST_P(SecureRecords, ChannelKeepsWhatTheReaderHasNoRoomFor) {
     SecureChannel sender(keys_.initiator);
     SecureChannel sut(keys_.responder);
     const std::string msg(10000, 'q');
