@@ -459,6 +459,20 @@ TEST_F(FoxgloveTest, EchoPrintsTypedMessagesByTheirFieldNames) {
     EXPECT_TRUE(has_line(json.lines(), R"(,"x":0.5,"label":"p)")) << json.dump();
 }
 
+TEST_F(FoxgloveTest, AChannelOfAnAdvertisedTypeCarriesItsSchemaAndNamedFields) {
+    REQUIRE_CLIENTS();
+    start_bridge();
+    start_sender("typed_point", "point", 50);  // packed by position (MSGPACK_DEFINE)
+    // The bridge dials the publisher for the schema once a client subscribes (the channel is
+    // re-advertised with it within its 1 s refresh); messages before that are generic JSON.
+    auto& client = start_node("ws_test.mjs", {ws_url(), "subscribe", "/typed_point", "test.Point", "60"}, "client");
+    expect_success(client);
+    const auto ok = client.wait_for_line("OK 60 message(s)", 1s);
+    ASSERT_TRUE(ok) << client.dump();
+    EXPECT_NE(ok->find(R"("title":"test.Point")"), std::string::npos) << *ok;
+    EXPECT_TRUE(has_line(client.lines(), R"(,"x":0.5,"label":"p)")) << client.dump();
+}
+
 TEST_F(FoxgloveTest, BagRecordsAdvertisedTypesWithTheirSchemaAndPlaysBackTheSameBytes) {
     REQUIRE_CLIENTS();
     const auto json = root_ / "typed.mcap";

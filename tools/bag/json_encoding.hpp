@@ -89,8 +89,6 @@ public:
     bool json_ok() const noexcept { return schema_.json_ok() && typed_ok_; }
     /// Why json_ok() is false, for the recorder's one warning.
     std::string failure() const;
-    /// The advertised type this writer records with; empty when untyped (or its schema was unusable).
-    const std::string& type_name() const noexcept { return type_name_; }
     /// JSON channels added so far.
     std::size_t channels() const noexcept { return channels_; }
 

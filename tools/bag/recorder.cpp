@@ -189,14 +189,18 @@ void Recorder::write_sender_message(Shared& shared,
 void Recorder::settle_waiting(Shared& shared, std::uint64_t now, bool all) {
     for (auto& topic : shared.topics) {
         for (auto& sender : topic.json_senders) {
-            if (sender.writer || sender.held.empty() || (!all && now - sender.waiting_since < schema_wait_ns)) {
+            if (sender.writer || sender.held.empty()) {
                 continue;
             }
             RawMessage m;
             m.topic = topic.topic;
             m.codec = CodecId::msgpack;
             m.sender_id = sender.sender_id;
-            settle_sender(shared, topic, sender, m, std::nullopt);
+            SenderType type = advertised_type(shared, topic.topic, m);
+            if (!type.type && type.wait && !all && now - sender.waiting_since < schema_wait_ns) {
+                continue;
+            }
+            settle_sender(shared, topic, sender, m, std::move(type.type));
         }
     }
 }

@@ -131,8 +131,8 @@ private:
     /// Channels recorded as JSON count too.
     static std::size_t json_channels(const TopicState& topic);
     static mcap::KeyValues channel_metadata(Shared& shared, const RawMessage& m);
-    /// Writes the held messages of senders whose schema has not come after the wait (all of them
-    /// with `all`), with an inferred schema. Called with the mutex held.
+    /// Writes the held messages of senders whose type is known by now, or whose wait is over (all of
+    /// them with `all`: inferred when still unknown). Called with the mutex held.
     static void settle_waiting(Shared& shared, std::uint64_t now, bool all);
     /// The type the sender of `m` advertised for `topic`, when the recorder can use it (a JSON Schema).
     static SenderType advertised_type(Shared& shared, const std::string& topic, const RawMessage& m);
