@@ -108,7 +108,8 @@ ordered_json convert(
         case msgpack::type::FLOAT64:
         case msgpack::type::STR:
         case msgpack::type::BIN:
-            return msgpack_to_json(o, binary == TypedBinary::summary ? BinaryForm::summary : BinaryForm::base64, 0);
+            return msgpack_to_ordered_json(o,
+                                           binary == TypedBinary::summary ? BinaryForm::summary : BinaryForm::base64);
         case msgpack::type::ARRAY: {
             const ordered_json* properties = member(schema, "properties");
             if (properties && properties->is_object()) {
