@@ -7,9 +7,13 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 
+#include "bridge/foxglove_schema.hpp"
+#include "bridge/foxglove_typed.hpp"
 #include "cli.hpp"
+#include "msgpack_json.hpp"
 
 namespace meshy::cli {
 namespace {
@@ -40,6 +44,64 @@ std::string sender_name(const std::vector<NodeInfo>& nodes, std::string_view id)
     return std::string(id.substr(0, 8));
 }
 
+/// The type a sender advertised for a topic, as echo prints it.
+struct EchoType {
+    std::string name;               ///< "" while untyped
+    nlohmann::ordered_json schema;  ///< null without a JSON Schema
+    Clock::time_point looked_up{};  ///< untyped ones are looked up again after a while
+};
+
+/// The advertised type of `topic` from `sender` in `nodes`: its JSON Schema, or the well-known
+/// type's when the publisher sent only the name.
+EchoType find_echo_type(const std::vector<NodeInfo>& nodes, std::string_view sender, std::string_view topic) {
+    EchoType out;
+    out.looked_up = Clock::now();
+    for (const auto& n : nodes) {
+        if (n.id != sender) {
+            continue;
+        }
+        for (const auto& p : n.publications) {
+            if (p.topic != topic || p.type.empty()) {
+                continue;
+            }
+            std::string text = p.schema_encoding == "jsonschema" ? p.schema : std::string();
+            if (text.empty()) {
+                if (const auto* known = bridge::find_known_type(p.type)) {
+                    text = known->schema;
+                }
+            }
+            auto schema = nlohmann::ordered_json::parse(text, nullptr, false);
+            if (!schema.is_discarded() && schema.is_object()) {
+                out.name = p.type;
+                out.schema = std::move(schema);
+            }
+        }
+    }
+    return out;
+}
+
+/// A typed message's field value on one line: members in their order, scalars as json_text().
+std::string field_text(const nlohmann::ordered_json& v) {
+    if (v.is_object() || v.is_array()) {
+        std::string out = v.is_object() ? "{" : "[";
+        bool first = true;
+        for (const auto& [key, item] : v.items()) {
+            out += first ? "" : ", ";
+            first = false;
+            if (v.is_object()) {
+                out += key + ": ";
+            }
+            out += field_text(item);
+        }
+        return out + (v.is_object() ? "}" : "]");
+    }
+    return json_text(nlohmann::json(v), false);
+}
+
+std::string json_dump(const nlohmann::ordered_json& v) {
+    return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void run_echo(const GlobalOptions& globals, const TopicCommandOptions& o) {
     auto node = make_node(globals, "echo");
     const int limit = o.once ? 1 : o.count;
@@ -47,6 +109,7 @@ void run_echo(const GlobalOptions& globals, const TopicCommandOptions& o) {
     std::atomic<int> received{0};
     std::atomic<bool> done{false};
     std::vector<NodeInfo> known;
+    std::map<std::pair<std::string, std::string>, EchoType> types;  // (sender, topic) -> its type
     for (const auto& topic : o.topics) {
         node->listen_raw(topic, [&, n = node.get()](const RawMessage& m) {
             std::lock_guard lock(mutex);
@@ -56,14 +119,39 @@ void run_echo(const GlobalOptions& globals, const TopicCommandOptions& o) {
             if (std::none_of(known.begin(), known.end(), [&](const NodeInfo& k) { return k.id == m.sender_id; })) {
                 known = n->nodes();
             }
+            // The schema travels over the sender's link, maybe just after its first messages: an
+            // untyped sender is asked again once a second.
+            auto& type = types[{std::string(m.sender_id), std::string(m.topic)}];
+            if (type.name.empty() && Clock::now() - type.looked_up > std::chrono::seconds(1)) {
+                known = n->nodes();
+                type = find_echo_type(known, m.sender_id, m.topic);
+            }
+            std::optional<nlohmann::ordered_json> typed;
+            if (!type.name.empty()) {
+                typed = bridge::typed_message(m.codec, m.payload, type.schema,
+                                              o.json ? bridge::TypedBinary::base64 : bridge::TypedBinary::summary);
+                if (typed && !typed->is_object()) {
+                    typed.reset();
+                }
+            }
             const std::string from = sender_name(known, m.sender_id);
             if (o.json) {
+                std::string typed_members;
+                if (typed) {
+                    typed_members = ", \"type\": " + json_quote(type.name) + ", \"message\": " + json_dump(*typed);
+                }
                 std::printf(
                     "{\"time\": %s, \"time_ns\": %llu, \"topic\": %s, \"sender\": %s, \"codec\": %s, "
-                    "\"args\": %s}\n",
+                    "\"args\": %s%s}\n",
                     json_quote(timestamp_text(m.sent_at_ns)).c_str(), static_cast<unsigned long long>(m.sent_at_ns),
                     json_quote(m.topic).c_str(), json_quote(from).c_str(), json_quote(codec_name(m.codec)).c_str(),
-                    payload_text(m.codec, m.payload, true).c_str());
+                    payload_text(m.codec, m.payload, true).c_str(), typed_members.c_str());
+            } else if (typed) {
+                std::printf("[%s] %.*s from %s [%s]\n", timestamp_text(m.sent_at_ns).c_str(),
+                            static_cast<int>(m.topic.size()), m.topic.data(), from.c_str(), type.name.c_str());
+                for (const auto& [field, value] : typed->items()) {
+                    std::printf("  %s: %s\n", field.c_str(), field_text(value).c_str());
+                }
             } else {
                 std::printf("[%s] %.*s from %s\n", timestamp_text(m.sent_at_ns).c_str(),
                             static_cast<int>(m.topic.size()), m.topic.data(), from.c_str());

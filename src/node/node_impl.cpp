@@ -388,8 +388,21 @@ void NodeImpl::on_peer_up(const Advert& advert) {
         std::lock_guard lock(link->mutex);
         links_.dial_locked(*link);
     }
+    dial_for_schemas();
     if (changed) {
         rebuild_routing();
+    }
+}
+
+void NodeImpl::dial_for_schemas() {
+    // The schema of a typed topic this node listens to comes in the publisher's Info frame, on a
+    // link this node dials (the publisher's own link to it does not speak for the publisher).
+    auto topics = subs_.topics();
+    std::sort(topics.begin(), topics.end());
+    for (const auto& id : peers_.lacking_schemas(topics)) {
+        auto link = links_.obtain(id);
+        std::lock_guard lock(link->mutex);
+        links_.dial_locked(*link);
     }
 }
 
@@ -646,6 +659,7 @@ void NodeImpl::lists_changed() {
         std::lock_guard lock(mutex_);
         dial_listeners_locked(*publisher_.routing());
     }
+    dial_for_schemas();
     // Peers that dialed this node take its lists from the links too (they may not fit the advert).
     const auto frame = info_frame();
     for (auto& conn : links_.inbound()) {

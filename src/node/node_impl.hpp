@@ -119,6 +119,8 @@ private:
     void rebuild_routing();
     /// With mutex_ held: dials the listeners of the topics this node sends.
     void dial_listeners_locked(const Routing& routing);
+    /// Dials the publishers of typed topics this node listens to whose schemas it lacks (mutex_ not held).
+    void dial_for_schemas();
     /// What this node listens to, provides or sends changed: a new advert and Info for peers.
     void lists_changed();
     /// What discovery publishes of `advert`: with a domain key, no lists (complete false).

@@ -124,6 +124,23 @@ bool PeerTable::needs_info(std::string_view id) const {
     return !r.advert.complete && (!r.info || r.info->revision < r.advert.revision);
 }
 
+std::vector<std::string> PeerTable::lacking_schemas(const std::vector<std::string>& topics) const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& [id, r] : peers_) {
+        if (r->info && r->info->revision >= r->advert.revision) {
+            continue;
+        }
+        for (const auto& p : r->advert.publications) {
+            if (!p.type.empty() && std::binary_search(topics.begin(), topics.end(), p.topic)) {
+                out.push_back(id);
+                break;
+            }
+        }
+    }
+    return out;
+}
+
 std::optional<Advert> PeerTable::advert(std::string_view id) const {
     std::lock_guard lock(mutex_);
     const auto it = peers_.find(id);

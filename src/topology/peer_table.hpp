@@ -58,6 +58,9 @@ public:
     bool set_info(std::string_view id, wire::Info info);
     /// True when `id`'s advert does not carry its lists and no Info as new has come: fetch it.
     bool needs_info(std::string_view id) const;
+    /// Peers whose advert names a type for a topic in `topics` (sorted) while no Info as new as the
+    /// advert has come: schemas travel only in Info frames, which a listener gets by dialing.
+    std::vector<std::string> lacking_schemas(const std::vector<std::string>& topics) const;
     /// The advert of `id`, if known.
     std::optional<Advert> advert(std::string_view id) const;
     /// The current topology.

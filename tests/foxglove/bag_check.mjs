@@ -1,7 +1,7 @@
 // Checks a bag meshy recorded as JSON the way Foxglove reads it (@mcap/core, @mcap/support, ajv,
 // pinned by package-lock.json); tests/integration/foxglove_test.cpp runs it.
 //
-// Usage: node bag_check.mjs JSON.mcap MSGPACK.mcap REPLAYED.mcap MSGPACK_TOPICS
+// Usage: node bag_check.mjs JSON.mcap MSGPACK.mcap REPLAYED.mcap MSGPACK_TOPICS [TYPED]
 //   JSON.mcap       recorded with the default encoding: every channel of a topic not in MSGPACK_TOPICS
 //                   (comma-separated) must be json/jsonschema with a schema every message validates
 //                   against; the topics in MSGPACK_TOPICS must (also) have msgpack channels
@@ -10,18 +10,26 @@
 //                   messages as JSON.mcap has, and the same distinct payloads, byte for byte, as
 //                   MSGPACK.mcap (senders repeat each payload until both recorders have it, so the
 //                   two recordings may differ in how often each was taken, not in what)
+//   TYPED           topic=TypeName=schema.json,... : topics whose publisher advertised a type: every
+//                   channel of the topic in JSON.mcap is json, its schema is named TypeName and is the
+//                   advertised schema text (the file's), byte for byte
 // Prints each schema, then "OK: ..." and exits 0, or each "FAIL: ..." and exits 1.
 import { McapIndexedReader } from "@mcap/core";
 import { loadDecompressHandlers } from "@mcap/support";
 import Ajv from "ajv";
-import { open } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 
-const [jsonFile, msgpackFile, replayedFile, msgpackTopicsText = ""] = process.argv.slice(2);
+const [jsonFile, msgpackFile, replayedFile, msgpackTopicsText = "", typedText = ""] = process.argv.slice(2);
 if (!jsonFile || !msgpackFile || !replayedFile) {
   console.error("usage: node bag_check.mjs JSON.mcap MSGPACK.mcap REPLAYED.mcap MSGPACK_TOPICS");
   process.exit(2);
 }
 const msgpackTopics = new Set(msgpackTopicsText.split(",").filter((t) => t));
+const typed = new Map(); // topic -> { name, schema, channels }
+for (const spec of typedText.split(",").filter((t) => t)) {
+  const [topic, name, file] = spec.split("=");
+  typed.set(topic, { name, schema: (await readFile(file, "utf8")).trim(), channels: 0 });
+}
 const failures = [];
 const fail = (text) => failures.push(text);
 const decompressHandlers = await loadDecompressHandlers();
@@ -63,6 +71,12 @@ for (const [id, channel] of json.reader.channelsById) {
     }
     const text = decoder.decode(schema.data);
     console.log(`schema ${channel.topic} "${schema.name}": ${text}`);
+    const type = typed.get(channel.topic);
+    if (type) {
+      ++type.channels;
+      if (schema.name !== type.name) fail(`channel ${id} (${channel.topic}): schema "${schema.name}", advertised "${type.name}"`);
+      if (text !== type.schema) fail(`channel ${id} (${channel.topic}): schema ${text} is not the advertised ${type.schema}`);
+    }
     try {
       validators.set(id, ajv.compile(JSON.parse(text)));
     } catch (e) {
@@ -77,6 +91,10 @@ for (const [id, channel] of json.reader.channelsById) {
 }
 for (const t of msgpackTopics) {
   if (!seenMsgpack.has(t)) fail(`topic ${t} has no msgpack channel`);
+}
+for (const [t, type] of typed) {
+  if (type.channels === 0) fail(`typed topic ${t} has no json channel`);
+  if (seenMsgpack.has(t)) fail(`typed topic ${t} has a msgpack channel`);
 }
 for (const { channel, data } of json.messages) {
   if (channel.messageEncoding !== "json") continue;

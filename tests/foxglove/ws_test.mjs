@@ -10,9 +10,11 @@
 //   call SERVICE REQUEST EXPECTED       call SERVICE with the JSON REQUEST, expect the JSON EXPECTED
 //   graph TOPIC SERVICE                 subscribe to the connection graph until it lists TOPIC (as a
 //                                       subscribed topic) and SERVICE
+// The CA certificate of a wss:// URL is read from $MESHY_TEST_CA.
 // Prints "OK ..." and exits 0, or "FAIL: ..." and exits 1. Gives up after 30 s.
 import wsProtocol from "@foxglove/ws-protocol";
 import Ajv from "ajv";
+import { readFileSync } from "node:fs";
 import { WebSocket } from "ws";
 
 const { FoxgloveClient } = wsProtocol; // a CommonJS package: its exports come as the default
@@ -23,7 +25,8 @@ const fail = (text) => {
 };
 setTimeout(() => fail(`timed out in mode ${mode}`), 30000).unref();
 
-const ws = new WebSocket(url, [FoxgloveClient.SUPPORTED_SUBPROTOCOL]);
+const tls = process.env.MESHY_TEST_CA ? { ca: readFileSync(process.env.MESHY_TEST_CA) } : {};
+const ws = new WebSocket(url, [FoxgloveClient.SUPPORTED_SUBPROTOCOL], tls);
 const client = new FoxgloveClient({ ws });
 const channels = new Map(); // id -> channel (the latest advertisement)
 const services = new Map(); // name -> service

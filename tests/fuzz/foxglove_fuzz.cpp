@@ -1,7 +1,8 @@
 // libFuzzer target: the Foxglove WebSocket protocol's client messages as `meshy bridge` parses them —
 // bytes as a text (JSON op) or, first byte odd, binary (opcode) message — then what the server does
 // with a payload: JSON to msgpack (clientPublish, service calls), and msgpack back to JSON with its
-// inferred schema (channels). Also the Sec-WebSocket-Protocol selection.
+// inferred schema (channels), and read with a schema as a typed message (a peer's advertised schema
+// is untrusted too). Also the Sec-WebSocket-Protocol selection.
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 
 #include "bridge/foxglove_protocol.hpp"
 #include "bridge/foxglove_schema.hpp"
+#include "bridge/foxglove_typed.hpp"
 #include "bridge/message_mapping.hpp"
 #include "bridge/utf8.hpp"
 
@@ -22,13 +24,21 @@ void transcode(std::string_view data) {
         try {
             const meshy::Buffer payload = json_to_payload(value, nlohmann::ordered_json::object());
             (void)payload_to_ordered_json(meshy::CodecId::msgpack, payload.bytes());
+            // The value as a schema, and as a message of that schema.
+            if (const auto typed = typed_message(meshy::CodecId::msgpack, payload.bytes(), value)) {
+                (void)fits_schema(*typed, value);
+            }
         } catch (const MappingError&) {
         }
         (void)match_known_type(value);
+        (void)fits_schema(value, value);
     }
     const auto bytes = std::as_bytes(std::span(data.data(), data.size()));
     if (auto schema = infer_schema(meshy::CodecId::msgpack, bytes)) {
         const auto json = payload_to_ordered_json(meshy::CodecId::msgpack, bytes);
+        if (const auto typed = typed_message(meshy::CodecId::msgpack, bytes, *schema)) {
+            (void)fits_schema(*typed, *schema);
+        }
         try {
             (void)json_to_payload(json, *schema);
         } catch (const MappingError&) {

@@ -92,6 +92,21 @@ TEST(PeerTable, SchemasFromInfoStayWithTheAdvertsPublications) {
     EXPECT_EQ(sut.view()->publishers.at("pose").size(), 1u);
 }
 
+TEST(PeerTable, ATypedPublicationOfAListenedTopicLacksItsSchemaUntilInfo) {
+    PeerTable sut;
+    Advert a = advert("a", 2, {});
+    a.publications.push_back(Publication{"pose", "geometry/Pose", false});
+    a.publications.push_back(Publication{"raw", "", false});
+    sut.upsert(a);
+    sut.upsert(advert("b", 1, {"pose"}));
+    EXPECT_EQ(sut.lacking_schemas({"pose"}), std::vector<std::string>{"a"});
+    EXPECT_TRUE(sut.lacking_schemas({"map", "raw"}).empty());  // untyped, or not listened to
+    wire::Info i = info(2, {});
+    i.publications.push_back(wire::InfoPublication{"pose", "geometry/Pose", "jsonschema", "{}", false});
+    sut.set_info("a", i);
+    EXPECT_TRUE(sut.lacking_schemas({"pose"}).empty());
+}
+
 TEST(PeerTable, RemoveForgetsThePeer) {
     PeerTable sut;
     sut.upsert(advert("a", 1, {"pose"}));

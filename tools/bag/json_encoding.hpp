@@ -3,7 +3,10 @@
 //
 // A message's JSON is the bridge's (payload_to_ordered_json: a trailing string-keyed map gives the
 // members, in their order; other arguments go to "args"; bin is base64). Its channel's schema is the
-// message's well-known type (recognised by its fields) or one inferred from the messages. Playing
+// type its publisher advertised (with a JSON Schema, or a well-known type's name), else the message's
+// well-known type (recognised by its fields), else one inferred from the messages. A typed message's
+// JSON is read with its schema (typed_message: an array packed by position gets the field names), and
+// must validate against it, or that sender's messages stay msgpack. Playing
 // packs the JSON again guided by the schema (base64 strings back to bin). When that would not give
 // the recorded bytes (a float32, a non-minimal integer, NaN, an "args" member...), the recorder adds
 // the original bytes as a base64 member "_meshy_msgpack", which play sends instead: every message
@@ -37,6 +40,12 @@ struct JsonSchema {
     bool inferred = false;
 };
 
+/// The type a publisher advertised for its topic (PublicationInfo), as the recorder uses it.
+struct AdvertisedType {
+    std::string name;    ///< e.g. "foxglove.Log"
+    std::string schema;  ///< its JSON Schema text
+};
+
 /// The schema state of one JSON channel while recording.
 class JsonChannelSchema {
 public:
@@ -64,21 +73,38 @@ private:
 class JsonChannelWriter {
 public:
     /// @param metadata of each channel it adds (meshy.encoding: json is added)
-    JsonChannelWriter(std::string topic, mcap::KeyValues metadata);
-    /// Writes one message. @returns false (writing nothing) when it has no JSON form: from then on
-    /// json_ok() is false and the caller records this sender's messages as msgpack.
+    /// @param advertised the sender's advertised type: its one channel has that schema (a schema
+    ///        that is not a JSON object is ignored: the schema is inferred then)
+    JsonChannelWriter(std::string topic, mcap::KeyValues metadata, std::optional<AdvertisedType> advertised = {});
+    ~JsonChannelWriter();
+    JsonChannelWriter(JsonChannelWriter&&) noexcept;
+    JsonChannelWriter& operator=(JsonChannelWriter&&) noexcept;
+    /// Writes one message. @returns false (writing nothing) when it has no JSON form, or does not
+    /// fit the advertised type: from then on json_ok() is false, failure() says why, and the caller
+    /// records this sender's messages as msgpack.
     bool write(McapWriter& writer,
                std::span<const std::byte> payload,
                std::uint64_t log_time,
                std::uint64_t publish_time);
-    bool json_ok() const noexcept { return schema_.json_ok(); }
+    bool json_ok() const noexcept { return schema_.json_ok() && typed_ok_; }
+    /// Why json_ok() is false, for the recorder's one warning.
+    std::string failure() const;
     /// JSON channels added so far.
     std::size_t channels() const noexcept { return channels_; }
 
 private:
+    bool write_typed(McapWriter& writer,
+                     std::span<const std::byte> payload,
+                     std::uint64_t log_time,
+                     std::uint64_t publish_time);
+
     std::string topic_;
     mcap::KeyValues metadata_;
     JsonChannelSchema schema_;
+    struct Typed;
+    std::unique_ptr<Typed> typed_;  ///< the advertised type's parsed schema, when typed
+    std::string type_name_;
+    bool typed_ok_ = true;
     std::string schema_text_;
     std::uint16_t channel_ = 0;
     std::uint32_t sequence_ = 0;

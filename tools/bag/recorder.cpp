@@ -6,6 +6,7 @@
 #include <meshy/log.hpp>
 
 #include "bag/codec_encoding.hpp"
+#include "bridge/foxglove_schema.hpp"
 
 namespace meshy::bag {
 
@@ -117,24 +118,123 @@ mcap::KeyValues Recorder::channel_metadata(Shared& shared, const RawMessage& m) 
     return metadata;
 }
 
+namespace {
+
+/// How long a sender's first messages wait for its advertised schema (it comes over the link the
+/// recorder dials when it sees the advert, normally within milliseconds), and how many of them.
+constexpr std::uint64_t schema_wait_ns = 2'000'000'000;
+constexpr std::size_t schema_wait_messages = 256;
+
+}  // namespace
+
 bool Recorder::record_json(Shared& shared, TopicState& topic, const RawMessage& m, std::uint64_t now) {
     auto sender = std::find_if(topic.json_senders.begin(), topic.json_senders.end(),
                                [&](const JsonSender& s) { return s.sender_id == m.sender_id; });
     if (sender == topic.json_senders.end()) {
-        topic.json_senders.push_back(
-            JsonSender{std::string(m.sender_id), JsonChannelWriter(topic.topic, channel_metadata(shared, m))});
+        topic.json_senders.push_back(JsonSender{std::string(m.sender_id), std::nullopt, {}, now, {}});
         sender = topic.json_senders.end() - 1;
     }
-    if (!sender->writer.json_ok()) {
-        return false;
+    const std::uint64_t publish_time = m.sent_at_ns != 0 ? m.sent_at_ns : now;
+    if (!sender->writer) {
+        SenderType type = advertised_type(shared, topic.topic, m);
+        if (!type.type && type.wait && sender->held.size() < schema_wait_messages &&
+            now - sender->waiting_since < schema_wait_ns) {
+            Buffer copy;
+            copy.append(m.payload.data(), m.payload.size());
+            sender->held.push_back(HeldMessage{std::move(copy), now, publish_time});
+            if (!type.awaited.empty()) {
+                sender->waited_type = std::move(type.awaited);
+            }
+            return true;
+        }
+        settle_sender(shared, topic, *sender, m, std::move(type.type));
     }
-    if (sender->writer.write(shared.writer, m.payload, now, m.sent_at_ns != 0 ? m.sent_at_ns : now)) {
-        return true;
+    write_sender_message(shared, topic, *sender, m, m.payload, now, publish_time);
+    return true;
+}
+
+void Recorder::settle_sender(
+    Shared& shared, TopicState& topic, JsonSender& sender, const RawMessage& m, std::optional<AdvertisedType> type) {
+    if (!type && !sender.waited_type.empty()) {
+        log(LogLevel::warn, "bag record: topic '" + topic.topic + "': the schema of its advertised type '" +
+                                sender.waited_type + "' did not arrive; recording with an inferred schema");
     }
-    log(LogLevel::warn, "bag record: topic '" + topic.topic +
-                            "' carries a message without a JSON form (a map with keys that are not strings?): "
-                            "this sender's messages are recorded as msgpack from here on");
-    return false;
+    sender.writer.emplace(topic.topic, channel_metadata(shared, m), std::move(type));
+    auto held = std::move(sender.held);
+    sender.held.clear();
+    for (const auto& h : held) {
+        write_sender_message(shared, topic, sender, m, h.payload.bytes(), h.log_time, h.publish_time);
+    }
+}
+
+void Recorder::write_sender_message(Shared& shared,
+                                    TopicState& topic,
+                                    JsonSender& sender,
+                                    const RawMessage& m,
+                                    std::span<const std::byte> payload,
+                                    std::uint64_t log_time,
+                                    std::uint64_t publish_time) {
+    if (sender.writer->json_ok()) {
+        if (sender.writer->write(shared.writer, payload, log_time, publish_time)) {
+            return;
+        }
+        log(LogLevel::warn, "bag record: topic '" + topic.topic + "' carries " + sender.writer->failure() +
+                                ": this sender's messages are recorded as msgpack from here on");
+    }
+    const std::uint16_t channel = channel_for(shared, topic, m);
+    auto& key = topic.channels[topic.last];
+    shared.writer.add_message(channel, key.next_sequence++, log_time, publish_time, payload);
+}
+
+void Recorder::settle_waiting(Shared& shared, std::uint64_t now, bool all) {
+    for (auto& topic : shared.topics) {
+        for (auto& sender : topic.json_senders) {
+            if (sender.writer || sender.held.empty()) {
+                continue;
+            }
+            RawMessage m;
+            m.topic = topic.topic;
+            m.codec = CodecId::msgpack;
+            m.sender_id = sender.sender_id;
+            SenderType type = advertised_type(shared, topic.topic, m);
+            if (!type.type && type.wait && !all && now - sender.waiting_since < schema_wait_ns) {
+                continue;
+            }
+            settle_sender(shared, topic, sender, m, std::move(type.type));
+        }
+    }
+}
+
+Recorder::SenderType Recorder::advertised_type(Shared& shared, const std::string& topic, const RawMessage& m) {
+    // A sender may reach the recorder before its advert does, and its schema comes in the Info
+    // frame of the link the recorder dials to it once it sees the advert: until the advert lists
+    // the topic, and while a type it names has no schema here, its messages wait (briefly).
+    SenderType out;
+    out.wait = true;
+    for (const auto& n : shared.node->nodes()) {
+        if (n.id != m.sender_id) {
+            continue;
+        }
+        for (const auto& p : n.publications) {
+            if (p.topic != topic) {
+                continue;
+            }
+            out.wait = false;
+            if (p.type.empty()) {
+                return out;
+            }
+            if (p.schema_encoding == "jsonschema" && !p.schema.empty()) {
+                out.type = AdvertisedType{p.type, p.schema};
+            } else if (const auto* known = cli::bridge::find_known_type(p.type)) {
+                out.type = AdvertisedType{known->name, known->schema};
+            } else {
+                out.wait = true;
+                out.awaited = p.type;
+            }
+            return out;
+        }
+    }
+    return out;
 }
 
 void Recorder::on_message(Shared& shared, TopicState& topic, const RawMessage& m) {
@@ -157,8 +257,9 @@ void Recorder::on_message(Shared& shared, TopicState& topic, const RawMessage& m
 }
 
 std::size_t Recorder::json_channels(const TopicState& topic) {
-    return static_cast<std::size_t>(std::count_if(topic.json_senders.begin(), topic.json_senders.end(),
-                                                  [](const JsonSender& s) { return s.writer.channels() > 0; }));
+    return static_cast<std::size_t>(
+        std::count_if(topic.json_senders.begin(), topic.json_senders.end(),
+                      [](const JsonSender& s) { return s.writer && s.writer->channels() > 0; }));
 }
 
 void Recorder::tick() {
@@ -166,11 +267,17 @@ void Recorder::tick() {
     if (shared_->finished || shared_->error) {
         return;
     }
+    const std::uint64_t now = realtime_ns();
+    try {
+        settle_waiting(*shared_, now, false);
+    } catch (const std::exception& e) {
+        shared_->error = e.what();
+        return;
+    }
     const auto start = shared_->writer.open_chunk_start_time();
     if (!start) {
         return;
     }
-    const std::uint64_t now = realtime_ns();
     const auto age = static_cast<std::uint64_t>(options_.max_chunk_age.count());
     // A clock that stepped back (now < start) also flushes: better early than never.
     if (now < *start || now - *start >= age) {
@@ -217,6 +324,12 @@ RecorderStats Recorder::finish() {
     // Not under the mutex: the node takes its own locks, and its thread may be waiting for ours.
     for (const auto& topic : listened_) {
         node_.stop_listening(topic);
+    }
+    {
+        std::lock_guard lock(shared_->mutex);
+        if (!shared_->error) {
+            settle_waiting(*shared_, realtime_ns(), true);
+        }
     }
     RecorderStats s = stats();
     std::lock_guard lock(shared_->mutex);

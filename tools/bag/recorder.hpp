@@ -84,10 +84,25 @@ private:
         std::uint16_t channel = 0;
         std::uint32_t next_sequence = 0;
     };
+    /// A message kept until its sender's advertised schema arrives.
+    struct HeldMessage {
+        Buffer payload;
+        std::uint64_t log_time = 0;
+        std::uint64_t publish_time = 0;
+    };
     /// A sender's JSON channels on a topic.
     struct JsonSender {
         std::string sender_id;
-        JsonChannelWriter writer;
+        std::optional<JsonChannelWriter> writer;  ///< made once its type is known (or given up on)
+        std::vector<HeldMessage> held;            ///< its first messages, while its schema is on the way
+        std::uint64_t waiting_since = 0;          ///< log time of the first held message
+        std::string waited_type;                  ///< the advertised type whose schema was awaited, if any
+    };
+    /// What the recorder knows of a sender's advertised type.
+    struct SenderType {
+        std::optional<AdvertisedType> type;  ///< known, with a schema
+        bool wait = false;                   ///< its advert or its schema may still come
+        std::string awaited;                 ///< the type it advertised, its schema not here yet
     };
     struct TopicState {
         std::string topic;
@@ -116,6 +131,23 @@ private:
     /// Channels recorded as JSON count too.
     static std::size_t json_channels(const TopicState& topic);
     static mcap::KeyValues channel_metadata(Shared& shared, const RawMessage& m);
+    /// Writes the held messages of senders whose type is known by now, or whose wait is over (all of
+    /// them with `all`: inferred when still unknown). Called with the mutex held.
+    static void settle_waiting(Shared& shared, std::uint64_t now, bool all);
+    /// The type the sender of `m` advertised for `topic`, when the recorder can use it (a JSON Schema).
+    static SenderType advertised_type(Shared& shared, const std::string& topic, const RawMessage& m);
+    /// Makes the sender's writer (typed when `type` is given) and writes its held messages.
+    /// `m`: a message of that sender on that topic (its codec and sender id name the channels).
+    static void settle_sender(
+        Shared& shared, TopicState& topic, JsonSender& sender, const RawMessage& m, std::optional<AdvertisedType> type);
+    /// Writes one message of a sender as JSON, or as msgpack when it cannot be (with one warning).
+    static void write_sender_message(Shared& shared,
+                                     TopicState& topic,
+                                     JsonSender& sender,
+                                     const RawMessage& m,
+                                     std::span<const std::byte> payload,
+                                     std::uint64_t log_time,
+                                     std::uint64_t publish_time);
 
     Node& node_;
     std::string path_;

@@ -16,6 +16,7 @@
 #include "bridge/foxglove_fair_queue.hpp"
 #include "bridge/foxglove_protocol.hpp"
 #include "bridge/foxglove_schema.hpp"
+#include "bridge/foxglove_typed.hpp"
 #include "bridge/message_mapping.hpp"
 #include "bridge/rosbridge_op.hpp"
 #include "bridge/token_bucket.hpp"
@@ -96,11 +97,12 @@ struct FoxgloveServer::Channel {
     std::uint32_t id = 0;
     std::string topic;  ///< meshy name
     std::string schema_name;
-    std::string schema;     ///< JSON Schema text
-    ordered_json inferred;  ///< the inferred schema so far (null when typed)
-    bool typed = false;     ///< a well-known type: the schema is fixed
-    bool json_ok = true;    ///< false once a message had no JSON form
-    bool in_mesh = true;    ///< still a topic of the mesh (else only while clients publish on it)
+    std::string schema;        ///< JSON Schema text
+    ordered_json inferred;     ///< the inferred schema so far (null when typed)
+    ordered_json type_schema;  ///< the advertised type's schema, parsed: messages are read with it
+    bool typed = false;        ///< a well-known or advertised type: the schema is fixed
+    bool json_ok = true;       ///< false once a message had no JSON form
+    bool in_mesh = true;       ///< still a topic of the mesh (else only while clients publish on it)
     std::set<std::uint64_t> subscribers;
 };
 
@@ -310,6 +312,7 @@ void FoxgloveServer::refresh() {
                 slot->typed = true;
                 slot->schema_name = known->name;
                 slot->schema = known->schema;
+                slot->type_schema = ordered_json::parse(known->schema, nullptr, false);
                 advertise_channel(*slot);
             }
             continue;
@@ -321,6 +324,7 @@ void FoxgloveServer::refresh() {
             slot->typed = true;
             slot->schema_name = known->name;
             slot->schema = known->schema;
+            slot->type_schema = ordered_json::parse(known->schema, nullptr, false);
         } else {
             // Until a message shows more: any object (`inferred` stays null until then, so the first
             // message can still be recognised as a well-known type).
@@ -605,7 +609,17 @@ void FoxgloveServer::on_topic(const RawMessage& m) {
         return;
     }
     Channel& ch = *it->second;
-    ordered_json value = payload_to_ordered_json(m.codec, m.payload);
+    // A typed channel's messages are read with its schema: a type packed by position (MSGPACK_DEFINE)
+    // gets its field names. One that does not read so goes as the bridge's generic JSON.
+    ordered_json value;
+    if (ch.type_schema.is_object()) {
+        if (auto typed = typed_message(m.codec, m.payload, ch.type_schema); typed && typed->is_object()) {
+            value = std::move(*typed);
+        }
+    }
+    if (value.is_null()) {
+        value = payload_to_ordered_json(m.codec, m.payload);
+    }
     if (!ch.typed && ch.json_ok) {
         // Learn the channel's schema from what it carries; clients hear of each change.
         bool changed = false;
