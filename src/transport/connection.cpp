@@ -1092,9 +1092,10 @@ void Connection::watch_socket() {
             if (!self->open()) {
                 return;
             }
-            if (ec) {
-                self->do_close(ec == asio::error::eof ? "peer " + self->who() + " closed the connection"
-                                                      : "socket of " + self->who() + " failed: " + ec.message());
+            if (ec == asio::error::eof) {
+                self->shm_->set_peer_gone();  // what the peer put in the ring before it went is read first
+            } else if (ec) {
+                self->do_close("socket of " + self->who() + " failed: " + ec.message());
             } else {
                 self->do_close("bytes on the socket after the shared-memory switch from " + self->who(),
                                WarnKind::malformed);
@@ -1144,12 +1145,16 @@ void Connection::read_ring(std::span<std::byte> into) {
         asio::post(strand_, [self, n = r.bytes] { self->on_read({}, n); });
         return;
     }
-    shm_->async_wait_for_data([self, into](const std::error_code& ec) {
-        if (ec || !self->open()) {
+    if (shm_->peer_gone()) {
+        on_read(asio::error::eof, 0);  // everything it sent was read
+        return;
+    }
+    shm_->async_wait_for_data([self, into](const std::error_code&) {
+        if (!self->open()) {
             self->end_reader({});
             return;
         }
-        self->read_ring(into);
+        self->read_ring(into);  // woken, or the peer went (set_peer_gone): look again
     });
 }
 

@@ -201,12 +201,17 @@ bool ShmChannel::spin_for_data(std::chrono::nanoseconds limit) noexcept {
     if (!useful || closed_) {
         return !closed_ && rx_.readable();
     }
-    const auto until = Clock::now() + limit;
+    if (spin_budget_.count() < 0) {
+        spin_budget_ = limit;
+    }
+    const auto until = Clock::now() + std::min(spin_budget_, limit);
     for (unsigned i = 0;; ++i) {
         if (rx_.readable()) {
+            spin_budget_ = limit;
             return true;
         }
         if ((i & 63) == 63 && Clock::now() >= until) {
+            spin_budget_ = std::max(spin_budget_ / 2, limit / 16);
             return false;
         }
 #if defined(__x86_64__) || defined(__i386__)
@@ -215,6 +220,12 @@ bool ShmChannel::spin_for_data(std::chrono::nanoseconds limit) noexcept {
         asm volatile("yield");
 #endif
     }
+}
+
+void ShmChannel::set_peer_gone() noexcept {
+    peer_gone_ = true;
+    std::error_code ignored;
+    data_waiter_.cancel(ignored);  // the reader looks once more, then ends
 }
 
 void ShmChannel::close() noexcept {

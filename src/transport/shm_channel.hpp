@@ -68,13 +68,20 @@ public:
     /// Receiving: copies up to `into.size()` bytes out of the incoming ring; wakes the peer's
     /// writer if it waits for room. On bad_peer `why` says what the peer did.
     ShmRingReader::Read read(std::span<std::byte> into, std::string& why) noexcept;
-    /// Spins while nothing arrived, for at most `limit` (not at all on a single allowed CPU).
+    /// Spins while nothing arrived, for at most `limit` (not at all on a single allowed CPU), and
+    /// less after spins that ended empty-handed (halved each time, down to a sixteenth): a link
+    /// whose peer answers slower than the spin stops burning the CPU that peer may need.
     /// @returns true when bytes arrived.
     bool spin_for_data(std::chrono::nanoseconds limit) noexcept;
     /// Calls `handler(std::error_code)` once bytes arrived in the incoming ring (at once if some
     /// have); sleeps on the data eventfd meanwhile: an idle channel costs no CPU.
     template <class Handler>
     void async_wait_for_data(Handler&& handler);
+
+    /// The peer's end of the socket closed: what it published before is still read (a goodbye,
+    /// a last reply), then the link ends. Wakes a reader that sleeps.
+    void set_peer_gone() noexcept;
+    bool peer_gone() const noexcept { return peer_gone_; }
 
     /// Unmaps both rings and ends the waits (they complete with operation_aborted). The caller
     /// makes sure no read or write runs meanwhile; afterwards they fail.
@@ -102,6 +109,8 @@ private:
     asio::posix::stream_descriptor room_waiter_;  // dup of tx_room_
     asio::posix::stream_descriptor data_waiter_;  // dup of rx_data_
     bool closed_ = false;
+    bool peer_gone_ = false;
+    std::chrono::nanoseconds spin_budget_{-1};  // see spin_for_data(); -1: not set yet
 };
 
 /// True when this process may run on more than one CPU (sched_getaffinity): spinning can help.
