@@ -59,13 +59,18 @@ bool payload_intact(std::span<const std::byte> p, std::uint64_t& seq) {
     return true;
 }
 
-/// Blocks until SIGTERM or SIGINT (the test's way to end a role).
-void wait_for_stop() {
+/// The signals that end a role (the test's way to stop it).
+sigset_t stop_signals() {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
-    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    return set;
+}
+
+/// Blocks until SIGTERM or SIGINT, which main() blocked before any thread started.
+void wait_for_stop() {
+    const sigset_t set = stop_signals();
     int sig = 0;
     ::sigwait(&set, &sig);
 }
@@ -98,7 +103,6 @@ NodeOptions options_from(const std::vector<std::string>& args) {
 /// "LINK <transport>" at the first message, "GOT <count> <bytes>" now and then, and
 /// "DONE <count> <bytes>" once N bytes arrived (or on SIGTERM).
 int role_listen(const std::vector<std::string>& args) {
-    Node node(options_from(args));
     const std::string topic = args.at(1);
     const std::uint64_t expect = std::stoull(arg(args, "--expect-bytes", "0"));
     const int slow_ms = std::stoi(arg(args, "--slow-ms", "0"));
@@ -107,6 +111,7 @@ int role_listen(const std::vector<std::string>& args) {
     std::atomic<bool> done{false};
     std::map<std::string, std::uint64_t, std::less<>> last;  // per sender (listener thread only)
     std::string link;                                        // likewise
+    Node node(options_from(args));                           // after what its listener uses
     node.listen_raw(topic, [&](const RawMessage& m) {
         std::uint64_t seq = 0;
         if (!payload_intact(m.payload, seq)) {
@@ -151,6 +156,7 @@ int role_listen(const std::vector<std::string>& args) {
     });
     say("READY " + std::to_string(::getpid()));
     wait_for_stop();
+    node.stop();  // no callback runs after this
     say("FINAL " + std::to_string(count.load()) + " " + std::to_string(bytes.load()) + " last " +
         std::to_string(last_seq.load()) + " corrupt " + std::to_string(corrupt.load()) + " disorder " +
         std::to_string(disorder.load()));
@@ -285,6 +291,14 @@ bool eventually(Pred pred, Millis timeout) {
     return true;
 }
 
+/// Stops a child with SIGTERM and expects a clean exit (under ASan: no leak, no error report).
+void expect_clean_stop(Process& p) {
+    p.send_signal(SIGTERM);
+    const auto status = p.wait_exit(20000ms);
+    ASSERT_TRUE(status) << p.label() << " did not stop";
+    EXPECT_TRUE(status->success()) << p.label() << ": " << status->describe() << "\n" << out(p);
+}
+
 class ShmTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -335,6 +349,8 @@ TEST_F(ShmTest, EightMegabytesArriveIntactAndInOrder) {
     EXPECT_NE(done->find("corrupt 0 disorder 0"), std::string::npos) << *done;
     EXPECT_TRUE(listener->wait_for_line("LINK shm", 1000ms)) << out(*listener);
     EXPECT_TRUE(sender->wait_for_line("LINK shm", 1000ms)) << out(*sender);
+    expect_clean_stop(*sender);
+    expect_clean_stop(*listener);
 }
 
 TEST_F(ShmTest, AKilledSenderLeavesNoMappingAndTheListenerGoesOn) {
@@ -353,7 +369,7 @@ TEST_F(ShmTest, AKilledSenderLeavesNoMappingAndTheListenerGoesOn) {
     ASSERT_TRUE(second->wait_for_line("SENT", transfer)) << out(*second);
     EXPECT_TRUE(listener->wait_for_line("LINK shm", startup, at + 1)) << out(*listener);
     EXPECT_TRUE(eventually([&] { return maps_ring(listener->pid()); }, 5000ms));
-    ::kill(listener->pid(), SIGTERM);
+    expect_clean_stop(*listener);
     const auto final_line = listener->wait_for_line("FINAL", 10000ms);
     ASSERT_TRUE(final_line) << out(*listener);
     EXPECT_NE(final_line->find("corrupt 0 disorder 0"), std::string::npos) << *final_line;
@@ -372,7 +388,7 @@ TEST_F(ShmTest, AKilledListenerLeavesNoMappingAndTheSenderGoesOn) {
     auto second = start({"listen", "stream", "--name", "sink2"}, true, "sink2");
     EXPECT_TRUE(second->wait_for_line("LINK shm", startup)) << out(*second) << out(*sender);
     EXPECT_TRUE(second->wait_for_line("GOT", transfer)) << out(*second);
-    ::kill(second->pid(), SIGTERM);
+    expect_clean_stop(*second);
     const auto final_line = second->wait_for_line("FINAL", 10000ms);
     ASSERT_TRUE(final_line) << out(*second);
     EXPECT_NE(final_line->find("corrupt 0 disorder 0"), std::string::npos) << *final_line;
@@ -414,7 +430,7 @@ TEST_F(ShmTest, AFullRingDoesNotDeadlockUnderEitherOutboxPolicy) {
         EXPECT_TRUE(sender->wait_for_line("LINK shm", 1000ms)) << out(*sender);
         // The last message arrives: nothing is stuck behind a full ring.
         EXPECT_TRUE(listener->wait_for_line("SEQ 619", transfer)) << out(*listener);
-        ::kill(listener->pid(), SIGTERM);
+        expect_clean_stop(*listener);
         const auto final_line = listener->wait_for_line("FINAL", 10000ms);
         ASSERT_TRUE(final_line) << out(*listener);
         EXPECT_NE(final_line->find("corrupt 0 disorder 0"), std::string::npos) << *final_line;
@@ -431,6 +447,7 @@ TEST_F(ShmTest, ServiceCallsGoThroughSharedMemory) {
     const auto status = caller->wait_exit(transfer);
     ASSERT_TRUE(status && status->success()) << out(*caller);
     EXPECT_TRUE(caller->wait_for_line("CALL_OK 1048576 shm", 1000ms)) << out(*caller);
+    expect_clean_stop(*provider);
 }
 
 }  // namespace
@@ -438,6 +455,9 @@ TEST_F(ShmTest, ServiceCallsGoThroughSharedMemory) {
 
 int main(int argc, char** argv) {
     if (argc > 2 && std::string(argv[1]) == "--role") {
+        // Before the node's threads start, so that they inherit it: the signal waits for sigwait().
+        const sigset_t stop = meshy::test::stop_signals();
+        ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
         const std::vector<std::string> args(argv + 2, argv + argc);
         try {
             if (args[0] == "listen") {
