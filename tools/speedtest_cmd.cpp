@@ -18,6 +18,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -27,6 +28,7 @@
 #include <meshy/log.hpp>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "cli.hpp"
@@ -47,6 +49,8 @@ struct SpeedOptions {
     std::string codec = "msgpack";
     bool disable_unix = false;
     bool disable_tcp = false;
+    bool disable_shm = false;
+    bool shm = false;  // the children of `run` for the shm rows
     bool enable_load_balancer = false;
     bool synced_clocks = false;
     bool machine = false;
@@ -135,6 +139,11 @@ std::unique_ptr<Node> make_speed_node(const GlobalOptions& globals, const SpeedO
     NodeOptions options = cli_node_options(globals, "meshy-speedtest-" + what);
     options.allow_unix = !o.disable_unix;
     options.allow_tcp = !o.disable_tcp;
+    if (o.disable_shm) {
+        options.allow_shm = false;
+    } else if (o.shm) {
+        options.allow_shm = true;
+    }
     options.codec = parse_codec(o.codec);
     options.topic_load_balancer = o.enable_load_balancer ? round_robin_topic_balancer() : all_listeners_balancer();
     // The sender is paced by its outbox (lossless while the receiver keeps up) unless told not to.
@@ -255,8 +264,10 @@ void run_recv(const GlobalOptions& globals, const SpeedOptions& o) {
     const auto deadline = Clock::now() + std::chrono::duration<double>(o.timeout);
     bool interrupted = false;
     while (!reported.load()) {
-        if (transport == "?") {
-            transport = transport_of(*node);
+        if (transport == "?" || transport == "unix") {  // a Unix link may move to shared memory
+            if (auto now = transport_of(*node); !now.empty()) {
+                transport = std::move(now);
+            }
         }
         if (o.timeout > 0 && Clock::now() > deadline) {
             throw CliError("no sender finished within " + fmt(o.timeout, 0) + " s", exit_timeout);
@@ -392,7 +403,7 @@ void run_send(const GlobalOptions& globals, const SpeedOptions& o) {
             break;
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    report(*node, o, sent, transport);
+    report(*node, o, sent, transport_of(*node));  // a Unix link may have moved to shared memory since
     std::printf("%sSent %llu messages in %.3f s (%.1f messages/s offered)\n", o.machine ? "# " : "",
                 static_cast<unsigned long long>(sent), seconds, static_cast<double>(sent) / seconds);
     std::fflush(stdout);
@@ -437,7 +448,7 @@ void run_call(const GlobalOptions& globals, const SpeedOptions& o) {
     wait_for_peer(
         *node, [&] { return node->service_has_providers(echo_service(o)); }, o.timeout, "echo service provider");
     wait_for_receiver(*node, o);
-    const std::string transport = transport_of(*node);
+    std::string transport = transport_of(*node);
     Histogram rtt;
     std::uint64_t calls = 0;
     double seconds = 0;
@@ -452,6 +463,7 @@ void run_call(const GlobalOptions& globals, const SpeedOptions& o) {
             call_loop<RawCodec>(*node, o, rtt, calls, seconds);
             break;
     }
+    transport = transport_of(*node);  // a Unix link may have moved to shared memory since
     report(*node, o, calls, transport);
     const double rate = seconds > 0 ? static_cast<double>(calls) / seconds : 0;
     if (o.machine) {
@@ -658,6 +670,12 @@ void print_table(std::vector<std::map<std::string, std::string>>& rows, const Sp
 
 void run_all(const GlobalOptions& globals, const SpeedOptions& o) {
     std::vector<std::string> transports;
+    // Shared memory rows while it is allowed (off by default for now): --shm or MESHY_SHM=1.
+    const char* shm_env = std::getenv("MESHY_SHM");
+    const bool shm_allowed = o.shm || (shm_env && *shm_env && std::string_view(shm_env) != "0");
+    if (!o.disable_unix && !o.disable_shm && shm_allowed) {
+        transports.emplace_back("shm");
+    }
     if (!o.disable_unix) {
         transports.emplace_back("unix");
     }
@@ -681,7 +699,8 @@ void run_all(const GlobalOptions& globals, const SpeedOptions& o) {
                                                 "--codec",        o.codec,
                                                 "--timeout",      fmt(o.timeout, 0),
                                                 "--machine"};
-                common.emplace_back(transport == "unix" ? "--disable-tcp" : "--disable-unix");
+                common.emplace_back(transport == "tcp" ? "--disable-unix" : "--disable-tcp");
+                common.emplace_back(transport == "shm" ? "--shm" : "--disable-shm");
                 if (o.sleep_time > 0) {
                     common.insert(common.end(), {"--sleep-time", fmt(o.sleep_time, 6)});
                 }
@@ -738,6 +757,10 @@ void add_common(CLI::App* cmd, SpeedOptions& o) {
         ->check(CLI::IsMember({"msgpack", "raw", "cereal"}));
     cmd->add_flag("--disable-unix", o.disable_unix, "Do not use Unix sockets");
     cmd->add_flag("--disable-tcp", o.disable_tcp, "Do not use TCP");
+    cmd->add_flag("--disable-shm", o.disable_shm, "Do not upgrade Unix-socket links to shared memory");
+    cmd->add_flag("--shm", o.shm,
+                  "Upgrade Unix-socket links to shared memory (NodeOptions::allow_shm); run: add shm rows")
+        ->excludes("--disable-shm");
     cmd->add_flag("--enable-load-balancer", o.enable_load_balancer,
                   "Round-robin among same-name receivers (default: every receiver gets every message)");
     cmd->add_flag("--no-backpressure", o.no_backpressure,

@@ -49,7 +49,7 @@ struct NodeInfo {
     std::vector<PublicationInfo> publications;  ///< topics it sends, sorted by topic
     std::string tcp_endpoint;                   ///< "address:port", empty when TCP is off
     std::string unix_endpoint;                  ///< socket path, empty when Unix is off
-    std::string transport;  ///< how this node reaches it: "unix", "tcp", "self" or "" (not connected)
+    std::string transport;  ///< how this node reaches it: "shm", "unix", "tcp", "self" or "" (not connected)
     bool is_self = false;   ///< this entry is the node itself
 };
 

@@ -42,6 +42,13 @@ struct NodeOptions {
     std::optional<std::string> domain_id{};
     /// Accept connections on a Unix socket (used by peers on the same host).
     bool allow_unix = true;
+    /// Upgrade Unix-socket links to shared memory (docs/shm.md) when the peer allows it too: a ring
+    /// each way in a memfd, set up over the socket, which then only signals that the peer is alive.
+    /// Unset: `MESHY_SHM` (`1` on, `0` off), else off. Links with a domain key stay on the socket.
+    std::optional<bool> allow_shm{};
+    /// The data bytes of each shared-memory ring (a power of two, 4 KiB to 1 GiB; rounded up). A
+    /// peer's offer of larger rings is refused: it cannot make this node map more than twice this.
+    std::size_t shm_ring_bytes = 4u * 1024 * 1024;
     /// Accept connections over TCP (used by peers on other hosts, and when Unix is off).
     bool allow_tcp = true;
     /// Address the TCP server binds to. When left at "0.0.0.0", the `MESHY_LISTEN_HOST` environment

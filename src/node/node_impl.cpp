@@ -78,6 +78,9 @@ void validate(const NodeOptions& o, const std::string& domain) {
     if (o.outbox_capacity == 0 || o.inbox_capacity == 0) {
         bad("outbox_capacity and inbox_capacity must be at least 1");
     }
+    if (o.shm_ring_bytes < 4096 || o.shm_ring_bytes > (std::size_t{1} << 30)) {
+        bad("shm_ring_bytes must be between 4 KiB and 1 GiB");
+    }
     if (o.socket_buffer_size > 0x7fffffff) {
         bad("socket_buffer_size must be at most 2 GiB");
     }
@@ -92,6 +95,9 @@ NodeOptions with_environment(NodeOptions options) {
     }
     if (const char* env = std::getenv("MESHY_DOMAIN_KEY_FILE"); env && *env && options.domain_key_file.empty()) {
         options.domain_key_file = env;
+    }
+    if (const char* env = std::getenv("MESHY_SHM"); env && *env && !options.allow_shm) {
+        options.allow_shm = std::string_view(env) != "0";
     }
     return options;
 }
@@ -355,6 +361,8 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.receive_budget = receive_budget_;
     c.one_thread = own_loop_;
     c.domain_key = domain_key_;
+    c.allow_shm = options_.allow_shm.value_or(false);
+    c.shm_ring_bytes = options_.shm_ring_bytes;
     return c;
 }
 
@@ -965,7 +973,7 @@ std::vector<NodeInfo> NodeImpl::nodes() const {
     std::map<std::string, std::string, std::less<>> inbound_transport;
     for (const auto& conn : links_.inbound()) {
         if (conn->open() && conn->handshaken()) {
-            inbound_transport.emplace(conn->peer().id, conn->is_unix() ? "unix" : "tcp");
+            inbound_transport.emplace(conn->peer().id, std::string(conn->kind()));
         }
     }
     for (const auto& peer : topology->peers) {
@@ -987,7 +995,7 @@ std::vector<NodeInfo> NodeImpl::nodes() const {
         if (const auto link = links_.find(peer->id)) {
             std::lock_guard lock(link->mutex);
             if (link->ready) {
-                n.transport = link->ready->is_unix() ? "unix" : "tcp";
+                n.transport = std::string(link->ready->kind());
             }
         }
         if (n.transport.empty()) {

@@ -27,6 +27,8 @@
 #include "meshy/log.hpp"
 #include "transport/secure_channel.hpp"
 #include "transport/secure_handshake.hpp"
+#include "transport/shm_channel.hpp"
+#include "transport/shm_control.hpp"
 
 namespace meshy::detail {
 namespace {
@@ -47,6 +49,10 @@ constexpr std::size_t max_grown_send_buffer = 4u * 1024 * 1024;
 constexpr auto idle_writer_wait = std::chrono::milliseconds(20);
 // Up to this many bytes, send_rest() joins a frame's two parts and sends them with one send().
 constexpr std::size_t join_parts_max = 4096;
+// A reader of shared memory spins this long for more bytes before it sleeps on its eventfd: about
+// one hand-off of a call between two processes here (docs/shm.md), and no more than that, so that
+// an idle link costs one short spin and then nothing.
+constexpr auto shm_spin = std::chrono::microseconds(20);
 
 std::atomic<std::size_t> live_connections{0};
 
@@ -164,6 +170,9 @@ Connection::Connection(
 }
 
 Connection::~Connection() {
+    for (const int fd : received_fds_) {
+        ::close(fd);
+    }
     live_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -364,7 +373,7 @@ bool Connection::send(SharedFrame frame, SendMode mode) {
     const auto bytes = frame->bytes();
     if (!keyed_ && bytes.size() <= direct_write_max) {
         const auto direct = outbox_.write_if_idle(
-            bytes.size(), [&]() -> ssize_t { return open() ? send_rest(socket_.native_handle(), bytes, {}, 0) : -1; },
+            bytes.size(), [&]() -> ssize_t { return open() ? write_bytes(bytes, {}, 0) : -1; },
             [&](std::size_t written) {
                 grow_send_buffer_locked(bytes.size());
                 return rest_of(bytes, {}, written);
@@ -385,7 +394,7 @@ bool Connection::write_now_or_queue(std::span<const std::byte> head, std::span<c
     const std::size_t total = head.size() + body.size();
     if (!keyed_ && total <= direct_write_max) {
         const auto direct = outbox_.write_if_idle(
-            total, [&]() -> ssize_t { return open() ? send_rest(socket_.native_handle(), head, body, 0) : -1; },
+            total, [&]() -> ssize_t { return open() ? write_bytes(head, body, 0) : -1; },
             [&](std::size_t written) {
                 grow_send_buffer_locked(total);
                 return rest_of(head, body, written);
@@ -419,16 +428,47 @@ bool Connection::write_large_in_place(std::span<const std::byte> head,
         int fd = -1;
         ssize_t n = -1;
         int err = 0;
+        bool ring = false;
+        bool room = false;
         // Under the outbox's lock, so that do_close() does not close the descriptor meanwhile.
         outbox_.exclusive([&] {
             if (open()) {
-                fd = socket_.native_handle();
-                n = send_rest(fd, head, body, done);
+                ring = shm_tx_.load(std::memory_order_relaxed);
+                fd = ring ? shm_->room_fd() : socket_.native_handle();
+                n = write_bytes(head, body, done);
                 err = errno;
+                if (ring && n >= 0 && done + static_cast<std::size_t>(n) < total) {
+                    room = shm_->prepare_room_wait();
+                }
             }
         });
         if (fd < 0) {
             break;
+        }
+        if (ring) {
+            // The ring: wait on the eventfd its reader signals once it freed room.
+            if (n < 0) {
+                error = EPIPE;
+                break;
+            }
+            done += static_cast<std::size_t>(n);
+            if (done == total) {
+                break;
+            }
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (!room && left.count() > 0) {
+                pollfd p{fd, POLLIN, 0};
+                ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
+            }
+            outbox_.exclusive([&] {
+                if (open()) {
+                    shm_->room_wait_over();
+                }
+            });
+            if (left.count() <= 0) {
+                break;
+            }
+            continue;
         }
         if (n > 0) {
             done += static_cast<std::size_t>(n);
@@ -496,6 +536,9 @@ void Connection::do_close(const std::string& reason, WarnKind kind) {
     outbox_.exclusive([&] {
         socket_.shutdown(Socket::shutdown_both, ignored);
         socket_.close(ignored);
+        if (shm_) {
+            shm_->close();  // the mappings go with the link
+        }
     });
     bell_.close();
     const auto unreported = outbox_.take_unreported_drops();
@@ -575,6 +618,7 @@ Connection::Taken Connection::take_handshake(std::span<const std::byte> pending)
         end_reader(reason, WarnKind::refused);
         return Taken::ended;
     }
+    offer_shm();
     return Taken::handshake;
 }
 
@@ -637,6 +681,12 @@ void Connection::read_some() {
             end_reader("peer " + peer_.name + " said goodbye");
             return;
         }
+        if (frame.type == wire::FrameType::ping && shm::is_control(frame.body)) {
+            if (!on_shm_control(frame.body, reader_.pending().size())) {
+                return;
+            }
+            continue;
+        }
         if (frame.type != wire::FrameType::ping) {
             handler_->on_frame(self, frame);
             if (!open()) {
@@ -675,6 +725,14 @@ void Connection::read_some() {
     }
     if (keyed_) {
         read_sealed(into);
+        return;
+    }
+    if (shm_rx_) {
+        read_ring(into);
+        return;
+    }
+    if (reads_fds()) {
+        read_with_fds(into);
         return;
     }
     auto done = [self = std::move(self)](const std::error_code& ec, std::size_t n) {
@@ -745,6 +803,20 @@ asio::awaitable<void> Connection::write_loop() {
             co_await asio::post(strand_, asio::use_awaitable);
             continue;
         }
+        if (batch.parts.empty() && shm_step_ != ShmStep::none) {
+            // Idle: hold off the senders that write themselves while the step goes out.
+            if (!outbox_.begin_direct(Clock::now() + std::chrono::milliseconds(1))) {
+                co_await asio::post(strand_, asio::use_awaitable);  // a sender writes itself: soon again
+                continue;
+            }
+            const bool sent = co_await send_shm_step();
+            const auto pushed = outbox_.end_direct(nullptr, false, coarse_now());
+            if (!sent) {
+                co_return;
+            }
+            queued(pushed);
+            continue;
+        }
         if (batch.parts.empty()) {
             auto [ec, unused] = co_await bell_.async_receive(use_tuple);
             (void)unused;
@@ -753,20 +825,46 @@ asio::awaitable<void> Connection::write_loop() {
             }
             continue;
         }
-        buffers.clear();
-        if (secure_) {
-            secure_->seal(batch.parts, sealed);
-            buffers.emplace_back(sealed.data(), sealed.size());
-        } else {
+        if (shm_tx_.load(std::memory_order_relaxed)) {
             for (const auto& part : batch.parts) {
-                buffers.emplace_back(part.data(), part.size());
+                for (std::size_t at = 0; at < part.size();) {
+                    const auto n = shm_->write(part.subspan(at));
+                    if (n < 0) {
+                        do_close("the shared-memory ring to " + who() + " is corrupt (its read index is impossible)",
+                                 WarnKind::malformed);
+                        co_return;
+                    }
+                    at += static_cast<std::size_t>(n);
+                    if (at < part.size()) {
+                        auto [ec] = co_await asio::async_initiate<decltype(use_tuple), void(std::error_code)>(
+                            [this](auto handler) { shm_->async_wait_for_room(std::move(handler)); }, use_tuple);
+                        if (ec || !open()) {
+                            co_return;
+                        }
+                    }
+                }
             }
-        }
-        auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
-        (void)n;
-        if (ec) {
-            do_close("write to " + remote_ + " failed: " + ec.message());
-            co_return;
+        } else {
+            buffers.clear();
+            if (secure_) {
+                secure_->seal(batch.parts, sealed);
+                buffers.emplace_back(sealed.data(), sealed.size());
+            } else {
+                for (const auto& part : batch.parts) {
+                    buffers.emplace_back(part.data(), part.size());
+                }
+            }
+            auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
+            (void)n;
+            if (ec) {
+                do_close("write to " + remote_ + " failed: " + ec.message());
+                co_return;
+            }
+            // Between two frames, busy (no sender writes itself): a link that never idles (a slow
+            // peer, a steady stream) switches here.
+            if (shm_step_ != ShmStep::none && !batch.closing && !co_await send_shm_step()) {
+                co_return;
+            }
         }
         last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
         linger = true;
@@ -831,6 +929,233 @@ asio::awaitable<void> Connection::watchdog() {
             send(ping, SendMode::control);
         }
     }
+}
+
+}  // namespace meshy::detail
+
+// --- shared memory (docs/shm.md) ------------------------------------------------------------------
+
+namespace meshy::detail {
+
+bool Connection::reads_fds() const noexcept {
+    return config_.allow_shm && is_unix_ && !outbound_ && !keyed_;
+}
+
+ssize_t Connection::write_bytes(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
+    if (!shm_tx_.load(std::memory_order_relaxed)) {
+        return send_rest(socket_.native_handle(), head, body, done);
+    }
+    std::size_t taken = 0;
+    if (done < head.size()) {
+        const auto n = shm_->write(head.subspan(done));
+        if (n < 0) {
+            return -1;
+        }
+        taken += static_cast<std::size_t>(n);
+        if (done + taken < head.size()) {
+            return static_cast<ssize_t>(taken);
+        }
+    }
+    const std::size_t at = done + taken - head.size();
+    if (at < body.size()) {
+        const auto n = shm_->write(body.subspan(at));
+        if (n < 0) {
+            return taken > 0 ? static_cast<ssize_t>(taken) : -1;
+        }
+        taken += static_cast<std::size_t>(n);
+    }
+    return static_cast<ssize_t>(taken);
+}
+
+void Connection::offer_shm() {
+    if (!config_.allow_shm || !is_unix_ || !outbound_ || keyed_ || shm_) {
+        return;
+    }
+    std::string error;
+    shm_ = ShmChannel::create(strand_, config_.shm_ring_bytes, error);
+    if (!shm_) {
+        log(LogLevel::info, "shared memory with " + who() + " unavailable (" + error + "): staying on the Unix socket");
+        return;
+    }
+    shm_step_ = ShmStep::offer;
+    ring();
+}
+
+void Connection::refuse_shm(const std::string& why) {
+    log(LogLevel::info, "shared memory with " + who() + " refused (" + why + "): staying on the Unix socket");
+    auto frame = std::make_shared<Buffer>();
+    shm::encode_control(*frame, {shm::ControlKind::refuse, 0});
+    send(std::move(frame), SendMode::control);
+}
+
+asio::awaitable<bool> Connection::send_shm_step() {
+    // The caller is the writer, between two frames, and no sender writes meanwhile (the writer is
+    // busy, or holds them off with begin_direct()).
+    Buffer frame;
+    const bool offer = shm_step_ == ShmStep::offer;
+    shm::encode_control(
+        frame, {offer ? shm::ControlKind::offer : shm::ControlKind::switch_over, offer ? shm_->mapping_bytes() : 0});
+    for (;;) {
+        const int fd = socket_.native_handle();
+        const ssize_t n =
+            offer ? send_with_fds(fd, frame.bytes(), shm_->offer_fds()) : send_rest(fd, frame.bytes(), {}, 0);
+        const int err = errno;
+        if (n == static_cast<ssize_t>(frame.size())) {
+            break;
+        }
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
+            // The socket's buffer is full (a slow peer): once it has room.
+            auto [ec] = co_await socket_.async_wait(Socket::wait_write, use_tuple);
+            if (ec || !open()) {
+                co_return false;
+            }
+            continue;
+        }
+        // Part of a frame went out, or the socket failed: the stream cannot go on.
+        do_close("sending the shared-memory " + std::string(offer ? "offer" : "switch") + " to " + who() +
+                 " failed: " + (n < 0 ? std::error_code(err, std::system_category()).message() : "short write"));
+        co_return false;
+    }
+    if (offer) {
+        shm_->offered();  // the peer has its own descriptors now
+    } else {
+        shm_tx_.store(true, std::memory_order_relaxed);  // every frame after this one: the ring
+    }
+    shm_step_ = ShmStep::none;
+    last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+    co_return true;
+}
+
+bool Connection::on_shm_control(std::span<const std::byte> body, std::size_t unparsed) {
+    shm::Control control;
+    if (!shm::decode_control(body, control)) {
+        end_reader("malformed shared-memory control message from " + who(), WarnKind::malformed);
+        return false;
+    }
+    switch (control.kind) {
+        case shm::ControlKind::offer: {
+            auto fds = std::move(received_fds_);
+            received_fds_.clear();
+            if (!reads_fds() || shm_) {
+                for (const int fd : fds) {
+                    ::close(fd);
+                }
+                refuse_shm(config_.allow_shm ? "not on this link" : "this node does not allow it");
+                return true;
+            }
+            std::string error;
+            shm_ = ShmChannel::adopt(strand_, fds, ShmRingLayout::mapping_size(config_.shm_ring_bytes), error);
+            if (!shm_) {
+                refuse_shm(error);
+                return true;
+            }
+            shm_step_ = ShmStep::switch_over;
+            ring();
+            return true;
+        }
+        case shm::ControlKind::switch_over:
+            if (!shm_ || shm_rx_ || (outbound_ && shm_step_ == ShmStep::offer)) {
+                end_reader("unexpected shared-memory switch from " + who(), WarnKind::malformed);
+                return false;
+            }
+            if (unparsed != 0) {
+                end_reader("bytes on the socket after the shared-memory switch from " + who(), WarnKind::malformed);
+                return false;
+            }
+            // From here the peer's frames come through the ring; the socket only says it is alive.
+            shm_rx_ = true;
+            watch_socket();
+            if (outbound_) {
+                shm_step_ = ShmStep::switch_over;  // the accepter reads our ring: switch too
+                ring();
+            }
+            log(LogLevel::debug, "link to " + who() + " reads shared memory");
+            return true;
+        case shm::ControlKind::refuse:
+            if (outbound_ && shm_ && !shm_tx_.load(std::memory_order_relaxed) && shm_step_ == ShmStep::none) {
+                log(LogLevel::info, "peer " + who() + " refused shared memory: staying on the Unix socket");
+                outbox_.exclusive([&] {
+                    shm_->close();
+                    shm_.reset();
+                });
+            }
+            return true;
+    }
+    return true;
+}
+
+void Connection::watch_socket() {
+    socket_.async_read_some(
+        asio::buffer(watch_buffer_),
+        asio::bind_executor(strand_, [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+            (void)n;
+            if (!self->open()) {
+                return;
+            }
+            if (ec == asio::error::eof) {
+                self->shm_->set_peer_gone();  // what the peer put in the ring before it went is read first
+            } else if (ec) {
+                self->do_close("socket of " + self->who() + " failed: " + ec.message());
+            } else {
+                self->do_close("bytes on the socket after the shared-memory switch from " + self->who(),
+                               WarnKind::malformed);
+            }
+        }));
+}
+
+void Connection::read_with_fds(std::span<std::byte> into) {
+    auto self = shared_from_this();
+    const auto n = recv_with_fds(socket_.native_handle(), into, received_fds_);
+    if (n > 0) {
+        asio::post(strand_, [self, n] { self->on_read({}, static_cast<std::size_t>(n)); });
+        return;
+    }
+    if (n == 0) {
+        on_read(asio::error::eof, 0);
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        socket_.async_wait(Socket::wait_read, asio::bind_executor(strand_, [self, into](const std::error_code& ec) {
+                               if (ec) {
+                                   self->on_read(ec, 0);
+                               } else if (!self->open()) {
+                                   self->end_reader({});
+                               } else {
+                                   self->read_with_fds(into);
+                               }
+                           }));
+        return;
+    }
+    on_read(std::error_code(errno, std::system_category()), 0);
+}
+
+void Connection::read_ring(std::span<std::byte> into) {
+    auto self = shared_from_this();
+    std::string why;
+    auto r = shm_->read(into, why);
+    if (!r.bad_peer && r.bytes == 0 && shm_->spin_for_data(shm_spin)) {
+        r = shm_->read(into, why);
+    }
+    if (r.bad_peer) {
+        end_reader(why + " (from " + who() + ")", WarnKind::malformed);
+        return;
+    }
+    if (r.bytes > 0) {
+        // Posted, not called: a steady stream would otherwise nest calls without end.
+        asio::post(strand_, [self, n = r.bytes] { self->on_read({}, n); });
+        return;
+    }
+    if (shm_->peer_gone()) {
+        on_read(asio::error::eof, 0);  // everything it sent was read
+        return;
+    }
+    shm_->async_wait_for_data([self, into](const std::error_code&) {
+        if (!self->open()) {
+            self->end_reader({});
+            return;
+        }
+        self->read_ring(into);  // woken, or the peer went (set_peer_gone): look again
+    });
 }
 
 }  // namespace meshy::detail

@@ -4,6 +4,7 @@
 // in). It never holds more receive memory than the bytes that arrived, within the node's budget.
 #pragma once
 
+#include <array>
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
@@ -13,7 +14,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "meshy/buffer.hpp"
 #include "transport/domain_key.hpp"
@@ -29,6 +32,7 @@ namespace meshy::detail {
 namespace secure {
 class SecureChannel;
 }
+class ShmChannel;
 
 class Connection;
 
@@ -77,6 +81,10 @@ struct ConnectionConfig {
     /// the authenticated key exchange of secure_handshake.hpp and every byte after it travels in
     /// sealed records (secure_channel.hpp); the node handshake goes inside.
     std::shared_ptr<const DomainKey> domain_key;
+    /// NodeOptions::allow_shm: a Unix-socket link without a domain key is upgraded to shared memory
+    /// when both ends allow it (the dialer offers, the accepter maps; see shm_channel.hpp).
+    bool allow_shm = false;
+    std::size_t shm_ring_bytes = 4u * 1024 * 1024;  ///< NodeOptions::shm_ring_bytes
 };
 
 class Connection final : public Link, public std::enable_shared_from_this<Connection> {
@@ -109,7 +117,9 @@ public:
     bool outbound() const noexcept override { return outbound_; }
     const wire::Handshake& peer() const noexcept override { return peer_; }
     const std::string& remote() const noexcept override { return remote_; }
-    std::string_view kind() const noexcept override { return is_unix_ ? "unix" : "tcp"; }
+    std::string_view kind() const noexcept override {
+        return shm_tx_.load(std::memory_order_relaxed) ? "shm" : is_unix_ ? "unix" : "tcp";
+    }
     asio::any_io_executor executor() const override { return strand_; }
     std::uint64_t dropped() const noexcept override { return outbox_.dropped(); }
 
@@ -144,6 +154,27 @@ private:
     void read_sealed(std::span<std::byte> into);
     void on_sealed_read(const std::error_code& ec, std::size_t n);
     asio::awaitable<void> watchdog();
+    // Shared memory (docs/shm.md). The dialer offers a channel once the peer's handshake is in; the
+    // accepter maps it and answers with a switch; each end's writer sends its switch at a frame
+    // boundary and writes to the ring from then on; each end's reader reads the ring once it saw
+    // the peer's switch on the socket, which then only tells that the peer is alive.
+    enum class ShmStep : std::uint8_t { none, offer, switch_over };
+    void offer_shm();
+    /// A shared-memory control message (a ping's body). @returns false when the reader ended.
+    bool on_shm_control(std::span<const std::byte> body, std::size_t unparsed);
+    /// The writer, between two frames: sends the offer or the switch on the socket, in order with
+    /// every frame. @returns false when the link closed.
+    asio::awaitable<bool> send_shm_step();
+    void refuse_shm(const std::string& why);
+    /// Writes bytes of a frame given as `head` then `body` from `done` on, to the socket or, after
+    /// the switch, the ring. Outbox lock held or writer active. @returns bytes taken, -1 on error.
+    ssize_t write_bytes(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done);
+    /// The accepter's reads before the switch: they take the descriptors an offer brings.
+    void read_with_fds(std::span<std::byte> into);
+    void read_ring(std::span<std::byte> into);
+    /// After the switch: the socket must stay silent; its end is the peer's.
+    void watch_socket();
+    bool reads_fds() const noexcept;
     void do_close(const std::string& reason, WarnKind kind = WarnKind::none);
     void ring();
     /// Reports what queueing did. @returns whether the outbox is full.
@@ -203,6 +234,13 @@ private:
     std::atomic<std::int64_t> frame_began_ns_{0};  // when the frame being received began; 0: none
     std::atomic<std::size_t> frame_size_{0};       // its size, once its prefix arrived
     std::atomic<int> ringer_cpu_{-1};              // the CPU of the thread that last woke the writer
+
+    std::unique_ptr<ShmChannel> shm_;   // set on the strand; used by writers once shm_tx_
+    ShmStep shm_step_ = ShmStep::none;  // what the writer sends next (strand)
+    bool shm_rx_ = false;               // the reader reads the ring (strand)
+    std::atomic<bool> shm_tx_{false};   // frames go to the ring (set while the writer is exclusive)
+    std::vector<int> received_fds_;     // descriptors that came with the socket's bytes (strand)
+    std::array<std::byte, 64> watch_buffer_{};
 };
 
 }  // namespace meshy::detail
