@@ -281,6 +281,22 @@ void json_to_msgpack(Buffer& out, const ordered_json& v, const ordered_json* sch
     to_msgpack(out, v, schema, depth);
 }
 
+std::optional<msgpack::object_handle> unpack_payload(std::span<const std::byte> payload) {
+    try {
+        const std::size_t n = payload.size();
+        const msgpack::unpack_limit limit(n, n, n, n, n, max_value_depth);
+        std::size_t offset = 0;
+        auto handle =
+            msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
+        if (offset != n) {
+            return std::nullopt;
+        }
+        return handle;
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
+
 void pack_float64(Buffer& out, double value) {
     const auto bits = std::bit_cast<std::uint64_t>(value);
     char bytes[9];

@@ -10,6 +10,8 @@
 #include <meshy/buffer.hpp>
 #include <meshy/codecs/msgpack.hpp>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -21,6 +23,11 @@ namespace meshy::cli {
 /// Deepest nesting converted either way; a deeper msgpack value becomes null, a deeper JSON value
 /// is an error (untrusted input must not recurse without bound).
 inline constexpr int max_value_depth = 64;
+
+/// `payload` as exactly one msgpack value, unpacked within bounds that a lying header cannot pass
+/// (no container claims more elements than there are bytes; nesting at most max_value_depth).
+/// @returns nullopt for malformed bytes, or bytes left over after the value.
+std::optional<msgpack::object_handle> unpack_payload(std::span<const std::byte> payload);
 
 /// A JSON value that has no msgpack form here (nested deeper than max_value_depth).
 struct JsonToMsgpackError : std::runtime_error {

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "msgpack_json.hpp"
+
 namespace meshy::cli::bridge {
 namespace {
 
@@ -158,15 +160,11 @@ std::optional<ordered_json> infer_schema(CodecId codec, std::span<const std::byt
         return std::nullopt;
     }
     try {
-        std::size_t offset = 0;
-        const std::size_t n = payload.size();
-        const msgpack::unpack_limit limit(n, n, n, n, n, max_depth);
-        const msgpack::object_handle handle =
-            msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
-        if (offset != n) {
+        const auto handle = unpack_payload(payload);
+        if (!handle) {
             return std::nullopt;
         }
-        const msgpack::object& root = handle.get();
+        const msgpack::object& root = handle->get();
         // The same shape as payload_to_json(): a trailing string-keyed map gives the members,
         // the other arguments go to "args".
         ordered_json out = {{"$comment", "inferred"}, {"type", "object"}};

@@ -310,16 +310,12 @@ std::optional<ordered_json> typed_message(CodecId codec,
         return std::nullopt;
     }
     try {
-        std::size_t offset = 0;
-        // No container can hold more elements than there are bytes: a lying header fails early.
-        const std::size_t n = payload.size();
-        const msgpack::unpack_limit limit(n, n, n, n, n, max_depth);
-        const msgpack::object_handle handle =
-            msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
-        if (offset != n || handle.get().type != msgpack::type::ARRAY) {
+        const auto handle = unpack_payload(payload);
+        if (!handle || handle->get().type != msgpack::type::ARRAY) {
             return std::nullopt;
         }
-        const msgpack::object& args = handle.get();
+        const msgpack::object& args = handle->get();
+        const std::size_t n = payload.size();
         // send(topic, message): the one argument is the message; send(topic, a, b): the list is.
         Budget budget{16 * n + 1'000'000};
         return convert(args.via.array.size == 1 ? args.via.array.ptr[0] : args, &schema, binary, 0, budget);

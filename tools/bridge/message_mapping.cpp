@@ -137,20 +137,11 @@ J payload_to(CodecId codec, std::span<const std::byte> payload, bool binary_as_b
     if (codec != CodecId::msgpack) {
         return opaque<J>(codec, payload, binary_as_bytes);
     }
-    msgpack::object_handle handle;
-    try {
-        std::size_t offset = 0;
-        // No container can hold more elements than there are bytes: a lying header fails early.
-        const std::size_t n = payload.size();
-        const msgpack::unpack_limit limit(n, n, n, n, n, max_value_depth);
-        handle = msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
-        if (offset != payload.size()) {
-            return opaque<J>(codec, payload, binary_as_bytes);
-        }
-    } catch (const std::exception&) {
+    const auto handle = unpack_payload(payload);
+    if (!handle) {
         return opaque<J>(codec, payload, binary_as_bytes);
     }
-    const msgpack::object& root = handle.get();
+    const msgpack::object& root = handle->get();
     if (root.type != msgpack::type::ARRAY) {
         J out = J::object();
         out["args"] = J::array({element_json<J>(root, binary_as_bytes)});
