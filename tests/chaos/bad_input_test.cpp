@@ -194,9 +194,15 @@ protected:
         return warns;
     }
 
-    /// Every connection closed for bad input is logged: one warn line with the reason.
+    /// Every connection closed for bad input is logged: one warn line with the reason. The test
+    /// may see the close before the victim's stderr line reaches the capture thread, so it waits.
     void expect_warned(const std::string& what) const {
-        EXPECT_GE(victim_warnings(), 1u) << what << ": the victim closed it without a warning\n" << tail(*victim_, 20);
+        const bool warned =
+            victim_
+                ->wait_for_match([](const std::string& line) { return line.find(" warn]") != std::string::npos; },
+                                 prompt)
+                .has_value();
+        EXPECT_TRUE(warned) << what << ": the victim closed it without a warning\n" << tail(*victim_, 20);
     }
 
     /// Sends `bytes` on a fresh connection and expects the victim to close it within `timeout`.
