@@ -103,6 +103,12 @@ struct NodeOptions {
     /// frame announces; a frame that would take the node past this budget closes its connection
     /// (with a warning naming the peer). Keep it above `max_frame_size` to receive frames that large.
     std::size_t receive_budget = 512u * 1024 * 1024;
+    /// Connections peers may have open to this node at once (links are lazy: a peer connects when
+    /// it has something to send or call). Beyond it a new connection is closed as soon as it is
+    /// accepted, with a warning. Every connection a node has held at once leaves about a page of
+    /// memory behind when it closes (the socket reactor keeps its per-socket state for reuse), so
+    /// this also bounds what a flood of connections leaves: about 8 MB at the default.
+    std::size_t max_inbound_connections = 2048;
     /// The domain key's file (make one with `meshy key generate > lab.key`): with a key, every link
     /// starts with a mutual authentication that proves both ends hold it, and everything after it
     /// is encrypted; a peer without the same key is refused. Empty: `MESHY_DOMAIN_KEY_FILE`, else

@@ -25,6 +25,7 @@
 
 #include "common/system.hpp"
 #include "meshy/log.hpp"
+#include "transport/warn_limiter.hpp"
 
 namespace meshy::detail {
 namespace {
@@ -77,6 +78,9 @@ void validate(const NodeOptions& o, const std::string& domain) {
     }
     if (o.outbox_capacity == 0 || o.inbox_capacity == 0) {
         bad("outbox_capacity and inbox_capacity must be at least 1");
+    }
+    if (o.max_inbound_connections == 0) {
+        bad("max_inbound_connections must be at least 1");
     }
     if (o.shm_ring_bytes < 4096 || o.shm_ring_bytes > (std::size_t{1} << 30)) {
         bad("shm_ring_bytes must be between 4 KiB and 1 GiB");
@@ -275,6 +279,16 @@ std::shared_ptr<Acceptor> NodeImpl::make_acceptor(std::string label, bool is_uni
                                           auto self = weak.lock();
                                           if (!self || !self->running()) {
                                               return nullptr;
+                                          }
+                                          const std::size_t cap = self->options_.max_inbound_connections;
+                                          if (self->links_.inbound_count() >= cap) {
+                                              warn_limited(WarnKind::connection_limit,
+                                                           "refusing a connection from " +
+                                                               Connection::describe_remote(socket, is_unix) +
+                                                               ": this node has " + std::to_string(cap) +
+                                                               " connections from peers open "
+                                                               "(NodeOptions::max_inbound_connections)");
+                                              return nullptr;  // the socket closes here
                                           }
                                           auto conn = self->adopt(std::move(socket), false, is_unix, {});
                                           self->links_.add_inbound(conn);

@@ -307,6 +307,11 @@ std::vector<std::shared_ptr<Connection>> PeerLinks::inbound() const {
     return {inbound_.begin(), inbound_.end()};
 }
 
+std::size_t PeerLinks::inbound_count() const {
+    std::lock_guard lock(mutex_);
+    return inbound_.size();
+}
+
 void PeerLinks::on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) {
     if (!conn->outbound()) {
         std::lock_guard lock(mutex_);

@@ -113,6 +113,8 @@ public:
     void on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason);
     /// The connections peers dialed to this node.
     std::vector<std::shared_ptr<Connection>> inbound() const;
+    /// How many there are.
+    std::size_t inbound_count() const;
 
     /// False once stop() was called.
     bool running() const;

@@ -110,27 +110,6 @@ std::int64_t steady_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(coarse_now().time_since_epoch()).count();
 }
 
-std::string describe(const Connection::Socket& s, bool is_unix) {
-    std::error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    if (ec) {
-        return is_unix ? "unix" : "tcp";
-    }
-    if (is_unix) {
-        return "unix";
-    }
-    char host[64] = {};
-    const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
-    if (sa->sa_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
-        const auto a = ntohl(in->sin_addr.s_addr);
-        std::snprintf(host, sizeof host, "%u.%u.%u.%u:%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff,
-                      ntohs(in->sin_port));
-        return std::string("tcp:") + host;
-    }
-    return "tcp";
-}
-
 }  // namespace
 
 Connection::Connection(
@@ -147,7 +126,7 @@ Connection::Connection(
       bell_(strand_, 1),
       started_(Clock::now()) {
     live_connections.fetch_add(1, std::memory_order_relaxed);
-    remote_ = describe(socket_, is_unix_);
+    remote_ = describe_remote(socket_, is_unix_);
     if (is_unix_) {
         ucred cred{};
         socklen_t len = sizeof cred;
@@ -178,6 +157,27 @@ Connection::~Connection() {
 
 std::size_t Connection::live_count() noexcept {
     return live_connections.load(std::memory_order_relaxed);
+}
+
+std::string Connection::describe_remote(const Socket& s, bool is_unix) {
+    std::error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    if (ec) {
+        return is_unix ? "unix" : "tcp";
+    }
+    if (is_unix) {
+        return "unix";
+    }
+    char host[64] = {};
+    const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
+    if (sa->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        const auto a = ntohl(in->sin_addr.s_addr);
+        std::snprintf(host, sizeof host, "%u.%u.%u.%u:%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff,
+                      ntohs(in->sin_port));
+        return std::string("tcp:") + host;
+    }
+    return "tcp";
 }
 
 void Connection::start() {

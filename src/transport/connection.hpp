@@ -136,6 +136,8 @@ public:
 
     /// Connections alive in this process (for releasing memory after a flood).
     static std::size_t live_count() noexcept;
+    /// "tcp:ADDRESS:PORT" of a socket's remote end ("unix" for a Unix socket), for logs.
+    static std::string describe_remote(const Socket& s, bool is_unix);
 
 private:
     // The reader: read_some() hands on the frames that have arrived, then starts a read into a

@@ -16,6 +16,7 @@ enum class WarnKind {
     receive_budget,     ///< a frame the node's receive budget cannot hold
     pending_evicted,    ///< a connection closed to make room for new ones before its handshake
     accept_failed,      ///< accept() failed (out of descriptors, ...)
+    connection_limit,   ///< a connection refused: the node holds NodeOptions::max_inbound_connections
     count_,
 };
 

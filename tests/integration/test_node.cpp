@@ -121,7 +121,7 @@ std::string error_line(const std::exception& e) {
                  "  probe\n"
                  "common: [--name N] [--domain-id D] [--listen-host H] [--listen-port P] [--peer tcp/H:P]... "
                  "[--no-unix] [--no-tcp] [--outbox-wait]\n"
-                 "        [--log LEVEL] [--receive-budget BYTES] [--wait-timeout-ms W]\n",
+                 "        [--log LEVEL] [--receive-budget BYTES] [--max-inbound N] [--wait-timeout-ms W]\n",
                  problem.c_str());
     std::exit(2);
 }
@@ -204,6 +204,8 @@ Args parse(int argc, char** argv) {
             meshy::set_log_level(level);
         } else if (arg == "--receive-budget") {
             a.options.receive_budget = static_cast<std::size_t>(parse_int(value(), "--receive-budget"));
+        } else if (arg == "--max-inbound") {
+            a.options.max_inbound_connections = static_cast<std::size_t>(parse_int(value(), "--max-inbound"));
         } else if (arg == "--wait-timeout-ms") {
             a.wait_timeout = Millis(parse_int(value(), "--wait-timeout-ms"));
         } else if (arg == "--echo") {
