@@ -25,15 +25,13 @@
 
 #include "common/system.hpp"
 #include "meshy/log.hpp"
+#include "transport/connection_internal.hpp"
 #include "transport/secure_channel.hpp"
-#include "transport/secure_handshake.hpp"
 #include "transport/shm_channel.hpp"
 #include "transport/shm_control.hpp"
 
 namespace meshy::detail {
 namespace {
-
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 constexpr std::size_t yield_every_frames = 256;
 // Until the peer's handshake is in, a connection reads into this little: a flood of sockets that
@@ -49,18 +47,24 @@ constexpr std::size_t max_grown_send_buffer = 4u * 1024 * 1024;
 constexpr auto idle_writer_wait = std::chrono::milliseconds(20);
 // Up to this many bytes, send_rest() joins a frame's two parts and sends them with one send().
 constexpr std::size_t join_parts_max = 4096;
-// A reader of shared memory spins this long for more bytes before it sleeps on its eventfd: about
-// one hand-off of a call between two processes here (docs/shm.md), and no more than that, so that
-// an idle link costs one short spin and then nothing.
-constexpr auto shm_spin = std::chrono::microseconds(20);
 
 std::atomic<std::size_t> live_connections{0};
 
-/// One non-blocking write of the bytes of a frame given as `head` then `body`, from `done` on.
-/// @returns what send() or sendmsg() returns.
-/// It makes the system call itself: glibc's wrappers are cancellation points, which in a process
-/// of more than one thread (a node's always is) cost two atomic updates of the thread's
-/// cancellation state around the call. meshy never cancels a thread.
+/// A copy of the bytes of a frame given as `head` then `body` from `done` on.
+SharedFrame rest_of(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
+    auto rest = std::make_shared<Buffer>();
+    rest->reserve(head.size() + body.size() - done);
+    if (done < head.size()) {
+        rest->append(head.data() + done, head.size() - done);
+        rest->append(body.data(), body.size());
+    } else {
+        rest->append(body.data() + (done - head.size()), body.size() - (done - head.size()));
+    }
+    return rest;
+}
+
+}  // namespace
+
 ssize_t send_rest(int fd, std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
     iovec parts[2];
     std::size_t count = 0;
@@ -92,25 +96,9 @@ ssize_t send_rest(int fd, std::span<const std::byte> head, std::span<const std::
     return static_cast<ssize_t>(::syscall(SYS_sendmsg, fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL));
 }
 
-/// A copy of the bytes of a frame given as `head` then `body` from `done` on.
-SharedFrame rest_of(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
-    auto rest = std::make_shared<Buffer>();
-    rest->reserve(head.size() + body.size() - done);
-    if (done < head.size()) {
-        rest->append(head.data() + done, head.size() - done);
-        rest->append(body.data(), body.size());
-    } else {
-        rest->append(body.data() + (done - head.size()), body.size() - (done - head.size()));
-    }
-    return rest;
-}
-
-/// coarse_now() in ns, for the heartbeat and silence checks (taken on every read and write).
 std::int64_t steady_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(coarse_now().time_since_epoch()).count();
 }
-
-}  // namespace
 
 Connection::Connection(
     Socket socket, bool outbound, bool is_unix, ConnectionConfig config, std::shared_ptr<ConnectionHandler> handler)
@@ -196,115 +184,6 @@ void Connection::start() {
     }
     asio::co_spawn(
         strand_, [self]() { return self->watchdog(); }, asio::detached);
-}
-
-asio::awaitable<void> Connection::secure_start() {
-    auto self = shared_from_this();
-    using Result = secure::Handshake::Result;
-    secure::Handshake hs(*config_.domain_key, outbound_);
-    Buffer out;
-    std::array<std::byte, secure::reply_size> in{};
-    const auto refuse = [&](Result r) {
-        do_close("refusing peer at " + remote_ + ": domain key mismatch" +
-                     (r == Result::no_key ? " (the peer has no domain key)" : ""),
-                 WarnKind::refused);
-    };
-    const auto failed = [&](const std::error_code& ec) {
-        if (open()) {  // else the watchdog closed it (no handshake in time)
-            do_close("secure handshake with " + remote_ + " failed: " +
-                     (ec == asio::error::eof ? std::string("the peer closed the connection") : ec.message()));
-        }
-    };
-    // Reads the peer's message of `size` bytes; its magic first, so that a peer without a key
-    // (whose node handshake starts otherwise) is refused at once. @returns false when refused.
-    const auto read_message = [&](std::size_t size, bool has_magic) -> asio::awaitable<bool> {
-        std::size_t at = 0;
-        if (has_magic) {
-            auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(in.data(), secure::magic_size), use_tuple);
-            if (ec) {
-                failed(ec);
-                co_return false;
-            }
-            if (!secure::starts_with_magic(std::span<const std::byte>(in.data(), n))) {
-                if (outbound_) {
-                    refuse(Result::no_key);
-                    co_return false;
-                }
-                // A peer without a key that dialed this node has seen nothing from it yet: it is
-                // told why with the magic, and closes; the watchdog bounds the wait for that.
-                const std::string reason =
-                    "refusing peer at " + remote_ + ": domain key mismatch (the peer has no domain key)";
-                warn_limited(WarnKind::refused, "closing connection: " + reason);
-                co_await asio::async_write(socket_, asio::buffer(secure::magic, secure::magic_size), use_tuple);
-                std::array<std::byte, 1024> sink;
-                for (;;) {
-                    auto [ec2, m] = co_await socket_.async_read_some(asio::buffer(sink), use_tuple);
-                    (void)m;
-                    if (ec2) {
-                        break;
-                    }
-                }
-                do_close(reason);
-                co_return false;
-            }
-            at = n;
-        }
-        auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(in.data() + at, size - at), use_tuple);
-        (void)n;
-        if (ec) {
-            failed(ec);
-            co_return false;
-        }
-        co_return true;
-    };
-    const auto write_out = [&]() -> asio::awaitable<bool> {
-        auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out.data(), out.size()), use_tuple);
-        (void)n;
-        out.clear();
-        if (ec) {
-            failed(ec);
-            co_return false;
-        }
-        co_return true;
-    };
-    if (outbound_) {
-        hs.hello(out);
-        if (!co_await write_out() || !co_await read_message(secure::reply_size, true)) {
-            co_return;
-        }
-        const auto r = hs.on_reply(std::span<const std::byte>(in.data(), secure::reply_size), out);
-        // The finish goes out even on a mismatch: the responder then refuses the link as well.
-        if (!co_await write_out()) {
-            co_return;
-        }
-        if (r != Result::ok) {
-            refuse(r);
-            co_return;
-        }
-    } else {
-        if (!co_await read_message(secure::hello_size, true)) {
-            co_return;
-        }
-        const auto r = hs.on_hello(std::span<const std::byte>(in.data(), secure::hello_size), out);
-        if (r != Result::ok) {
-            refuse(r);
-            co_return;
-        }
-        if (!co_await write_out() || !co_await read_message(secure::finish_size, false)) {
-            co_return;
-        }
-        if (const auto f = hs.on_finish(std::span<const std::byte>(in.data(), secure::finish_size)); f != Result::ok) {
-            refuse(f);
-            co_return;
-        }
-    }
-    if (!open()) {
-        co_return;
-    }
-    secure_ = std::make_unique<secure::SecureChannel>(hs.keys());
-    start_reader();
-    asio::co_spawn(
-        strand_, [self]() { return self->write_loop(); }, asio::detached);
 }
 
 void Connection::ring() {
@@ -937,10 +816,6 @@ asio::awaitable<void> Connection::watchdog() {
 
 namespace meshy::detail {
 
-bool Connection::reads_fds() const noexcept {
-    return config_.allow_shm && is_unix_ && !outbound_ && !keyed_;
-}
-
 ssize_t Connection::write_bytes(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
     if (!shm_tx_.load(std::memory_order_relaxed)) {
         return send_rest(socket_.native_handle(), head, body, done);
@@ -965,197 +840,6 @@ ssize_t Connection::write_bytes(std::span<const std::byte> head, std::span<const
         taken += static_cast<std::size_t>(n);
     }
     return static_cast<ssize_t>(taken);
-}
-
-void Connection::offer_shm() {
-    if (!config_.allow_shm || !is_unix_ || !outbound_ || keyed_ || shm_) {
-        return;
-    }
-    std::string error;
-    shm_ = ShmChannel::create(strand_, config_.shm_ring_bytes, error);
-    if (!shm_) {
-        log(LogLevel::info, "shared memory with " + who() + " unavailable (" + error + "): staying on the Unix socket");
-        return;
-    }
-    shm_step_ = ShmStep::offer;
-    ring();
-}
-
-void Connection::refuse_shm(const std::string& why) {
-    log(LogLevel::info, "shared memory with " + who() + " refused (" + why + "): staying on the Unix socket");
-    auto frame = std::make_shared<Buffer>();
-    shm::encode_control(*frame, {shm::ControlKind::refuse, 0});
-    send(std::move(frame), SendMode::control);
-}
-
-asio::awaitable<bool> Connection::send_shm_step() {
-    // The caller is the writer, between two frames, and no sender writes meanwhile (the writer is
-    // busy, or holds them off with begin_direct()).
-    Buffer frame;
-    const bool offer = shm_step_ == ShmStep::offer;
-    shm::encode_control(
-        frame, {offer ? shm::ControlKind::offer : shm::ControlKind::switch_over, offer ? shm_->mapping_bytes() : 0});
-    for (;;) {
-        const int fd = socket_.native_handle();
-        const ssize_t n =
-            offer ? send_with_fds(fd, frame.bytes(), shm_->offer_fds()) : send_rest(fd, frame.bytes(), {}, 0);
-        const int err = errno;
-        if (n == static_cast<ssize_t>(frame.size())) {
-            break;
-        }
-        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
-            // The socket's buffer is full (a slow peer): once it has room.
-            auto [ec] = co_await socket_.async_wait(Socket::wait_write, use_tuple);
-            if (ec || !open()) {
-                co_return false;
-            }
-            continue;
-        }
-        // Part of a frame went out, or the socket failed: the stream cannot go on.
-        do_close("sending the shared-memory " + std::string(offer ? "offer" : "switch") + " to " + who() +
-                 " failed: " + (n < 0 ? std::error_code(err, std::system_category()).message() : "short write"));
-        co_return false;
-    }
-    if (offer) {
-        shm_->offered();  // the peer has its own descriptors now
-    } else {
-        shm_tx_.store(true, std::memory_order_relaxed);  // every frame after this one: the ring
-    }
-    shm_step_ = ShmStep::none;
-    last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
-    co_return true;
-}
-
-bool Connection::on_shm_control(std::span<const std::byte> body, std::size_t unparsed) {
-    shm::Control control;
-    if (!shm::decode_control(body, control)) {
-        end_reader("malformed shared-memory control message from " + who(), WarnKind::malformed);
-        return false;
-    }
-    switch (control.kind) {
-        case shm::ControlKind::offer: {
-            auto fds = std::move(received_fds_);
-            received_fds_.clear();
-            if (!reads_fds() || shm_) {
-                for (const int fd : fds) {
-                    ::close(fd);
-                }
-                refuse_shm(config_.allow_shm ? "not on this link" : "this node does not allow it");
-                return true;
-            }
-            std::string error;
-            shm_ = ShmChannel::adopt(strand_, fds, ShmRingLayout::mapping_size(config_.shm_ring_bytes), error);
-            if (!shm_) {
-                refuse_shm(error);
-                return true;
-            }
-            shm_step_ = ShmStep::switch_over;
-            ring();
-            return true;
-        }
-        case shm::ControlKind::switch_over:
-            if (!shm_ || shm_rx_ || (outbound_ && shm_step_ == ShmStep::offer)) {
-                end_reader("unexpected shared-memory switch from " + who(), WarnKind::malformed);
-                return false;
-            }
-            if (unparsed != 0) {
-                end_reader("bytes on the socket after the shared-memory switch from " + who(), WarnKind::malformed);
-                return false;
-            }
-            // From here the peer's frames come through the ring; the socket only says it is alive.
-            shm_rx_ = true;
-            watch_socket();
-            if (outbound_) {
-                shm_step_ = ShmStep::switch_over;  // the accepter reads our ring: switch too
-                ring();
-            }
-            log(LogLevel::debug, "link to " + who() + " reads shared memory");
-            return true;
-        case shm::ControlKind::refuse:
-            if (outbound_ && shm_ && !shm_tx_.load(std::memory_order_relaxed) && shm_step_ == ShmStep::none) {
-                log(LogLevel::info, "peer " + who() + " refused shared memory: staying on the Unix socket");
-                outbox_.exclusive([&] {
-                    shm_->close();
-                    shm_.reset();
-                });
-            }
-            return true;
-    }
-    return true;
-}
-
-void Connection::watch_socket() {
-    socket_.async_read_some(
-        asio::buffer(watch_buffer_),
-        asio::bind_executor(strand_, [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
-            (void)n;
-            if (!self->open()) {
-                return;
-            }
-            if (ec == asio::error::eof) {
-                self->shm_->set_peer_gone();  // what the peer put in the ring before it went is read first
-            } else if (ec) {
-                self->do_close("socket of " + self->who() + " failed: " + ec.message());
-            } else {
-                self->do_close("bytes on the socket after the shared-memory switch from " + self->who(),
-                               WarnKind::malformed);
-            }
-        }));
-}
-
-void Connection::read_with_fds(std::span<std::byte> into) {
-    auto self = shared_from_this();
-    const auto n = recv_with_fds(socket_.native_handle(), into, received_fds_);
-    if (n > 0) {
-        asio::post(strand_, [self, n] { self->on_read({}, static_cast<std::size_t>(n)); });
-        return;
-    }
-    if (n == 0) {
-        on_read(asio::error::eof, 0);
-        return;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        socket_.async_wait(Socket::wait_read, asio::bind_executor(strand_, [self, into](const std::error_code& ec) {
-                               if (ec) {
-                                   self->on_read(ec, 0);
-                               } else if (!self->open()) {
-                                   self->end_reader({});
-                               } else {
-                                   self->read_with_fds(into);
-                               }
-                           }));
-        return;
-    }
-    on_read(std::error_code(errno, std::system_category()), 0);
-}
-
-void Connection::read_ring(std::span<std::byte> into) {
-    auto self = shared_from_this();
-    std::string why;
-    auto r = shm_->read(into, why);
-    if (!r.bad_peer && r.bytes == 0 && shm_->spin_for_data(shm_spin)) {
-        r = shm_->read(into, why);
-    }
-    if (r.bad_peer) {
-        end_reader(why + " (from " + who() + ")", WarnKind::malformed);
-        return;
-    }
-    if (r.bytes > 0) {
-        // Posted, not called: a steady stream would otherwise nest calls without end.
-        asio::post(strand_, [self, n = r.bytes] { self->on_read({}, n); });
-        return;
-    }
-    if (shm_->peer_gone()) {
-        on_read(asio::error::eof, 0);  // everything it sent was read
-        return;
-    }
-    shm_->async_wait_for_data([self, into](const std::error_code&) {
-        if (!self->open()) {
-            self->end_reader({});
-            return;
-        }
-        self->read_ring(into);  // woken, or the peer went (set_peer_gone): look again
-    });
 }
 
 }  // namespace meshy::detail
