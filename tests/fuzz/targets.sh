@@ -7,8 +7,8 @@
 # shellcheck disable=SC2034 # used by the scripts that source this file
 FUZZ_TARGETS=(frame ws mcap rosbridge values args launch advert rest foxglove secure_handshake shm_ring)
 # shellcheck disable=SC2034
-declare -A FUZZ_CAP=([frame]=40 [ws]=40 [mcap]=150 [rosbridge]=200 [values]=120 [args]=200 [launch]=200
-    [advert]=60 [rest]=60 [foxglove]=200 [secure_handshake]=200 [shm_ring]=30)
+declare -A FUZZ_CAP=([frame]=40 [ws]=40 [mcap]=100 [rosbridge]=120 [values]=90 [args]=120 [launch]=120
+    [advert]=50 [rest]=50 [foxglove]=120 [secure_handshake]=120 [shm_ring]=30)
 # shellcheck disable=SC2034
 declare -A FUZZ_MAX_LEN=([frame]=16384 [ws]=16384 [mcap]=65536 [rosbridge]=2048 [values]=2048 [args]=1024
     [launch]=4096 [advert]=4096 [rest]=4096 [foxglove]=4096 [secure_handshake]=16384 [shm_ring]=16384)
