@@ -272,15 +272,14 @@ std::optional<std::vector<std::string>> payload_args(CodecId codec, std::span<co
     if (codec != CodecId::msgpack) {
         return std::nullopt;
     }
+    // Untrusted bytes: bounded by unpack_payload (no container claims more elements than there are
+    // bytes, nesting at most max_value_depth, nothing after the value).
+    const auto handle = unpack_payload(payload);
+    if (!handle) {
+        return std::nullopt;
+    }
     try {
-        // Untrusted bytes: no container may claim more elements than there are bytes (a lying header
-        // fails before allocating), and nesting is bounded (the conversion recurses).
-        const std::size_t n = payload.size();
-        const msgpack::unpack_limit limit(n, n, n, n, n, max_value_depth);
-        std::size_t offset = 0;
-        auto handle =
-            msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
-        const auto& root = handle.get();
+        const auto& root = handle->get();
         if (root.type != msgpack::type::ARRAY) {
             return std::nullopt;
         }

@@ -203,7 +203,7 @@ int role_send(const std::vector<std::string>& args) {
         }
     }
     for (std::uint64_t i = 0; i < tail; ++i) {
-        std::this_thread::sleep_for(10ms);
+        std::this_thread::sleep_for(10ms);  // the tail is paced too: messages a while apart, not a wait
         send_one();
     }
     say("SENT " + std::to_string(seq) + " last " + std::to_string(seq - 1));
