@@ -152,7 +152,8 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       subs_(exec_, options_.inbox_capacity, own_loop),
       services_(exec_, name_),
       calls_(strand_),
-      publisher_(options_, id_, name_, host_, links_, subs_, [this] { lists_changed(); }),
+      publisher_(
+          options_, id_, name_, host_, links_, subs_, [this] { lists_changed(); }, [this] { return on_own_thread(); }),
       service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
                                                        : round_robin_service_balancer()) {
     validate(options_, domain_);
@@ -507,6 +508,7 @@ bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire:
         }
     } else {
         links_.on_ready(conn);
+        publisher_.links_changed();
     }
     conn->send(info_frame(), SendMode::control);
     if (conn->outbound()) {
@@ -577,6 +579,9 @@ void NodeImpl::on_frames_done(const std::shared_ptr<Connection>&) {
 void NodeImpl::on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) {
     calls_.fail_connection(conn.get(), errc::connection_lost, "connection to the provider lost: " + reason);
     links_.on_closed(conn, reason);
+    if (conn->outbound()) {
+        publisher_.links_changed();
+    }
     exchange_link_closed(conn);
 }
 
@@ -591,7 +596,7 @@ void NodeImpl::rebuild_routing() {
         std::vector<RouteTarget> out;
         out.reserve(peers.size());
         for (const auto& p : peers) {
-            out.push_back(RouteTarget{links_.obtain(p->id), p});
+            out.push_back(RouteTarget{links_.obtain(p->id), p, nullptr});
         }
         return out;
     };
@@ -691,13 +696,6 @@ void NodeImpl::lists_changed() {
 
 // ------------------------------------------------------------------------------------------------
 // topics
-
-void NodeImpl::finish_message(std::string_view topic,
-                              Buffer&& frame,
-                              std::span<const std::byte> tail,
-                              std::vector<std::shared_ptr<Connection>>* full) {
-    publisher_.finish_message(topic, std::move(frame), tail, on_own_thread(), full);
-}
 
 void NodeImpl::send_raw(std::string_view topic,
                         CodecId codec,

@@ -69,7 +69,9 @@ public:
     void finish_message(std::string_view topic,
                         Buffer&& frame,
                         std::span<const std::byte> tail = {},
-                        std::vector<std::shared_ptr<Connection>>* full = nullptr);
+                        std::vector<std::shared_ptr<Connection>>* full = nullptr) {
+        publisher_.finish_message(topic, std::move(frame), tail, full);
+    }
     void send_raw(std::string_view topic, CodecId codec, std::span<const std::byte> payload, std::uint64_t sent_at_ns);
     void advertise(std::string topic, const AdvertiseOptions& options);
     void listen(std::string topic, ListenerFn fn);

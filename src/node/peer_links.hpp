@@ -50,11 +50,15 @@ struct PeerLink : std::enable_shared_from_this<PeerLink> {
     DropCounter parked_drops;   // frames dropped from parked
 
     std::atomic<bool> up{false};  // `ready` is set: readable without the lock (routing decisions)
+    // `ready`, readable without the lock: the publisher sends through its own reference to the
+    // connection while this still names it (see RouteTarget::ready).
+    std::atomic<Connection*> current{nullptr};
 
     bool connected() const noexcept { return ready != nullptr; }
     /// With mutex held: sets `ready`.
     void set_ready(std::shared_ptr<Connection> conn) {
         ready = std::move(conn);
+        current.store(ready.get(), std::memory_order_release);
         up.store(ready != nullptr, std::memory_order_release);
     }
 };

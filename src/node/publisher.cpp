@@ -24,17 +24,19 @@ Buffer& spare_frame() {
     return spare;
 }
 // What this thread last sent to, valid while the publisher's generation is unchanged (checked
-// under its lock before the pointers, which point into its routing, are used).
+// under its lock before the pointers, which point into its routing, are used). Generations are
+// unique across publishers, so one at the address of a destroyed one never matches. Trivially
+// destructible, so that reaching it costs no per-access initialisation check.
 struct SendCache {
     const void* owner = nullptr;
     std::uint64_t generation = 0;
-    std::string topic;
+    std::string_view topic;  // a key of the publisher's publications_, which are never erased
     bool listened = false;
     bool latched = false;
     const std::shared_ptr<Subscription>* own = nullptr;
     const std::vector<RouteTarget>* listeners = nullptr;
 };
-thread_local SendCache send_cache;
+constinit thread_local SendCache send_cache;
 
 }  // namespace
 
@@ -44,7 +46,8 @@ Publisher::Publisher(const NodeOptions& options,
                      std::string self_host,
                      PeerLinks& links,
                      Subscriptions& subscriptions,
-                     std::function<void()> publications_changed)
+                     std::function<void()> publications_changed,
+                     std::function<bool()> on_own_thread)
     : options_(options),
       id_(std::move(self_id)),
       name_(std::move(self_name)),
@@ -53,19 +56,25 @@ Publisher::Publisher(const NodeOptions& options,
       links_(links),
       subscriptions_(subscriptions),
       publications_changed_(std::move(publications_changed)),
+      on_own_thread_(std::move(on_own_thread)),
       balancer_(options.topic_load_balancer ? options.topic_load_balancer : round_robin_topic_balancer()),
       generation_(next_generation()),
       routing_(std::make_shared<const Routing>()) {
 }
 
-bool Publisher::publish_locked(std::string_view topic) {
-    if (publications_.contains(topic)) {
-        return false;
+bool Publisher::publish_locked(std::string_view topic, std::string_view* key) {
+    auto it = publications_.find(topic);
+    const bool is_new = it == publications_.end();
+    if (is_new) {
+        wire::InfoPublication p;
+        p.topic.assign(topic);
+        std::string name = p.topic;
+        it = publications_.emplace(std::move(name), std::move(p)).first;
     }
-    wire::InfoPublication p;
-    p.topic.assign(topic);
-    publications_.emplace(p.topic, std::move(p));
-    return true;
+    if (key) {
+        *key = it->first;
+    }
+    return is_new;
 }
 
 void Publisher::advertise(std::string topic, const AdvertiseOptions& options) {
@@ -116,10 +125,9 @@ bool Publisher::begin_message(std::string_view topic, CodecId codec, Buffer& fra
         bool is_new = false;
         {
             std::lock_guard lock(mutex_);
-            is_new = publish_locked(topic);
+            is_new = publish_locked(topic, &cache.topic);
             cache.owner = this;
             cache.generation = generation_.load(std::memory_order_relaxed);
-            cache.topic.assign(topic);
             const auto own = routing_->own.find(topic);
             cache.own = own != routing_->own.end() ? &own->second : nullptr;
             const auto l = routing_->listeners.find(topic);
@@ -149,7 +157,6 @@ bool Publisher::begin_message(std::string_view topic, CodecId codec, Buffer& fra
 void Publisher::finish_message(std::string_view topic,
                                Buffer&& frame,
                                std::span<const std::byte> tail,
-                               bool on_own_thread,
                                std::vector<std::shared_ptr<Connection>>* full_out) {
     const std::size_t total = frame.size() + tail.size();
     if (total > options_.max_frame_size) {
@@ -166,6 +173,67 @@ void Publisher::finish_message(std::string_view topic,
     }
     wire::finish_frame(frame, tail.size());
     last_frame_size_hint() = std::min<std::size_t>(frame.size(), max_size_hint);
+    const bool may_wait = options_.outbox_full == OutboxFull::wait;
+
+    std::unique_lock lock(mutex_);
+    const std::shared_ptr<Subscription>* own = nullptr;
+    const std::vector<RouteTarget>* listeners = nullptr;
+    bool latched = false;
+    if (send_cache.owner == this && send_cache.generation == generation_.load(std::memory_order_relaxed) &&
+        send_cache.topic == topic) {
+        own = send_cache.own;  // looked up by begin_message() in this generation
+        listeners = send_cache.listeners;
+        latched = send_cache.latched;
+    } else {
+        if (auto s = routing_->own.find(topic); s != routing_->own.end()) {
+            own = &s->second;
+        }
+        if (auto it = routing_->listeners.find(topic); it != routing_->listeners.end()) {
+            listeners = &it->second;
+        }
+        latched = latched_.contains(topic);
+    }
+    // The common case, kept short: a small message, one listening peer, connected, no listener on
+    // this node, not latched, and the built-in balancer (which picks a lone candidate).
+    if (small && !own && !latched && listeners && listeners->size() == 1 && !options_.topic_load_balancer &&
+        listeners->front().link->up.load(std::memory_order_acquire)) {
+        const RouteTarget& target = listeners->front();
+        PeerLink& link = *target.link;
+        std::shared_ptr<Connection> conn;
+        bool now_full = false;
+        if (Connection* current = link.current.load(std::memory_order_acquire);
+            current && current == target.ready.get()) {
+            now_full = current->send(frame.bytes(), tail, SendMode::message);
+            if (now_full && may_wait) {
+                conn = target.ready;
+            }
+        } else {
+            std::lock_guard link_lock(link.mutex);
+            if (link.ready) {
+                now_full = link.ready->send(frame.bytes(), tail, SendMode::message);
+                if (now_full && may_wait) {
+                    conn = link.ready;
+                }
+            } else {
+                auto joined = std::make_shared<Buffer>();
+                joined->reserve(total);
+                joined->append(frame.data(), frame.size());
+                joined->append(tail.data(), tail.size());
+                now_full = links_.deliver_locked(link, std::move(joined));
+            }
+        }
+        lock.unlock();
+        spare_frame() = std::move(frame);
+        if (conn) {
+            if (full_out) {
+                full_out->push_back(std::move(conn));
+            } else if (!on_own_thread_()) {
+                conn->wait_for_room(std::chrono::steady_clock::now() + options_.outbox_ttl);
+            }
+        }
+        return;
+    }
+
     // A small frame is copied into each connection's outbox (with its `tail`, if any, the
     // caller's payload); it is shared (joined and copied once) only for this node's own listener,
     // a peer still connecting or a latched value. A large one is always shared, except one with a
@@ -195,28 +263,9 @@ void Publisher::finish_message(std::string_view topic,
         }
     } recycle{frame, small || !tail.empty()};
 
-    const bool may_wait = options_.outbox_full == OutboxFull::wait;
-    std::unique_lock lock(mutex_);
     refs_scratch_.clear();
     chosen_scratch_.clear();
     static const std::shared_ptr<Subscription> no_sub;
-    const std::shared_ptr<Subscription>* own = nullptr;
-    const std::vector<RouteTarget>* listeners = nullptr;
-    bool latched = false;
-    if (send_cache.owner == this && send_cache.generation == generation_.load(std::memory_order_relaxed) &&
-        send_cache.topic == topic) {
-        own = send_cache.own;  // looked up by begin_message() in this generation
-        listeners = send_cache.listeners;
-        latched = send_cache.latched;
-    } else {
-        if (auto s = routing_->own.find(topic); s != routing_->own.end()) {
-            own = &s->second;
-        }
-        if (auto it = routing_->listeners.find(topic); it != routing_->listeners.end()) {
-            listeners = &it->second;
-        }
-        latched = latched_.contains(topic);
-    }
     const std::shared_ptr<Subscription>& self_sub = own ? *own : no_sub;
     if (const auto found = latched ? latched_.find(topic) : latched_.end(); found != latched_.end()) {
         // The last message stays for listeners that join later; those here now have it (or
@@ -230,34 +279,6 @@ void Publisher::finish_message(std::string_view topic,
             }
         }
         l.delivered_here = self_sub != nullptr;
-    }
-    // The common case, kept short: a small message, one listening peer, connected, no listener on
-    // this node, and the built-in balancer (which picks a lone candidate).
-    if (small && !self_sub && listeners && listeners->size() == 1 && !options_.topic_load_balancer &&
-        listeners->front().link->up.load(std::memory_order_acquire)) {
-        PeerLink& link = *listeners->front().link;
-        std::shared_ptr<Connection> conn;
-        bool now_full = false;
-        {
-            std::lock_guard link_lock(link.mutex);
-            if (link.ready) {
-                now_full = link.ready->send(frame.bytes(), tail, SendMode::message);
-                if (now_full && may_wait) {
-                    conn = link.ready;
-                }
-            } else {
-                now_full = links_.deliver_locked(link, share());
-            }
-        }
-        lock.unlock();
-        if (conn) {
-            if (full_out) {
-                full_out->push_back(std::move(conn));
-            } else if (!on_own_thread) {
-                conn->wait_for_room(std::chrono::steady_clock::now() + options_.outbox_ttl);
-            }
-        }
-        return;
     }
     // Within a name group, connected nodes are preferred over ones being reconnected.
     auto group_has_connected = [&](std::string_view group) {
@@ -330,7 +351,7 @@ void Publisher::finish_message(std::string_view topic,
     if (!through.empty()) {
         // Waiting (OutboxFull::wait) means writing the frame on this thread once the connection's
         // writer is idle, like a blocking socket write; never on the node's own thread.
-        const bool blocking = may_wait && !on_own_thread && !full_out;
+        const bool blocking = may_wait && !full_out && !on_own_thread_();
         const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
         for (const auto& conn : through) {
             if (!blocking) {
@@ -346,7 +367,7 @@ void Publisher::finish_message(std::string_view topic,
     if (!full.empty()) {
         if (full_out) {
             full_out->insert(full_out->end(), full.begin(), full.end());
-        } else if (!on_own_thread) {
+        } else if (!on_own_thread_()) {
             const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
             for (const auto& conn : full) {
                 conn->wait_for_room(deadline);
@@ -356,10 +377,25 @@ void Publisher::finish_message(std::string_view topic,
     }
 }
 
+void Publisher::links_changed() {
+    std::lock_guard lock(mutex_);
+    look_at_links_locked();
+}
+
+void Publisher::look_at_links_locked() {
+    for (const auto& [topic, targets] : routing_->listeners) {
+        for (const auto& t : targets) {
+            std::lock_guard link_lock(t.link->mutex);
+            t.ready = t.link->ready;
+        }
+    }
+}
+
 void Publisher::set_routing(std::shared_ptr<const Routing> routing) {
     std::lock_guard lock(mutex_);
     routing_ = std::move(routing);
     generation_.store(next_generation(), std::memory_order_release);
+    look_at_links_locked();
     for (auto& [topic, latched] : latched_) {
         deliver_latched_locked(topic, latched);
     }

@@ -24,13 +24,15 @@ namespace meshy::detail {
 class Publisher {
 public:
     /// @param publications_changed called (without a lock held) when what this node publishes changed
+    /// @param on_own_thread whether the calling thread is the node's own (which never waits for room)
     Publisher(const NodeOptions& options,
               std::string self_id,
               std::string self_name,
               std::string self_host,
               PeerLinks& links,
               Subscriptions& subscriptions,
-              std::function<void()> publications_changed);
+              std::function<void()> publications_changed,
+              std::function<bool()> on_own_thread);
 
     /// Declares a topic this node sends, with its type; see AdvertiseOptions.
     void advertise(std::string topic, const AdvertiseOptions& options);
@@ -49,10 +51,11 @@ public:
     void finish_message(std::string_view topic,
                         Buffer&& frame,
                         std::span<const std::byte> tail,
-                        bool on_own_thread,
                         std::vector<std::shared_ptr<Connection>>* full = nullptr);
     /// The routing changed: sends and latched values follow the new one.
     void set_routing(std::shared_ptr<const Routing> routing);
+    /// A link to a peer became ready or closed: sends follow its connection.
+    void links_changed();
     /// The current routing.
     std::shared_ptr<const Routing> routing() const;
     /// Forgets every latched value (the node stops).
@@ -67,8 +70,11 @@ private:
     /// With mutex_ held: the last message of a latched topic goes to the listeners that have not
     /// had it.
     void deliver_latched_locked(const std::string& topic, Latched& latched);
-    /// With mutex_ held: records `topic` as published. @returns true when it is new.
-    bool publish_locked(std::string_view topic);
+    /// With mutex_ held: records `topic` as published; `key`, when given, is set to its lasting
+    /// copy. @returns true when it is new.
+    bool publish_locked(std::string_view topic, std::string_view* key = nullptr);
+    /// With mutex_ held: the routing's targets take their links' connections (RouteTarget::ready).
+    void look_at_links_locked();
 
     NodeOptions options_;
     std::string id_, name_, host_;
@@ -76,6 +82,7 @@ private:
     PeerLinks& links_;
     Subscriptions& subscriptions_;
     std::function<void()> publications_changed_;
+    std::function<bool()> on_own_thread_;
     std::shared_ptr<TopicLoadBalancer> balancer_;
 
     std::atomic<std::uint64_t> generation_;

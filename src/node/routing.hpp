@@ -1,5 +1,6 @@
 // Internal: where messages and calls go, as one immutable snapshot built from the topology, the
-// links and this node's own listeners. Rebuilt whenever one of them changes.
+// links and this node's own listeners. Rebuilt whenever one of them changes (RouteTarget::ready
+// aside, which follows the links).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,11 @@ namespace meshy::detail {
 struct RouteTarget {
     std::shared_ptr<PeerLink> link;
     std::shared_ptr<const PeerRecord> peer;
+    // The link's connection when the publisher last looked (Publisher::links_changed), guarded by
+    // the publisher's lock, not the link's: while `link->current` still names it, a message goes
+    // to it without taking the link's lock. It keeps a closed connection's object alive until the
+    // next look, never a socket (closing one frees that).
+    mutable std::shared_ptr<Connection> ready;
 };
 
 struct Routing {

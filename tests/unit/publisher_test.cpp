@@ -23,8 +23,15 @@ struct PublisherTest : testing::Test {
                     nullptr};
     Subscriptions subs{io.get_executor(), 16, true};
     int changes = 0;
-    Publisher sut{options, "id-self", "self", "host", links, subs, [this] {
-                      ++changes;
+    Publisher sut{options,
+                  "id-self",
+                  "self",
+                  "host",
+                  links,
+                  subs,
+                  [this] { ++changes; },
+                  [] {
+                      return true;
                   }};
     std::vector<std::string> got;
 
@@ -49,7 +56,7 @@ struct PublisherTest : testing::Test {
             return false;
         }
         frame.append(text.data(), text.size());
-        sut.finish_message(topic, std::move(frame), {}, true);
+        sut.finish_message(topic, std::move(frame), {});
         return true;
     }
     void drain() {
