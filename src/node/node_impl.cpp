@@ -25,86 +25,14 @@
 
 #include "common/system.hpp"
 #include "meshy/log.hpp"
+#include "node/node_list.hpp"
+#include "node/resolved_options.hpp"
 #include "transport/warn_limiter.hpp"
 
 namespace meshy::detail {
 namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-
-std::string resolve_domain(const std::optional<std::string>& configured) {
-    if (configured) {
-        return *configured;
-    }
-    if (const char* env = std::getenv("MESHY_DOMAIN_ID"); env && *env) {
-        return env;
-    }
-    return "default";
-}
-
-bool is_wildcard(const std::string& host) {
-    return host.empty() || host == "0.0.0.0" || host == "::";
-}
-
-DiscoveryBackend backend_of(DiscoveryMode mode) {
-    switch (mode) {
-        case DiscoveryMode::avahi:
-            return DiscoveryBackend::avahi;
-        case DiscoveryMode::local:
-            return DiscoveryBackend::local;
-        case DiscoveryMode::static_peers:
-            return DiscoveryBackend::none;
-        case DiscoveryMode::automatic:
-            break;
-    }
-    return DiscoveryBackend::automatic;
-}
-
-void validate(const NodeOptions& o, const std::string& domain) {
-    auto bad = [](const std::string& what) {
-        throw Error(errc::invalid_argument, what);
-    };
-    if (o.name.empty() || o.name.size() > 200) {
-        bad("node name must have 1 to 200 characters");
-    }
-    if (domain.empty() || domain.size() > 200) {
-        bad("domain ID must have 1 to 200 characters");
-    }
-    if (!o.allow_tcp && !o.allow_unix) {
-        bad("a node needs TCP or Unix sockets (both are disabled)");
-    }
-    if (o.max_frame_size < 1024 || o.max_frame_size > 0xffffffffu) {
-        bad("max_frame_size must be between 1 KiB and 4 GiB");
-    }
-    if (o.outbox_capacity == 0 || o.inbox_capacity == 0) {
-        bad("outbox_capacity and inbox_capacity must be at least 1");
-    }
-    if (o.max_inbound_connections == 0) {
-        bad("max_inbound_connections must be at least 1");
-    }
-    if (o.shm_ring_bytes < 4096 || o.shm_ring_bytes > (std::size_t{1} << 30)) {
-        bad("shm_ring_bytes must be between 4 KiB and 1 GiB");
-    }
-    if (o.socket_buffer_size > 0x7fffffff) {
-        bad("socket_buffer_size must be at most 2 GiB");
-    }
-    if (o.heartbeat_interval.count() <= 0 || o.peer_timeout <= o.heartbeat_interval) {
-        bad("peer_timeout must be longer than a positive heartbeat_interval");
-    }
-}
-
-NodeOptions with_environment(NodeOptions options) {
-    if (const char* env = std::getenv("MESHY_LISTEN_HOST"); env && *env && is_wildcard(options.listen_host)) {
-        options.listen_host = env;  // e.g. 127.0.0.1 keeps every node of a test run on loopback
-    }
-    if (const char* env = std::getenv("MESHY_DOMAIN_KEY_FILE"); env && *env && options.domain_key_file.empty()) {
-        options.domain_key_file = env;
-    }
-    if (const char* env = std::getenv("MESHY_SHM"); env && *env && !options.allow_shm) {
-        options.allow_shm = std::string_view(env) != "0";
-    }
-    return options;
-}
 
 std::uint16_t port_of(const asio::generic::stream_protocol::endpoint& ep) {
     const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
@@ -154,8 +82,12 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       calls_(strand_),
       publisher_(
           options_, id_, name_, host_, links_, subs_, [this] { lists_changed(); }, [this] { return on_own_thread(); }),
-      service_balancer_(options_.service_load_balancer ? options_.service_load_balancer
-                                                       : round_robin_service_balancer()) {
+      router_(exec_, options_, id_, name_, host_, services_, publisher_, calls_, links_),
+      dependencies_({[this](std::string_view topic) { return topic_has_listeners(topic); },
+                     [this](std::string topic, ListenerFn fn) { listen(std::move(topic), std::move(fn)); },
+                     [this](std::string_view topic) {
+                         stop_listening(topic);
+                     }}) {
     validate(options_, domain_);
     if (!options_.domain_key_file.empty()) {
         domain_key_ = std::make_shared<const DomainKey>(load_domain_key(options_.domain_key_file));
@@ -327,10 +259,7 @@ void NodeImpl::stop() {
     services_.clear();
     publisher_.stop();
     peers_.clear();
-    {
-        std::lock_guard lock(mutex_);
-        dependencies_.clear();
-    }
+    dependencies_.clear();
     auto bye = std::make_shared<Buffer>();
     wire::encode_empty(*bye, wire::FrameType::bye);
     for (auto& c : conns) {
@@ -615,7 +544,7 @@ void NodeImpl::rebuild_routing() {
     publisher_.set_routing(std::move(routing));
     push_adverts();
     if (!dependencies_.empty()) {
-        asio::post(strand_, [self = shared_from_this()] { self->evaluate_dependencies(); });
+        asio::post(strand_, [self = shared_from_this()] { self->dependencies_.evaluate(); });
     }
 }
 
@@ -767,38 +696,7 @@ bool NodeImpl::topic_has_listeners(std::string_view topic) const {
 }
 
 void NodeImpl::depends_on_listener(std::string downstream, std::string upstream, ListenerFn fn) {
-    {
-        std::lock_guard lock(mutex_);
-        dependencies_.push_back(
-            {std::move(downstream), std::move(upstream), std::make_shared<ListenerFn>(std::move(fn)), false});
-    }
-    evaluate_dependencies();
-}
-
-void NodeImpl::evaluate_dependencies() {
-    std::vector<std::pair<std::string, std::shared_ptr<ListenerFn>>> start;
-    std::vector<std::string> stop;
-    {
-        std::lock_guard lock(mutex_);
-        for (auto& d : dependencies_) {
-            const bool needed = topic_has_listeners(d.downstream);
-            if (needed && !d.active) {
-                d.active = true;
-                start.emplace_back(d.upstream, d.fn);
-            } else if (!needed && d.active) {
-                d.active = false;
-                stop.push_back(d.upstream);
-            }
-        }
-    }
-    for (auto& [topic, fn] : start) {
-        log(LogLevel::debug, "'" + topic + "' has a downstream listener again: listening");
-        listen(topic, *fn);
-    }
-    for (auto& topic : stop) {
-        log(LogLevel::debug, "nobody listens downstream of '" + topic + "': stopped listening");
-        stop_listening(topic);
-    }
+    dependencies_.add(std::move(downstream), std::move(upstream), std::move(fn));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -828,7 +726,7 @@ bool NodeImpl::remove_service(std::string_view service) {
 }
 
 bool NodeImpl::service_has_providers(std::string_view service) const {
-    return services_.contains(service) || publisher_.routing()->providers.contains(service);
+    return router_.has_providers(service);
 }
 
 asio::awaitable<RawPayload> NodeImpl::call(std::string&& service,
@@ -875,68 +773,7 @@ void NodeImpl::start_call(std::unique_ptr<CallWaiter> waiter,
         waiter->complete(failed_call(errc::not_running, "call('" + service + "')"), false);
         return;
     }
-    std::shared_ptr<ServiceFn> local = services_.find(service);
-    const auto routing = publisher_.routing();
-    const auto providers = routing->providers.find(service);
-    // null: this node
-    thread_local std::vector<const RouteTarget*> targets;
-    targets.clear();
-    if (local) {
-        targets.push_back(nullptr);
-    }
-    if (providers != routing->providers.end()) {
-        const auto& all = providers->second;
-        const bool any_connected =
-            !targets.empty() || std::any_of(all.begin(), all.end(), [](const auto& t) { return t.link->up.load(); });
-        for (const auto& t : all) {
-            if (!any_connected || t.link->up.load(std::memory_order_acquire)) {
-                targets.push_back(&t);
-            }
-        }
-    }
-    if (targets.empty()) {
-        waiter->complete(failed_call(errc::no_provider, "no node provides service '" + service + "'"), false);
-        return;
-    }
-    // A lone provider needs no turn taken (a custom balancer is still asked), nor its PeerRef.
-    std::size_t index = 0;
-    if (targets.size() > 1 || options_.service_load_balancer) {
-        std::lock_guard lock(balancer_mutex_);
-        refs_scratch_.clear();
-        for (const auto* t : targets) {
-            refs_scratch_.push_back(t ? PeerRef{t->peer->id, t->peer->name, t->peer->host, false}
-                                      : PeerRef{id_, name_, host_, true});
-        }
-        index = service_balancer_->choose(service, refs_scratch_);
-    }
-    const RouteTarget* target = targets[index < targets.size() ? index : 0];
-    if (target) {
-        calls_.start(std::move(waiter), links_, *target->link, service, codec, request, timeout);
-        return;
-    }
-    // This node's own service: a plain handler runs now, a coroutine is spawned; either way the
-    // caller resumes through its executor's queue.
-    auto run = [id = id_, local, service, codec, request = std::move(request),
-                waiter = std::move(waiter)]() mutable -> asio::awaitable<void> {
-        RawMessage m;
-        m.topic = service;
-        m.codec = codec;
-        m.payload = request.bytes();
-        m.sender_id = id;
-        m.sent_at_ns = now_ns();
-        CallOutcome outcome;
-        try {
-            if (local->plain) {
-                outcome.reply = local->plain(m);
-            } else {
-                outcome.reply = co_await local->coroutine(m);
-            }
-        } catch (...) {
-            outcome = failed_call(errc::remote_error, current_failure());
-        }
-        waiter->complete(std::move(outcome), false);
-    };
-    asio::co_spawn(exec_, std::move(run), asio::detached);
+    router_.start(std::move(waiter), service, codec, request, timeout);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -970,7 +807,7 @@ std::vector<NodeInfo> NodeImpl::nodes() const {
     self.topics = subs_.topics();
     self.services = services_.names();
     for (auto& p : publisher_.publications()) {
-        self.publications.push_back(PublicationInfo{p.topic, p.type, p.schema_encoding, p.schema, p.latched});
+        self.publications.push_back(publication_info(p));
     }
     if (options_.allow_tcp) {
         self.tcp_endpoint = (is_wildcard(options_.listen_host) ? std::string("*") : options_.listen_host) + ":" +
@@ -980,43 +817,8 @@ std::vector<NodeInfo> NodeImpl::nodes() const {
     self.transport = "self";
     self.is_self = true;
     out.push_back(std::move(self));
-    const auto topology = peers_.view();
-    // How a peer is reached: the link this node dialed, else a connection the peer dialed to it.
-    std::map<std::string, std::string, std::less<>> inbound_transport;
-    for (const auto& conn : links_.inbound()) {
-        if (conn->open() && conn->handshaken()) {
-            inbound_transport.emplace(conn->peer().id, std::string(conn->kind()));
-        }
-    }
-    for (const auto& peer : topology->peers) {
-        NodeInfo n;
-        n.id = peer->id;
-        n.name = peer->name;
-        n.host = peer->host;
-        n.domain = domain_;
-        n.topics = peer->topics;
-        n.services = peer->services;
-        for (const auto& p : peer->publications) {
-            n.publications.push_back(PublicationInfo{p.topic, p.type, p.schema_encoding, p.schema, p.latched});
-        }
-        if (peer->advert.tcp_port) {
-            n.tcp_endpoint = (peer->advert.tcp_address.empty() ? std::string("127.0.0.1") : peer->advert.tcp_address) +
-                             ":" + std::to_string(peer->advert.tcp_port);
-        }
-        n.unix_endpoint = peer->advert.unix_path;
-        if (const auto link = links_.find(peer->id)) {
-            std::lock_guard lock(link->mutex);
-            if (link->ready) {
-                n.transport = std::string(link->ready->kind());
-            }
-        }
-        if (n.transport.empty()) {
-            if (const auto it = inbound_transport.find(peer->id); it != inbound_transport.end()) {
-                n.transport = it->second;
-            }
-        }
-        out.push_back(std::move(n));
-    }
+    auto peers = describe_peers(*peers_.view(), links_, domain_);
+    std::move(peers.begin(), peers.end(), std::back_inserter(out));
     std::sort(out.begin(), out.end(),
               [](const NodeInfo& a, const NodeInfo& b) { return std::tie(a.name, a.id) < std::tie(b.name, b.id); });
     return out;

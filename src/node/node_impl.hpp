@@ -1,6 +1,7 @@
 // Internal: the machinery behind meshy::Node, as wiring between its parts: the topology
-// (topology/peer_table), the links to peers (links), this node's listeners (subscriptions), its
-// services (services), its pending calls (calls) and the routing of what it sends (publisher).
+// (topology/peer_table), the links to peers (peer_links), this node's listeners (subscriptions),
+// its services (services), its pending calls (calls), where calls go (service_router), the routing
+// of what it sends (publisher) and the listeners that follow downstream ones (listener_dependencies).
 // Each part keeps its own state under its own lock; this file connects connections, discovery
 // and the public API to them.
 #pragma once
@@ -24,8 +25,10 @@
 #include "meshy/node.hpp"
 #include "node/advert_exchange.hpp"
 #include "node/calls.hpp"
+#include "node/listener_dependencies.hpp"
 #include "node/peer_links.hpp"
 #include "node/publisher.hpp"
+#include "node/service_router.hpp"
 #include "node/services.hpp"
 #include "node/static_peers.hpp"
 #include "node/subscriptions.hpp"
@@ -128,10 +131,6 @@ private:
     /// What discovery publishes of `advert`: with a domain key, no lists (complete false).
     Advert advertised(Advert advert) const;
     SharedFrame info_frame() const;
-    void evaluate_dependencies();
-    /// Picks a provider of `service` (this node or a peer), registers the call and sends its
-    /// request, or runs this node's own handler; the outcome reaches `waiter`. `service` may be the
-    /// waiter's own: it is not used once the waiter is handed on.
     // Static peers and the adverts exchanged over links (node_gossip.cpp).
     void make_static_peers();
     /// A link this node dialed finished its handshake: a static peer's gets this node's advert.
@@ -144,6 +143,7 @@ private:
     void push_own_advert(const Advert& self);
     void exchange_link_closed(const std::shared_ptr<Connection>& conn);
 
+    /// Fails the call at once when the node is not running, else see ServiceRouter::start.
     void start_call(std::unique_ptr<CallWaiter> waiter,
                     const std::string& service,
                     CodecId codec,
@@ -178,19 +178,12 @@ private:
     Services services_;
     Calls calls_;
     Publisher publisher_;
-    std::shared_ptr<ServiceLoadBalancer> service_balancer_;
+    ServiceRouter router_;
+    ListenerDependencies dependencies_;
 
     mutable std::mutex mutex_;  // guards the wiring state below; taken before any part's lock
     Advert self_advert_;
     std::set<std::string> withdrawn_;  // peers that withdrew while a link to them was open
-    struct Dependency {
-        std::string downstream, upstream;
-        std::shared_ptr<ListenerFn> fn;
-        bool active = false;
-    };
-    std::vector<Dependency> dependencies_;
-    std::mutex balancer_mutex_;  // guards service_balancer_ and refs_scratch_
-    std::vector<PeerRef> refs_scratch_;
 };
 
 }  // namespace meshy::detail

@@ -6,31 +6,22 @@
 #include <asio/io_context.hpp>
 #include <optional>
 
+#include "node_part_fakes.hpp"
+
 namespace meshy::detail {
 namespace {
-
-struct Recorder final : CallWaiter {
-    std::optional<CallOutcome>* out;
-    explicit Recorder(std::optional<CallOutcome>* o) : out(o) {}
-    void complete(CallOutcome outcome, bool) override { *out = std::move(outcome); }
-};
 
 struct CallsTest : testing::Test {
     asio::io_context io;
     NodeOptions options;
-    PeerLinks links{io.get_executor(),
-                    options,
-                    "host",
-                    [](Connection::Socket, bool, std::string) { return nullptr; },
-                    [](const std::string&, const std::string&) {},
-                    nullptr};
+    IdleLinks links{io, options};
     Calls sut{io.get_executor()};
     std::shared_ptr<PeerLink> link = links.obtain("peer-1");  // no advert: never dialed, requests wait in it
 
     void call(std::optional<CallOutcome>& out, std::chrono::milliseconds timeout) {
         Buffer request;
         request.append("req", 3);
-        sut.start(std::make_unique<Recorder>(&out), links, *link, "svc", CodecId::raw, request, timeout);
+        sut.start(std::make_unique<RecordingWaiter>(&out), links, *link, "svc", CodecId::raw, request, timeout);
     }
 };
 
@@ -49,7 +40,7 @@ TEST_F(CallsTest, ALostProviderFailsItsCallsOnly) {
     call(mine, std::chrono::milliseconds(0));
     auto other_link = links.obtain("peer-2");
     Buffer request;
-    sut.start(std::make_unique<Recorder>(&other), links, *other_link, "svc", CodecId::raw, request, {});
+    sut.start(std::make_unique<RecordingWaiter>(&other), links, *other_link, "svc", CodecId::raw, request, {});
     sut.fail_peer("peer-1", errc::connection_lost, "gone");
     ASSERT_TRUE(mine);
     EXPECT_EQ(mine->ec, make_error_code(errc::connection_lost));

@@ -9,18 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "node_part_fakes.hpp"
+
 namespace meshy::detail {
 namespace {
 
 struct PublisherTest : testing::Test {
     asio::io_context io;
     NodeOptions options;
-    PeerLinks links{io.get_executor(),
-                    options,
-                    "host",
-                    [](Connection::Socket, bool, std::string) { return nullptr; },
-                    [](const std::string&, const std::string&) {},
-                    nullptr};
+    IdleLinks links{io, options};
     Subscriptions subs{io.get_executor(), 16, true};
     int changes = 0;
     Publisher sut{options,
