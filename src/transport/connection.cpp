@@ -249,42 +249,61 @@ bool Connection::send(SharedFrame frame, SendMode mode) {
     }
     // Written at once when the writer is idle; the frame's rest, if the socket took only part of
     // it, is queued first.
-    const auto bytes = frame->bytes();
-    if (!keyed_ && bytes.size() <= direct_write_max) {
-        const auto direct = outbox_.write_if_idle(
-            bytes.size(), [&]() -> ssize_t { return open() ? write_bytes(bytes, {}, 0) : -1; },
-            [&](std::size_t written) {
-                grow_send_buffer_locked(bytes.size());
-                return rest_of(bytes, {}, written);
-            });
-        if (direct != Outbox::Direct::no) {
-            last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
-            if (direct == Outbox::Direct::partial) {
-                ring();
-            }
-            return false;
-        }
+    if (write_if_idle(frame->bytes(), {})) {
+        return false;
     }
     return queued(mode == SendMode::reply ? outbox_.push_control(std::move(frame))
                                           : outbox_.push_message(std::move(frame), coarse_now()));
 }
 
-bool Connection::write_now_or_queue(std::span<const std::byte> head, std::span<const std::byte> body, bool control) {
+bool Connection::write_if_idle(std::span<const std::byte> head, std::span<const std::byte> body) {
     const std::size_t total = head.size() + body.size();
-    if (!keyed_ && total <= direct_write_max) {
-        const auto direct = outbox_.write_if_idle(
-            total, [&]() -> ssize_t { return open() ? write_bytes(head, body, 0) : -1; },
+    if (total > direct_write_max) {
+        return false;
+    }
+    Outbox::Direct direct = Outbox::Direct::no;
+    if (keyed_) {
+        // Sealed here, with the outbox's lock held and its writer idle: the records go out in the
+        // order of their nonces. What the socket does not take is already sealed; the writer sends
+        // it as it is.
+        thread_local Buffer sealed;
+        direct = outbox_.write_if_idle(
+            [&]() -> Outbox::Written {
+                if (!open()) {
+                    return {-1, 0};
+                }
+                const std::span<const std::byte> parts[] = {head, body};
+                secure_->seal(parts, sealed);
+                return {write_bytes(sealed.bytes(), {}, 0), sealed.size()};
+            },
+            [&](std::size_t written) {
+                grow_send_buffer_locked(sealed.size());
+                return rest_of(sealed.bytes(), {}, written);
+            },
+            Outbox::Rest::sealed);
+    } else {
+        direct = outbox_.write_if_idle(
+            [&]() -> Outbox::Written {
+                return {open() ? write_bytes(head, body, 0) : -1, total};
+            },
             [&](std::size_t written) {
                 grow_send_buffer_locked(total);
                 return rest_of(head, body, written);
             });
-        if (direct != Outbox::Direct::no) {
-            last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
-            if (direct == Outbox::Direct::partial) {
-                ring();
-            }
-            return false;
-        }
+    }
+    if (direct == Outbox::Direct::no) {
+        return false;
+    }
+    last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+    if (direct == Outbox::Direct::partial) {
+        ring();
+    }
+    return true;
+}
+
+bool Connection::write_now_or_queue(std::span<const std::byte> head, std::span<const std::byte> body, bool control) {
+    if (write_if_idle(head, body)) {
+        return false;
     }
     auto frame = rest_of(head, body, 0);
     return queued(control ? outbox_.push_control(std::move(frame))
@@ -726,8 +745,16 @@ asio::awaitable<void> Connection::write_loop() {
         } else {
             buffers.clear();
             if (secure_) {
-                secure_->seal(batch.parts, sealed);
-                buffers.emplace_back(sealed.data(), sealed.size());
+                // The rest of a frame a sender wrote itself is sealed already (write_if_idle).
+                const std::span<const std::span<const std::byte>> parts(batch.parts);
+                const auto presealed = parts.first(batch.presealed);
+                for (const auto& part : presealed) {
+                    buffers.emplace_back(part.data(), part.size());
+                }
+                if (parts.size() > presealed.size()) {
+                    secure_->seal(parts.subspan(presealed.size()), sealed);
+                    buffers.emplace_back(sealed.data(), sealed.size());
+                }
             } else {
                 for (const auto& part : batch.parts) {
                     buffers.emplace_back(part.data(), part.size());

@@ -144,6 +144,7 @@ void Outbox::take(Batch& batch, bool linger) {
     batch.bytes = 0;
     batch.expired = 0;
     batch.closing = false;
+    batch.presealed = 0;
     if (batch.arena.capacity() > max_arena_kept) {
         batch.arena = Buffer{};
     }
@@ -151,6 +152,10 @@ void Outbox::take(Batch& batch, bool linger) {
     {
         std::lock_guard lock(mutex_);
         auto& parts = batch.parts;
+        if (front_presealed_ && !direct_active_ && !control_.empty()) {
+            batch.presealed = 1;  // taken first, below
+            front_presealed_ = false;
+        }
         while (!direct_active_ && !control_.empty() && parts.size() < max_batch_frames) {
             batch.bytes += control_.front()->size();
             parts.push_back(control_.front()->bytes());

@@ -59,10 +59,14 @@ public:
         std::size_t bytes = 0;
         std::uint64_t expired = 0;  ///< messages dropped because they outlived the TTL
         bool closing = false;       ///< `parts` end with the goodbye: close once written
+        std::size_t presealed = 0;  ///< the first parts are already sealed (Rest::sealed)
     };
 
     /// How the writer may proceed when there is nothing to write.
     enum class Direct { no, written, partial };
+    /// What the rest of a partial direct write is: frame bytes, or bytes already sealed (a keyed
+    /// link's writer sends those as they are; see Batch::presealed).
+    enum class Rest { frame, sealed };
 
     explicit Outbox(OutboxOptions options);
     Outbox(const Outbox&) = delete;
@@ -82,24 +86,30 @@ public:
     /// Sends `last` after everything queued, then `Batch::closing` tells the writer to close.
     void push_last(SharedFrame last);
 
+    /// What a direct write put on the socket: `written` of `size` bytes (<= 0: none).
+    struct Written {
+        ssize_t written;
+        std::size_t size;
+    };
     /// When the writer is idle, nothing is queued and the peer is ready, the calling thread may
-    /// write a frame of `total` bytes to the socket itself: runs `write()` with the lock held (it
-    /// returns the bytes it wrote, <= 0 for none). A partial write queues `rest(written)` (the
-    /// unwritten end, a SharedFrame) to go first, and the writer must then be woken.
-    template <class Write, class Rest>
-    Direct write_if_idle(std::size_t total, Write&& write, Rest&& rest) {
+    /// write a frame to the socket itself: runs `write()` with the lock held (a Written). A partial
+    /// write queues `rest(written)` (the unwritten end, a SharedFrame, of the kind `kind`) to go
+    /// first, and the writer must then be woken.
+    template <class Write, class MakeRest>
+    Direct write_if_idle(Write&& write, MakeRest&& rest, Rest kind = Rest::frame) {
         std::lock_guard lock(mutex_);
         if (!socket_free_locked()) {
             return Direct::no;
         }
-        const auto n = write();
-        if (n <= 0) {
+        const Written w = write();
+        if (w.written <= 0) {
             return Direct::no;
         }
-        if (static_cast<std::size_t>(n) >= total) {
+        if (static_cast<std::size_t>(w.written) >= w.size) {
             return Direct::written;
         }
-        control_.push_front(rest(static_cast<std::size_t>(n)));
+        control_.push_front(rest(static_cast<std::size_t>(w.written)));
+        front_presealed_ = kind == Rest::sealed;
         writer_idle_ = false;
         return Direct::partial;
     }
@@ -173,7 +183,8 @@ private:
     bool arena_gaps_ = false;       // arena_ holds bytes of dropped messages
     SharedFrame last_frame_;        // push_last(): written once the queues are drained
     bool writer_idle_ = false;
-    bool direct_active_ = false;  // a sender is writing a frame itself (begin_direct)
+    bool front_presealed_ = false;  // control_.front() is the sealed rest of a direct write
+    bool direct_active_ = false;    // a sender is writing a frame itself (begin_direct)
     bool closed_ = false;
     std::size_t room_waiters_ = 0;  // threads blocked in wait_for_room() or begin_direct()
     std::condition_variable room_;

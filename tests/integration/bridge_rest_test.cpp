@@ -281,7 +281,7 @@ TEST_F(BridgeRestTest, ListsNodesTopicsAndServices) {
     EXPECT_EQ(nodes.status, 200) << nodes.raw;
     EXPECT_TRUE(contains(nodes.body, R"("name":"rest-provider")")) << nodes.raw;
     EXPECT_TRUE(contains(nodes.body, R"("listens":["/rest_listened"])")) << nodes.raw;
-    EXPECT_TRUE(contains(nodes.body, R"("services":["/fail","/multiply","/slow"])")) << nodes.raw;
+    EXPECT_TRUE(contains(nodes.body, R"("services":["/blob","/blob_sum","/fail","/multiply","/slow"])")) << nodes.raw;
     EXPECT_TRUE(contains(nodes.body, R"("name":"meshy-bridge")")) << nodes.raw;
 
     const auto openapi = get("/api/openapi.json", "");

@@ -117,6 +117,7 @@ std::string error_line(const std::exception& e) {
                  "                   [--reply-topic R --until-replies K]   (COUNT 0: until stopped)\n"
                  "  provide\n"
                  "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
+                 "  blobs BYTES COUNT   (calls to a provider's blob services, checked)\n"
                  "  nodes [--expect N] [--stay]\n"
                  "  probe\n"
                  "common: [--name N] [--domain-id D] [--listen-host H] [--listen-port P] [--peer tcp/H:P]... "
@@ -379,6 +380,23 @@ int cmd_listen(const Args& a) {
 
 // ---- provide (io_context + coroutines) ---------------------------------------------------------
 
+/// n bytes of a pattern that shows a lost, repeated or reordered piece.
+std::string make_blob(std::int64_t n) {
+    std::string blob(static_cast<std::size_t>(std::clamp<std::int64_t>(n, 0, 16 << 20)), '\0');
+    for (std::size_t i = 0; i < blob.size(); ++i) {
+        blob[i] = static_cast<char>((i * 31 + i / 251) & 0xff);
+    }
+    return blob;
+}
+
+std::int64_t blob_sum(const std::string& blob) {
+    std::uint64_t sum = blob.size();
+    for (std::size_t i = 0; i < blob.size(); ++i) {
+        sum = sum * 1099511628211u + static_cast<unsigned char>(blob[i]);
+    }
+    return static_cast<std::int64_t>(sum >> 1);
+}
+
 int cmd_provide(const Args& a) {
     asio::io_context io;
     meshy::Node node(io.get_executor(), a.options);
@@ -393,6 +411,9 @@ int cmd_provide(const Args& a) {
                 emit("CALLED fail");
                 throw std::runtime_error("boom from provider");
             });
+            // Large requests and replies (the `blobs` command): a blob's sum, and a blob of n bytes.
+            co_await node.add_service("blob_sum", [](std::string blob) { return blob_sum(blob); });
+            co_await node.add_service("blob", [](std::int64_t n) { return make_blob(n); });
             co_await node.add_service("slow", [](std::int64_t ms) -> asio::awaitable<std::int64_t> {
                 emit("CALLED slow");
                 asio::steady_timer timer(co_await asio::this_coro::executor, Millis(ms));
@@ -572,6 +593,33 @@ int cmd_call(const Args& a) {
     return 0;
 }
 
+// blobs BYTES COUNT: COUNT calls of each way with BYTES: a blob sent (blob_sum) and one received
+// (blob), each checked; prints BLOBS OK COUNT, or BLOBS BAD and what differed.
+int cmd_blobs(const Args& a) {
+    if (a.positional.size() != 2) {
+        usage("blobs BYTES COUNT");
+    }
+    const auto bytes = parse_int(a.positional[0], "BYTES");
+    const auto count = parse_int(a.positional[1], "COUNT");
+    meshy::Node node(a.options);
+    node.wait_for_service_provider_blocking("blob", a.wait_timeout);
+    const meshy::CallOptions options{.timeout = a.call_timeout};
+    const std::string blob = make_blob(bytes);
+    for (std::int64_t i = 0; i < count; ++i) {
+        if (const auto sum = node.call_blocking<std::int64_t>(options, "blob_sum", blob); sum != blob_sum(blob)) {
+            emit("BLOBS BAD sum of call " + std::to_string(i));
+            return 1;
+        }
+        if (node.call_blocking<std::string>(options, "blob", bytes) != blob) {
+            emit("BLOBS BAD reply of call " + std::to_string(i));
+            return 1;
+        }
+    }
+    emit("BLOBS OK " + std::to_string(count));
+    node.stop();
+    return 0;
+}
+
 // ---- nodes (own thread + blocking API) ---------------------------------------------------------
 
 std::string joined(const std::vector<std::string>& v) {
@@ -633,6 +681,9 @@ int main(int argc, char** argv) {
         }
         if (args.command == "call") {
             return cmd_call(args);
+        }
+        if (args.command == "blobs") {
+            return cmd_blobs(args);
         }
         if (args.command == "nodes") {
             return cmd_nodes(args);

@@ -148,18 +148,18 @@ TEST(Outbox, WritesAtOnceOnlyWhenTheWriterIsIdle) {
     Outbox sut({.capacity = 8});
     sut.set_peer_ready();
     auto write_all = [] {
-        return ssize_t{4};
+        return Outbox::Written{4, 4};
     };
     auto rest = [](std::size_t) {
         return frame_of("never");
     };
     // The writer is not idle before it first found nothing to do.
-    EXPECT_EQ(sut.write_if_idle(4, write_all, rest), Outbox::Direct::no);
+    EXPECT_EQ(sut.write_if_idle(write_all, rest), Outbox::Direct::no);
     Outbox::Batch batch;
     sut.take(batch, false);  // nothing: the writer goes idle
-    EXPECT_EQ(sut.write_if_idle(4, write_all, rest), Outbox::Direct::written);
+    EXPECT_EQ(sut.write_if_idle(write_all, rest), Outbox::Direct::written);
     sut.push_message(frame_of("queued"), Clock::now());
-    EXPECT_EQ(sut.write_if_idle(4, write_all, rest), Outbox::Direct::no);  // never ahead of a queued one
+    EXPECT_EQ(sut.write_if_idle(write_all, rest), Outbox::Direct::no);  // never ahead of a queued one
 }
 
 TEST(Outbox, APartialWriteQueuesItsRestFirst) {
@@ -168,12 +168,35 @@ TEST(Outbox, APartialWriteQueuesItsRestFirst) {
     Outbox::Batch batch;
     sut.take(batch, false);
     const auto direct = sut.write_if_idle(
-        6, [] { return ssize_t{2}; },
+        [] {
+            return Outbox::Written{2, 6};
+        },
         [](std::size_t written) { return frame_of(std::string("abcdef").substr(written)); });
     EXPECT_EQ(direct, Outbox::Direct::partial);
     sut.push_message(frame_of("next"), Clock::now());
     sut.take(batch, false);
     EXPECT_EQ(joined(batch), "cdefnext");
+    EXPECT_EQ(batch.presealed, 0u);
+}
+
+TEST(Outbox, TheSealedRestOfAPartialWriteIsMarkedOnce) {
+    Outbox sut({.capacity = 8});
+    sut.set_peer_ready();
+    Outbox::Batch batch;
+    sut.take(batch, false);
+    const auto direct = sut.write_if_idle(
+        [] {
+            return Outbox::Written{2, 6};
+        },
+        [](std::size_t written) { return frame_of(std::string("SEALED").substr(written)); }, Outbox::Rest::sealed);
+    EXPECT_EQ(direct, Outbox::Direct::partial);
+    sut.push_control(frame_of("ctl"));
+    sut.take(batch, false);
+    EXPECT_EQ(joined(batch), "ALEDctl");
+    EXPECT_EQ(batch.presealed, 1u);  // the writer seals only what follows it
+    sut.push_control(frame_of("more"));
+    sut.take(batch, false);
+    EXPECT_EQ(batch.presealed, 0u);
 }
 
 TEST(Outbox, TheLastFrameGoesAfterEverythingAndCloses) {
