@@ -8,6 +8,7 @@
 
 #include "meshy/log.hpp"
 #include "node/node_impl.hpp"
+#include "topology/identity.hpp"
 
 namespace meshy::detail {
 namespace {

@@ -27,6 +27,7 @@
 #include "meshy/log.hpp"
 #include "node/node_list.hpp"
 #include "node/resolved_options.hpp"
+#include "topology/identity.hpp"
 #include "transport/warn_limiter.hpp"
 
 namespace meshy::detail {
@@ -45,19 +46,7 @@ std::uint16_t port_of(const asio::generic::stream_protocol::endpoint& ep) {
     return 0;
 }
 
-bool is_loopback(const std::string& address) {
-    return address.rfind("127.", 0) == 0 || address == "::1";
-}
-
 }  // namespace
-
-std::string tcp_remote_address(const std::string& remote) {
-    if (remote.rfind("tcp:", 0) != 0) {
-        return {};
-    }
-    const auto colon = remote.rfind(':');
-    return colon > 4 ? remote.substr(4, colon - 4) : std::string();
-}
 
 NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own_loop)
     : options_(with_environment(std::move(options))),
@@ -399,21 +388,7 @@ std::string NodeImpl::check_identity(const Connection& conn, const wire::Handsha
     if (!advert) {
         return {};  // not advertised (yet): it can only send, as any connection can
     }
-    if (conn.is_unix()) {
-        const auto pid = conn.peer_pid();
-        if (advert->pid != 0 && pid != 0 && pid != advert->pid) {
-            return "claims the id of " + advert->name + " (" + hs.id.substr(0, 8) + "), whose process is " +
-                   std::to_string(advert->pid) + ", from process " + std::to_string(pid);
-        }
-        return {};
-    }
-    const auto from = tcp_remote_address(conn.remote());
-    if (!advert->tcp_address.empty() && !from.empty() && from != advert->tcp_address &&
-        !(is_loopback(from) && advert->host == host_)) {
-        return "claims the id of " + advert->name + " (" + hs.id.substr(0, 8) + "), advertised at " +
-               advert->tcp_address;
-    }
-    return {};
+    return identity_mismatch(*advert, ConnectionEnd{conn.is_unix(), conn.peer_pid(), conn.remote()}, host_);
 }
 
 bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire::Handshake& hs, std::string& reason) {

@@ -40,9 +40,6 @@
 
 namespace meshy::detail {
 
-/// The address part of Connection::remote() for TCP ("tcp:<addr>:<port>"), else empty.
-std::string tcp_remote_address(const std::string& remote);
-
 class NodeImpl final : public ConnectionHandler, public std::enable_shared_from_this<NodeImpl> {
 public:
     /// @param own_loop the executor belongs to the node's own thread (Node owns it)
