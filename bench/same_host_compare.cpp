@@ -31,6 +31,7 @@
 #include <dds/dds.h>
 #include <dds/version.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -85,7 +86,8 @@ double ns_since(Clock::time_point t0) {
 //
 // The main process keeps the ids of its live children and of RouDi, so that a failure (an exit, or
 // a signal) kills them and stops RouDi, which then removes its shared memory: nothing is left in
-// /dev/shm. A child dies with the main process (PR_SET_PDEATHSIG), even after kill -9.
+// /dev/shm. A child dies with the main process (PR_SET_PDEATHSIG), even after kill -9, and so
+// does RouDi, which removes its shared memory on the SIGTERM it gets.
 
 pid_t main_pid = 0;
 std::array<std::atomic<pid_t>, 32> live_children{};  // 0: a free slot; read by the signal handler
@@ -108,12 +110,16 @@ void forget_child(pid_t pid) {
     }
 }
 
-/// Waits for `pid` up to `limit` (async-signal-safe). @returns true once it is reaped.
-bool reap_within(pid_t pid, std::chrono::milliseconds limit) {
+/// Waits for `pid` up to `limit` (async-signal-safe). @returns true once it is reaped; `status`
+/// gets its wait status (-1 if another wait reaped it).
+bool reap_within(pid_t pid, std::chrono::milliseconds limit, int* status = nullptr) {
     for (auto left = limit.count(); left >= 0; left -= 10) {
-        int status = 0;
-        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        int s = 0;
+        const pid_t r = ::waitpid(pid, &s, WNOHANG);
         if (r == pid || (r < 0 && errno == ECHILD)) {
+            if (status) {
+                *status = r == pid ? s : -1;
+            }
             return true;
         }
         const timespec ten_ms{0, 10'000'000};
@@ -122,6 +128,8 @@ bool reap_within(pid_t pid, std::chrono::milliseconds limit) {
     return false;
 }
 
+bool roudi_failed = false;  // RouDi did not end cleanly: it may have left its files
+
 /// Stops RouDi: SIGTERM lets it remove its shared memory; SIGKILL only if it does not go.
 void stop_roudi() {
     const pid_t pid = roudi_pid.exchange(0);
@@ -129,28 +137,84 @@ void stop_roudi() {
         return;
     }
     ::kill(pid, SIGTERM);
-    if (!reap_within(pid, std::chrono::milliseconds(10000))) {
+    int status = 0;
+    if (!reap_within(pid, std::chrono::milliseconds(10000), &status)) {
         ::kill(pid, SIGKILL);
         reap_within(pid, std::chrono::milliseconds(2000));
+        roudi_failed = true;
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        roudi_failed = true;
     }
 }
 
+/// SIGTERM first: a child removes the files its iceoryx runtime made under /tmp.
 void kill_children() {
-    for (auto& slot : live_children) {
-        const pid_t pid = slot.exchange(0);
-        if (pid > 0) {
+    std::array<pid_t, live_children.size()> pids{};
+    for (std::size_t i = 0; i < pids.size(); ++i) {
+        pids[i] = live_children[i].exchange(0);
+        if (pids[i] > 0) {
+            ::kill(pids[i], SIGTERM);
+        }
+    }
+    for (const pid_t pid : pids) {
+        if (pid > 0 && !reap_within(pid, std::chrono::milliseconds(2000))) {
             ::kill(pid, SIGKILL);
             reap_within(pid, std::chrono::milliseconds(2000));
         }
     }
 }
 
+// A child's iceoryx runtime has a socket and a lock file under /tmp, which it removes when it ends
+// normally. Killed (by the main process, or by PR_SET_PDEATHSIG when the main process dies), the
+// child removes them in its SIGTERM handler.
+std::array<std::array<char, 128>, 2> runtime_files{};
+
+extern "C" void on_child_signal(int sig) {
+    for (const auto& f : runtime_files) {
+        if (f[0] != 0) {
+            ::unlink(f.data());
+        }
+    }
+    // RouDi, stopping, signals its apps and aborts (leaving its shared memory) if one is gone
+    // already: when the main process dies, RouDi and the children get their SIGTERM at once, so a
+    // child stays until RouDi has signalled it.
+    if (runtime_files[0][0] != 0) {
+        const timespec a_while{0, 300'000'000};
+        ::nanosleep(&a_while, nullptr);
+    }
+    ::_exit(128 + sig);
+}
+
+// What RouDi makes, removed by this process if RouDi died without removing them (it did not run
+// before: start_roudi() checks). The user's segment is named after the user.
+std::array<char, 64> roudi_user_segment{};
+
+void remove_roudi_leftovers() {
+    if (!roudi_failed) {
+        return;
+    }
+    const std::array<const char*, 4> files{"/dev/shm/iceoryx_mgmt", roudi_user_segment.data(), "/tmp/roudi",
+                                           "/tmp/roudi.lock"};
+    for (const char* f : files) {
+        if (f[0] != 0 && ::unlink(f) == 0) {
+            static constexpr char note[] = "same_host_compare: removed a file RouDi left\n";
+            [[maybe_unused]] auto n = ::write(2, note, sizeof note - 1);
+        }
+    }
+}
+
+/// RouDi first, while its apps (children) live: it signals them and waits for them to go.
+void stop_everything() {
+    stop_roudi();
+    kill_children();
+    remove_roudi_leftovers();
+}
+
 void clean_up() {
     if (::getpid() != main_pid) {
         return;  // a child that exits runs the atexit handlers it inherited
     }
-    kill_children();
-    stop_roudi();
+    stop_everything();
     if (!roudi_config.empty()) {
         ::unlink(roudi_config.c_str());
     }
@@ -158,8 +222,7 @@ void clean_up() {
 
 extern "C" void on_signal(int sig) {
     if (::getpid() == main_pid) {
-        kill_children();
-        stop_roudi();
+        stop_everything();
     }
     ::_exit(128 + sig);
 }
@@ -169,7 +232,7 @@ extern "C" void on_signal(int sig) {
     std::exit(1);  // clean_up() runs
 }
 
-/// Runs `body` in a fork()ed child that dies with this process; @returns its pid. The child ends
+/// Runs `body` in a fork()ed child that dies (SIGTERM) with this process; @returns its pid. The child ends
 /// with _Exit(), or with exit() when `exit_handlers` (iceoryx's runtime tells RouDi it is gone from
 /// a static destructor).
 pid_t spawn(const std::function<void()>& body, bool exit_handlers) {
@@ -180,12 +243,12 @@ pid_t spawn(const std::function<void()>& body, bool exit_handlers) {
         die(std::string("fork: ") + std::strerror(errno));
     }
     if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        ::signal(SIGINT, SIG_DFL);
+        ::signal(SIGTERM, on_child_signal);
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (::getppid() != parent) {
             std::_Exit(1);  // the parent died before the line above
         }
-        ::signal(SIGINT, SIG_DFL);
-        ::signal(SIGTERM, SIG_DFL);
         body();
         if (exit_handlers) {
             std::exit(0);
@@ -719,6 +782,9 @@ PingPongResult run_pingpong(std::size_t size, std::size_t k, bool want_cyclone, 
 
 // --- one-way: what the sender stamps and the receiver reads ----------------------------------------
 
+constexpr std::uint64_t iceoryx_chunks = 16;                // in the pool of each message size
+constexpr std::size_t warm_up_stream = iceoryx_chunks + 4;  // messages streamed per session, not recorded
+
 enum class Kind : std::uint32_t { latency = 1, stream = 2 };
 
 /// The first bytes of every one-way message.
@@ -916,8 +982,12 @@ public:
             budget_.fail(name_ + ": the sender and receiver did not connect");
             return;
         }
+        // Warm-up: a few latency messages and a stream long enough to go through every chunk of
+        // iceoryx's pool (its free list hands them out in turn), so that no measurement pays for
+        // the first touch of a page of shared memory (8 MB: 2,048 page faults on each side).
         Reply r;
-        if (!ask({Command::latency, static_cast<std::uint32_t>(warm_up), static_cast<std::uint32_t>(warm_up)}, r)) {
+        if (!ask({Command::latency, static_cast<std::uint32_t>(warm_up), static_cast<std::uint32_t>(warm_up)}, r) ||
+            !ask({Command::stream, static_cast<std::uint32_t>(warm_up_stream), 0}, r)) {
             budget_.fail(name_ + ": warm-up failed");
         }
         link_ = r.link;
@@ -998,6 +1068,7 @@ bool has_cpus_to_spare() {
 /// Each pool holds a message of its size plus iceoryx's chunk header; a sender holds at most one
 /// chunk on loan and a subscriber's queue four more.
 constexpr std::uint64_t iceoryx_queue = 4;
+static_assert(iceoryx_chunks > iceoryx_queue + 2);
 
 std::string iceoryx_config(const std::vector<std::size_t>& sizes) {
     std::string toml = "[general]\nversion = 1\n\n[[segment]]\n\n";
@@ -1010,7 +1081,7 @@ std::string iceoryx_config(const std::vector<std::size_t>& sizes) {
     std::vector<std::size_t> sorted = sizes;
     std::sort(sorted.begin(), sorted.end());
     for (const auto s : sorted) {
-        pool((s + 4096 + 63) / 64 * 64, 16);
+        pool((s + 4096 + 63) / 64 * 64, iceoryx_chunks);
     }
     return toml;
 }
@@ -1044,11 +1115,15 @@ bool start_roudi(const std::vector<std::size_t>& sizes) {
         if (::getppid() != parent) {
             std::_Exit(1);
         }
-        ::execlp("iox-roudi", "iox-roudi", "-c", path, "-l", "warning", static_cast<char*>(nullptr));
+        // -k 2: at its SIGTERM, RouDi waits that long for apps that do not answer (killed ones).
+        ::execlp("iox-roudi", "iox-roudi", "-c", path, "-l", "warning", "-k", "2", static_cast<char*>(nullptr));
         std::fprintf(stderr, "same_host_compare: cannot run iox-roudi: %s\n", std::strerror(errno));
         std::_Exit(127);
     }
     roudi_pid = pid;
+    if (const passwd* user = ::getpwuid(::geteuid())) {
+        std::snprintf(roudi_user_segment.data(), roudi_user_segment.size(), "/dev/shm/%s", user->pw_name);
+    }
     // Ready once its management segment and its socket exist.
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (Clock::now() < deadline) {
@@ -1059,6 +1134,9 @@ bool start_roudi(const std::vector<std::size_t>& sizes) {
             return false;
         }
         if (std::filesystem::exists("/dev/shm/iceoryx_mgmt") && std::filesystem::exists("/tmp/roudi")) {
+            // RouDi has read its config: nothing is left of it even if this process is killed.
+            ::unlink(roudi_config.c_str());
+            roudi_config.clear();
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
             return true;
         }
@@ -1071,6 +1149,8 @@ bool start_roudi(const std::vector<std::size_t>& sizes) {
 
 void iceoryx_runtime(const char* role) {
     const std::string name = std::string("same-host-") + role + "-" + std::to_string(::getpid());
+    std::snprintf(runtime_files[0].data(), runtime_files[0].size(), "/tmp/%s", name.c_str());
+    std::snprintf(runtime_files[1].data(), runtime_files[1].size(), "/tmp/%s.lock", name.c_str());
     iox::runtime::PoshRuntime::initRuntime(iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str()));
 }
 
