@@ -16,10 +16,11 @@
 //    receiver). iceoryx through loans, as its iceperf does: the publisher loans a chunk, fills it
 //    and publishes it; the subscriber takes it, reads it in place and releases it, polling take()
 //    for a latency message (iceperf's mode) when it has a CPU of its own, else (and within a
-//    stream) waiting in a WaitSet. meshy: the sender
-//    fills a buffer and sends it (a copy into the ring); the receiver reads the payload where the
-//    callback gets it. meshy has no loans yet: a sender is a Source (acquire a buffer, publish it),
-//    so a loan variant is one more Source.
+//    stream) waiting in a WaitSet. meshy: the sender fills a buffer and sends it (a copy into the
+//    ring); the receiver reads the payload where the callback gets it. meshy has no loans yet: a
+//    sender is a Source (acquire a buffer, publish it), so a loan variant is one more Source.
+//    The receiver answers through a pipe (one record per latency message, one per stream), which
+//    paces the latency messages and is not timed.
 // Every peer's sessions are set up once per run and then take turns in slices (like
 // bench/peer_compare): the host's speed drifts over seconds, and peers measured one after the
 // other saw different hosts.
@@ -50,6 +51,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <iceoryx_hoofs/log/logmanager.hpp>
 #include <iceoryx_posh/popo/untyped_publisher.hpp>
 #include <iceoryx_posh/popo/untyped_subscriber.hpp>
 #include <iceoryx_posh/popo/wait_set.hpp>
@@ -1151,6 +1153,7 @@ void iceoryx_runtime(const char* role) {
     const std::string name = std::string("same-host-") + role + "-" + std::to_string(::getpid());
     std::snprintf(runtime_files[0].data(), runtime_files[0].size(), "/tmp/%s", name.c_str());
     std::snprintf(runtime_files[1].data(), runtime_files[1].size(), "/tmp/%s.lock", name.c_str());
+    iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn);  // not a line per app
     iox::runtime::PoshRuntime::initRuntime(iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str()));
 }
 
