@@ -1315,14 +1315,15 @@ std::size_t scaled(double base, double scale) {
     return static_cast<std::size_t>(std::max(1.0, base * scale));
 }
 
+// A default run takes about a minute on a 2-vCPU VM.
 std::size_t pingpong_count(double scale) {
-    return scaled(5000, scale);
+    return scaled(10000, scale);
 }
 std::size_t latency_count(std::size_t size, double scale) {
-    return scaled(size > 4 * 1024 * 1024 ? 100 : 200, scale);
+    return scaled(size > 4 * 1024 * 1024 ? 200 : 500, scale);
 }
 std::size_t stream_count(std::size_t size, double scale) {
-    return scaled(size > 4 * 1024 * 1024 ? 200 : 1000, scale);
+    return scaled(size > 4 * 1024 * 1024 ? 400 : 2000, scale);
 }
 
 struct OneWayResult {
