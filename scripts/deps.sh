@@ -9,7 +9,8 @@ set -euo pipefail
 MESHY_PACKAGES="build-essential cmake ninja-build pkg-config libasio-dev libavahi-client-dev avahi-daemon avahi-utils
 dbus libmsgpack-cxx-dev libcereal-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev clang clang-format
 libclang-rt-dev libsodium-dev libyaml-cpp-dev libzstd-dev liblz4-dev zlib1g-dev libssl-dev nlohmann-json3-dev nodejs npm
-chromium python3-websocket libzmq3-dev libjpeg-dev python3-pil"
+chromium python3-websocket libzmq3-dev libjpeg-dev python3-pil cyclonedds-dev cyclonedds-tools libiceoryx-posh-dev
+iceoryx"
 
 msg() { printf 'deps: %s\n' "$*" >&2; }
 
