@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <asio/io_context.hpp>
+#include <list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,8 +78,10 @@ struct ServiceRouterTest : testing::Test {
         routing->providers[service].push_back(RouteTarget{links.obtain(peer_id), record, nullptr});
         publisher.set_routing(std::move(routing));
     }
-    std::optional<CallOutcome> call(const std::string& service) {
-        std::optional<CallOutcome> out;
+    // Outcomes stay here until the test ends: a pending call's waiter keeps pointing at its own.
+    std::list<std::optional<CallOutcome>> outcomes;
+    const std::optional<CallOutcome>& call(const std::string& service) {
+        auto& out = outcomes.emplace_back();
         Buffer request;
         request.append("hi", 2);
         sut->start(std::make_unique<RecordingWaiter>(&out), service, CodecId::raw, request, std::chrono::seconds(5));
@@ -137,16 +140,15 @@ TEST_F(ServiceRouterTest, TheBalancerSeesThisNodeAmongConnectedPeersAndChooses) 
     provide_on_peer("svc", "id-peer");
     links.find("id-peer")->up.store(true);  // as if connected (its requests still wait in the link)
     picker->pick = "id-self";
-    auto out = call("svc");
-    ASSERT_TRUE(out);
-    EXPECT_EQ(text(*out), "re:hi");
+    const auto& first = call("svc");
+    ASSERT_TRUE(first);
+    EXPECT_EQ(text(*first), "re:hi");
     ASSERT_EQ(picker->seen.size(), 2u);
     EXPECT_EQ(picker->seen[0], std::make_pair(std::string("id-self"), true));
     EXPECT_EQ(picker->seen[1], std::make_pair(std::string("id-peer"), false));
 
     picker->pick = "id-peer";
-    out = call("svc");
-    EXPECT_FALSE(out);
+    EXPECT_FALSE(call("svc"));
     EXPECT_EQ(links.find("id-peer")->parked.size(), 1u);
     calls.stop();
 }
