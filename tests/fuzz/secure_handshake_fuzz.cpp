@@ -4,6 +4,7 @@
 // message and replays the same; records are opened with fixed session keys, under either cipher.
 #include <sodium.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -33,27 +34,23 @@ const EphemeralKey& fixed_ephemeral() {
 }
 
 /// One channel per cipher, restarted for each input: a new one would allocate its ciphertext
-/// buffer every time.
+/// buffer every time. Each is made on first use (AES-256-GCM only where the CPU has it).
 SecureChannel& channel_for(Cipher cipher) {
-    static SecureChannel* const channels[2] = {
-        [] {
-            SessionKeys keys;
-            keys.send.fill(1);
-            keys.receive.fill(2);
-            keys.cipher = Cipher::chacha20_poly1305;
-            return new SecureChannel(keys);
-        }(),
-        [] {
-            SessionKeys keys;
-            keys.send.fill(1);
-            keys.receive.fill(2);
-            keys.cipher = Cipher::aes256_gcm;
-            return new SecureChannel(keys);
-        }(),
+    const auto make = [](Cipher c) {
+        SessionKeys keys;
+        keys.send.fill(1);
+        keys.receive.fill(2);
+        keys.cipher = c;
+        return new SecureChannel(keys);
     };
-    SecureChannel& channel = *channels[cipher == Cipher::aes256_gcm ? 1 : 0];
-    channel.restart();
-    return channel;
+    static SecureChannel* const chacha = make(Cipher::chacha20_poly1305);
+    SecureChannel* channel = chacha;
+    if (cipher == Cipher::aes256_gcm) {
+        static SecureChannel* const aes = make(Cipher::aes256_gcm);
+        channel = aes;
+    }
+    channel->restart();
+    return *channel;
 }
 
 }  // namespace
