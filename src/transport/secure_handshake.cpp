@@ -45,6 +45,17 @@ Handshake::Handshake(const DomainKey& key, bool initiator, bool offer_aes)
     crypto_kx_keypair(public_.data(), secret_.data());
 }
 
+Handshake::Handshake(const DomainKey& key, bool initiator, bool offer_aes, const EphemeralKey& ephemeral)
+    : initiator_(initiator),
+      offer_(offer_aes ? offer_aes256_gcm : 0),
+      psk_(key.bytes),
+      public_(ephemeral.public_key),
+      secret_(ephemeral.secret_key) {
+    if (sodium_init() < 0) {
+        throw std::runtime_error("libsodium failed to initialise");
+    }
+}
+
 Handshake::~Handshake() {
     sodium_memzero(psk_.data(), psk_.size());
     sodium_memzero(secret_.data(), secret_.size());

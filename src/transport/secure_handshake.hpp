@@ -57,6 +57,12 @@ struct SessionKeys {
     Cipher cipher = Cipher::chacha20_poly1305;
 };
 
+/// An end's X25519 key pair for one handshake.
+struct EphemeralKey {
+    std::array<unsigned char, 32> public_key{};
+    std::array<unsigned char, 32> secret_key{};
+};
+
 class Handshake {
 public:
     enum class Result {
@@ -68,6 +74,10 @@ public:
     /// Makes this end's ephemeral key pair. `offer_aes`: offer AES-256-GCM for the records (by
     /// default when this CPU has hardware AES).
     Handshake(const DomainKey& key, bool initiator, bool offer_aes = aes256_gcm_available());
+    /// With a key pair made beforehand: for the fuzz target, whose inputs must not depend on a
+    /// random key (and which spares a key generation per input). A connection never uses it: an
+    /// ephemeral key serves one handshake.
+    Handshake(const DomainKey& key, bool initiator, bool offer_aes, const EphemeralKey& ephemeral);
     ~Handshake();
     Handshake(const Handshake&) = delete;
     Handshake& operator=(const Handshake&) = delete;

@@ -30,6 +30,13 @@ void check_round_trip(const Advert& advert) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    // expected_socket_dirs() falls back to /tmp/meshy-UID, a getuid() system call in every input
+    // that parses; a session's runtime directory is what a node usually sees, and it is a getenv().
+    setenv("XDG_RUNTIME_DIR", "/run/user/fuzz", 1);
+    return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) {
         return 0;
