@@ -66,7 +66,7 @@ public:
     void seal(std::span<const std::span<const std::byte>> parts, Buffer& out);
     /// Records sealed so far.
     std::uint64_t count() const noexcept { return counter_; }
-    /// Starts again at the first record.
+    /// Starts again at the first record: reuses the nonces, so never on a live link (tests only).
     void restart() noexcept { counter_ = 0; }
 
 private:
