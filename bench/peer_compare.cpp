@@ -53,17 +53,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_stats.hpp"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace meshy_bench;
 using Payload = std::vector<std::uint8_t>;
 
 constexpr auto time_limit = std::chrono::seconds(20);                       // per workload, either side
 const std::size_t socket_buffer = meshy::NodeOptions{}.socket_buffer_size;  // raw sockets get meshy's default
-
-double ns_since(Clock::time_point t0) {
-    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-}
 
 [[noreturn]] void die(const std::string& what) {
     std::fprintf(stderr, "peer_compare: %s: %s\n", what.c_str(), std::strerror(errno));
@@ -277,22 +275,6 @@ StreamResult raw_stream(bool tcp, std::size_t size, std::size_t count) {
             ::close(p.parent);
         });
     return r;
-}
-
-struct Latency {
-    double p50_us = 0, p99_us = 0, count = 0;
-};
-
-Latency summarize(std::vector<double>& rtt_ns) {
-    Latency l;
-    if (rtt_ns.empty()) {
-        return l;
-    }
-    std::sort(rtt_ns.begin(), rtt_ns.end());
-    l.p50_us = rtt_ns[rtt_ns.size() / 2] / 1000;
-    l.p99_us = rtt_ns[std::min(rtt_ns.size() - 1, rtt_ns.size() * 99 / 100)] / 1000;
-    l.count = static_cast<double>(rtt_ns.size());
-    return l;
 }
 
 // --- ZeroMQ ------------------------------------------------------------------------------------------
@@ -1007,20 +989,6 @@ PingPongResult run_pingpong(bool tcp, std::size_t size, std::size_t k) {
 }
 
 // --- the comparison ----------------------------------------------------------------------------------
-
-double median(std::vector<double> v) {
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-std::string size_text(std::size_t size) {
-    return size >= 1024 * 1024 ? std::to_string(size >> 20) + " MB"
-           : size >= 1024      ? std::to_string(size >> 10) + " kB"
-                               : std::to_string(size) + " B";
-}
 
 std::size_t stream_count(std::size_t size, double scale) {
     const double base = size >= 1024 * 1024 ? 2000 : size >= 1024 ? 400000 : 1000000;

@@ -66,11 +66,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench_stats.hpp"
 #include "same_host_types.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC: one clock for all processes of the host
+using namespace meshy_bench;
 
 constexpr auto time_limit = std::chrono::seconds(20);  // per peer and workload, slices added up
 constexpr auto serve_limit = 4 * time_limit;           // a child that is never told to stop
@@ -78,10 +79,6 @@ constexpr std::size_t warm_up = 10;                    // round trips or message
 
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
-double ns_since(Clock::time_point t0) {
-    return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
 }
 
 // --- processes -----------------------------------------------------------------------------------
@@ -351,36 +348,6 @@ private:
 };
 
 // --- results ---------------------------------------------------------------------------------------
-
-struct Latency {
-    double p50_us = 0, p99_us = 0, count = 0;
-};
-
-Latency summarize(std::vector<double>& ns) {
-    Latency l;
-    if (ns.empty()) {
-        return l;
-    }
-    std::sort(ns.begin(), ns.end());
-    l.p50_us = ns[ns.size() / 2] / 1000;
-    l.p99_us = ns[std::min(ns.size() - 1, ns.size() * 99 / 100)] / 1000;
-    l.count = static_cast<double>(ns.size());
-    return l;
-}
-
-double median(std::vector<double> v) {
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-std::string size_text(std::size_t size) {
-    return size >= 1024 * 1024 ? std::to_string(size >> 20) + " MB"
-           : size >= 1024      ? std::to_string(size >> 10) + " kB"
-                               : std::to_string(size) + " B";
-}
 
 /// A peer's time in all, slices added up, and whether it failed (then it takes no more turns).
 class Budget {

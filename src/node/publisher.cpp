@@ -38,6 +38,15 @@ struct SendCache {
 };
 constinit thread_local SendCache send_cache;
 
+/// `frame` followed by `tail`, as one frame to share.
+SharedFrame joined(const Buffer& frame, std::span<const std::byte> tail) {
+    auto out = std::make_shared<Buffer>();
+    out->reserve(frame.size() + tail.size());
+    out->append(frame.data(), frame.size());
+    out->append(tail.data(), tail.size());
+    return out;
+}
+
 }  // namespace
 
 Publisher::Publisher(const NodeOptions& options,
@@ -215,11 +224,7 @@ void Publisher::finish_message(std::string_view topic,
                     conn = link.ready;
                 }
             } else {
-                auto joined = std::make_shared<Buffer>();
-                joined->reserve(total);
-                joined->append(frame.data(), frame.size());
-                joined->append(tail.data(), tail.size());
-                now_full = links_.deliver_locked(link, std::move(joined));
+                now_full = links_.deliver_locked(link, joined(frame, tail));
             }
         }
         lock.unlock();
@@ -245,11 +250,7 @@ void Publisher::finish_message(std::string_view topic,
     }
     auto share = [&]() -> const SharedFrame& {
         if (!shared) {
-            auto joined = std::make_shared<Buffer>();
-            joined->reserve(total);
-            joined->append(frame.data(), frame.size());
-            joined->append(tail.data(), tail.size());
-            shared = std::move(joined);
+            shared = joined(frame, tail);
         }
         return shared;
     };
