@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
@@ -261,36 +262,30 @@ bool Connection::write_if_idle(std::span<const std::byte> head, std::span<const 
     if (total > direct_write_max) {
         return false;
     }
-    Outbox::Direct direct = Outbox::Direct::no;
-    if (keyed_) {
-        // Sealed here, with the outbox's lock held and its writer idle: the records go out in the
-        // order of their nonces. What the socket does not take is already sealed; the writer sends
-        // it as it is.
-        thread_local Buffer sealed;
-        direct = outbox_.write_if_idle(
-            [&]() -> Outbox::Written {
-                if (!open()) {
-                    return {-1, 0};
-                }
-                const std::span<const std::byte> parts[] = {head, body};
-                secure_->seal(parts, sealed);
-                return {write_bytes(sealed.bytes(), {}, 0), sealed.size()};
-            },
-            [&](std::size_t written) {
-                grow_send_buffer_locked(sealed.size());
-                return rest_of(sealed.bytes(), {}, written);
-            },
-            Outbox::Rest::sealed);
-    } else {
-        direct = outbox_.write_if_idle(
-            [&]() -> Outbox::Written {
-                return {open() ? write_bytes(head, body, 0) : -1, total};
-            },
-            [&](std::size_t written) {
-                grow_send_buffer_locked(total);
-                return rest_of(head, body, written);
-            });
-    }
+    // On a keyed link the frame is sealed here, with the outbox's lock held and its writer idle:
+    // the records go out in the order of their nonces. What the socket does not take is then
+    // already sealed, and the writer sends it as it is.
+    thread_local Buffer sealed;
+    const auto direct = outbox_.write_if_idle(
+        [&]() -> Outbox::Written {
+            if (!open()) {
+                return {-1, 0};
+            }
+            if (!keyed_) {
+                return {write_bytes(head, body, 0), head.size() + body.size()};
+            }
+            const std::span<const std::byte> parts[] = {head, body};
+            secure_->seal(parts, sealed);
+            head = sealed.bytes();
+            body = {};
+            // Once sealed, the record must go out even if the socket is full now (see Outbox::Written).
+            return {std::max<ssize_t>(write_bytes(head, body, 0), 0), head.size()};
+        },
+        [&](std::size_t written) {
+            grow_send_buffer_locked(head.size() + body.size());
+            return rest_of(head, body, written);
+        },
+        keyed_ ? Outbox::Rest::sealed : Outbox::Rest::frame);
     if (direct == Outbox::Direct::no) {
         return false;
     }

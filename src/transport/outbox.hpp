@@ -86,7 +86,8 @@ public:
     /// Sends `last` after everything queued, then `Batch::closing` tells the writer to close.
     void push_last(SharedFrame last);
 
-    /// What a direct write put on the socket: `written` of `size` bytes (<= 0: none).
+    /// What a direct write put on the socket: `written` of `size` bytes (< 0: nothing was written,
+    /// or with Rest::frame, 0 either).
     struct Written {
         ssize_t written;
         std::size_t size;
@@ -102,7 +103,9 @@ public:
             return Direct::no;
         }
         const Written w = write();
-        if (w.written <= 0) {
+        // Sealed bytes are spent even when the socket took none of them (their record's nonce is
+        // used): they are queued whole. Frame bytes the socket did not take are the caller's to queue.
+        if (w.written < 0 || (w.written == 0 && kind == Rest::frame)) {
             return Direct::no;
         }
         if (static_cast<std::size_t>(w.written) >= w.size) {

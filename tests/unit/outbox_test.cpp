@@ -179,6 +179,30 @@ TEST(Outbox, APartialWriteQueuesItsRestFirst) {
     EXPECT_EQ(batch.presealed, 0u);
 }
 
+TEST(Outbox, SealedBytesTheSocketTookNoneOfAreQueuedWhole) {
+    Outbox sut({.capacity = 8});
+    sut.set_peer_ready();
+    Outbox::Batch batch;
+    sut.take(batch, false);
+    // Frame bytes: nothing written, nothing queued (the caller queues the frame).
+    EXPECT_EQ(sut.write_if_idle(
+                  [] {
+                      return Outbox::Written{0, 6};
+                  },
+                  [](std::size_t) { return frame_of("never"); }),
+              Outbox::Direct::no);
+    // Sealed bytes: their nonce is spent, so they go out as they are.
+    const auto direct = sut.write_if_idle(
+        [] {
+            return Outbox::Written{0, 6};
+        },
+        [](std::size_t written) { return frame_of(std::string("SEALED").substr(written)); }, Outbox::Rest::sealed);
+    EXPECT_EQ(direct, Outbox::Direct::partial);
+    sut.take(batch, false);
+    EXPECT_EQ(joined(batch), "SEALED");
+    EXPECT_EQ(batch.presealed, 1u);
+}
+
 TEST(Outbox, TheSealedRestOfAPartialWriteIsMarkedOnce) {
     Outbox sut({.capacity = 8});
     sut.set_peer_ready();
