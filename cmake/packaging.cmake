@@ -43,8 +43,8 @@ else()
     set(_meshy_pc_avahi_req "")
     set(_meshy_pc_avahi_libs "-lavahi-client -lavahi-common")
 endif()
-# libsodium (the domain key) likewise; it ships libsodium.pc.
-string(STRIP "${_meshy_pc_avahi_req} libsodium" _meshy_pc_avahi_req)
+# libsodium (the domain key's handshake) and libcrypto (its records) likewise; both ship a .pc file.
+string(STRIP "${_meshy_pc_avahi_req} libsodium libcrypto" _meshy_pc_avahi_req)
 if(BUILD_SHARED_LIBS)
     set(MESHY_PC_REQUIRES "")
     set(MESHY_PC_REQUIRES_PRIVATE "${_meshy_pc_avahi_req}")
@@ -116,7 +116,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS
-    "avahi-daemon, libasio-dev (>= 1:1.22), libmsgpack-cxx-dev (>= 4), libcereal-dev, libavahi-client-dev, libsodium-dev")
+    "avahi-daemon, libasio-dev (>= 1:1.22), libmsgpack-cxx-dev (>= 4), libcereal-dev, libavahi-client-dev, libsodium-dev, libssl-dev")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "cmake (>= 3.22), pkg-config, g++ (>= 4:12)")
 if(BUILD_SHARED_LIBS)
     # dpkg-shlibdeps must find libmeshy.so.N inside the package being built, and its users need a shlibs entry.

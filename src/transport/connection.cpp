@@ -274,12 +274,24 @@ bool Connection::write_if_idle(std::span<const std::byte> head, std::span<const 
             if (!keyed_) {
                 return {write_bytes(head, body, 0), head.size() + body.size()};
             }
+            // Sealed and written a piece at a time while the socket takes them, so that the peer
+            // opens the first records while the rest are sealed; what it does not take is sealed too.
             const std::span<const std::byte> parts[] = {head, body};
-            secure_->seal(parts, sealed);
+            sealed.clear();
+            std::size_t plain = 0, written = 0;
+            while (plain < total && written == sealed.size()) {
+                const std::size_t piece = std::min(secure::seal_piece, total - plain);
+                secure_->append_sealed(parts, plain, piece, sealed);
+                plain += piece;
+                written += static_cast<std::size_t>(std::max<ssize_t>(write_bytes(sealed.bytes(), {}, written), 0));
+            }
+            if (plain < total) {
+                secure_->append_sealed(parts, plain, total - plain, sealed);
+            }
             head = sealed.bytes();
             body = {};
-            // Once sealed, the record must go out even if the socket is full now (see Outbox::Written).
-            return {std::max<ssize_t>(write_bytes(head, body, 0), 0), head.size()};
+            // Once sealed, the records must go out even if the socket is full now (see Outbox::Written).
+            return {static_cast<ssize_t>(written), head.size()};
         },
         [&](std::size_t written) {
             grow_send_buffer_locked(head.size() + body.size());
@@ -746,9 +758,29 @@ asio::awaitable<void> Connection::write_loop() {
                 for (const auto& part : presealed) {
                     buffers.emplace_back(part.data(), part.size());
                 }
-                if (parts.size() > presealed.size()) {
-                    secure_->seal(parts.subspan(presealed.size()), sealed);
+                const auto rest = parts.subspan(presealed.size());
+                std::size_t left = 0;
+                for (const auto& part : rest) {
+                    left += part.size();
+                }
+                // A large batch is sealed and written a piece at a time: the peer opens one piece
+                // while the next is sealed.
+                for (std::size_t from = 0; left > 0;) {
+                    const std::size_t piece = std::min(secure::seal_piece, left);
+                    sealed.clear();
+                    secure_->append_sealed(rest, from, piece, sealed);
+                    from += piece, left -= piece;
                     buffers.emplace_back(sealed.data(), sealed.size());
+                    if (left == 0) {
+                        break;  // the last piece goes out with the write below
+                    }
+                    auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
+                    (void)n;
+                    if (ec) {
+                        do_close("write to " + remote_ + " failed: " + ec.message());
+                        co_return;
+                    }
+                    buffers.clear();
                 }
             } else {
                 for (const auto& part : batch.parts) {

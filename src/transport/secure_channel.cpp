@@ -1,9 +1,11 @@
 #include "transport/secure_channel.hpp"
 
-#include <sodium.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace meshy::detail::secure {
 namespace {
@@ -11,11 +13,12 @@ namespace {
 // The ciphertext buffer holds two full records: a read never has to wait for one to be opened.
 constexpr std::size_t cipher_capacity = 2 * (max_record + record_overhead);
 
-// Both ciphers take a 96-bit nonce: 4 zero bytes, then the record's number.
-constexpr std::size_t nonce_size = crypto_aead_chacha20poly1305_IETF_NPUBBYTES;
-static_assert(crypto_aead_aes256gcm_NPUBBYTES == nonce_size);
-static_assert(crypto_aead_aes256gcm_ABYTES == record_tag && crypto_aead_chacha20poly1305_IETF_ABYTES == record_tag);
-static_assert(sizeof(crypto_aead_aes256gcm_state) == 512);
+// Both ciphers take a 96-bit nonce: 4 zero bytes, then the record's number (the IETF ChaCha20-Poly1305
+// of RFC 8439 and GCM's default IV length; libsodium's crypto_aead_*_ietf and aes256gcm are the same
+// constructions, so the records are the ones earlier releases sealed with it).
+constexpr int nonce_size = 12;
+static_assert(record_tag == 16);
+static_assert(max_record <= 0x7fffffff);  // EVP takes int lengths
 
 void nonce_of(std::uint64_t counter, unsigned char nonce[nonce_size]) {
     std::memset(nonce, 0, nonce_size);
@@ -31,24 +34,28 @@ const unsigned char* uc(const std::byte* p) {
     return reinterpret_cast<const unsigned char*>(p);
 }
 
-crypto_aead_aes256gcm_state* aes_state(std::array<unsigned char, 512>& a) {
-    return reinterpret_cast<crypto_aead_aes256gcm_state*>(a.data());
-}
-const crypto_aead_aes256gcm_state* aes_state(const std::array<unsigned char, 512>& a) {
-    return reinterpret_cast<const crypto_aead_aes256gcm_state*>(a.data());
+// Fetched once per process: an implicit fetch on each context would look the algorithm up again.
+const EVP_CIPHER* evp_cipher(Cipher cipher) {
+    static EVP_CIPHER* const aes = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    static EVP_CIPHER* const chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+    return cipher == Cipher::aes256_gcm ? aes : chacha;
 }
 
 }  // namespace
 
-RecordKey::RecordKey(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key), cipher_(cipher) {
-    if (cipher_ == Cipher::aes256_gcm) {
-        crypto_aead_aes256gcm_beforenm(aes_state(aes_), key_.data());  // the key schedule, once
+RecordKey::RecordKey(const std::array<unsigned char, 32>& key, Cipher cipher, Use use)
+    : cipher_(cipher), ctx_(EVP_CIPHER_CTX_new()) {
+    const EVP_CIPHER* evp = evp_cipher(cipher);
+    // The key schedule runs once here; each record then sets only its nonce.
+    if (ctx_ == nullptr || evp == nullptr ||
+        EVP_CipherInit_ex2(ctx_, evp, key.data(), nullptr, use == Use::seal ? 1 : 0, nullptr) != 1) {
+        EVP_CIPHER_CTX_free(ctx_);
+        throw std::bad_alloc();
     }
 }
 
 RecordKey::~RecordKey() {
-    sodium_memzero(key_.data(), key_.size());
-    sodium_memzero(aes_.data(), aes_.size());
+    EVP_CIPHER_CTX_free(ctx_);  // clears the key schedule before freeing it
 }
 
 void RecordKey::seal(std::byte* c,
@@ -57,16 +64,16 @@ void RecordKey::seal(std::byte* c,
                      std::size_t len,
                      const std::byte* ad,
                      std::size_t ad_len,
-                     std::uint64_t counter) const {
+                     std::uint64_t counter) {
     unsigned char nonce[nonce_size];
     nonce_of(counter, nonce);
-    if (cipher_ == Cipher::aes256_gcm) {
-        crypto_aead_aes256gcm_encrypt_detached_afternm(uc(c), uc(tag), nullptr, uc(m), len, uc(ad), ad_len, nullptr,
-                                                       nonce, aes_state(aes_));
-    } else {
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(uc(c), uc(tag), nullptr, uc(m), len, uc(ad), ad_len, nullptr,
-                                                           nonce, key_.data());
-    }
+    int n = 0;
+    // These cannot fail with a keyed context, lengths within int and the tag size the cipher has.
+    EVP_EncryptInit_ex2(ctx_, nullptr, nullptr, nonce, nullptr);
+    EVP_EncryptUpdate(ctx_, nullptr, &n, uc(ad), static_cast<int>(ad_len));
+    EVP_EncryptUpdate(ctx_, uc(c), &n, uc(m), static_cast<int>(len));
+    EVP_EncryptFinal_ex(ctx_, uc(c) + n, &n);
+    EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(record_tag), uc(tag));
 }
 
 bool RecordKey::open(std::byte* m,
@@ -75,15 +82,23 @@ bool RecordKey::open(std::byte* m,
                      const std::byte* tag,
                      const std::byte* ad,
                      std::size_t ad_len,
-                     std::uint64_t counter) const {
+                     std::uint64_t counter) {
     unsigned char nonce[nonce_size];
     nonce_of(counter, nonce);
-    if (cipher_ == Cipher::aes256_gcm) {
-        return crypto_aead_aes256gcm_decrypt_detached_afternm(uc(m), nullptr, uc(c), len, uc(tag), uc(ad), ad_len,
-                                                              nonce, aes_state(aes_)) == 0;
+    int n = 0;
+    unsigned char expected[record_tag];
+    std::memcpy(expected, tag, record_tag);  // SET_TAG takes a non-const pointer
+    // The plaintext is written before the tag is checked: on failure the caller drops the link and
+    // never reads `m`, so the unverified bytes are cleared, not left for a later reader.
+    const bool ok = EVP_DecryptInit_ex2(ctx_, nullptr, nullptr, nonce, nullptr) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(record_tag), expected) == 1 &&
+                    EVP_DecryptUpdate(ctx_, nullptr, &n, uc(ad), static_cast<int>(ad_len)) == 1 &&
+                    EVP_DecryptUpdate(ctx_, uc(m), &n, uc(c), static_cast<int>(len)) == 1 &&
+                    EVP_DecryptFinal_ex(ctx_, uc(m) + n, &n) == 1;
+    if (!ok) {
+        OPENSSL_cleanse(m, len);
     }
-    return crypto_aead_chacha20poly1305_ietf_decrypt_detached(uc(m), nullptr, uc(c), len, uc(tag), uc(ad), ad_len,
-                                                              nonce, key_.data()) == 0;
+    return ok;
 }
 
 void Sealer::seal(std::span<const std::span<const std::byte>> parts, Buffer& out) {
@@ -155,6 +170,34 @@ bool Opener::open(std::span<const std::byte> record, std::byte* plain) {
     }
     ++counter_;
     return true;
+}
+
+void SecureChannel::append_sealed(std::span<const std::span<const std::byte>> parts,
+                                  std::size_t from,
+                                  std::size_t length,
+                                  Buffer& out) {
+    std::span<const std::byte> range[8];  // a frame's head and body, or a batch's parts at a time
+    std::size_t count = 0;
+    for (const auto& part : parts) {
+        if (length == 0) {
+            break;
+        }
+        if (from >= part.size()) {
+            from -= part.size();
+            continue;
+        }
+        const auto piece = part.subspan(from, std::min(length, part.size() - from));
+        from = 0;
+        length -= piece.size();
+        range[count++] = piece;
+        if (count == std::size(range)) {
+            sealer_.seal(std::span(range, count), out);
+            count = 0;
+        }
+    }
+    if (count > 0) {
+        sealer_.seal(std::span(range, count), out);
+    }
 }
 
 std::span<std::byte> SecureChannel::read_space() {

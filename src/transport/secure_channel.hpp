@@ -1,6 +1,7 @@
 // Internal: the record layer of a keyed link, after its handshake (secure_handshake.hpp). The
 // byte stream of frames is cut into records, each sealed with the session's AEAD (ChaCha20-Poly1305
-// IETF, or AES-256-GCM when both ends have hardware AES; secure_handshake.hpp):
+// IETF, or AES-256-GCM when both ends have hardware AES; secure_handshake.hpp), run by OpenSSL's
+// libcrypto, whose AEADs use the CPU's vector units (several times libsodium's rate here):
 //   u32 plaintext length (little-endian, at most max_record) | ciphertext | 16-byte tag
 // The length is the associated data, and the nonce is a per-direction counter (4 zero bytes then
 // the record's number, little-endian), so a record replayed, reordered, dropped or altered fails
@@ -17,6 +18,8 @@
 #include "meshy/buffer.hpp"
 #include "transport/secure_handshake.hpp"
 
+struct evp_cipher_ctx_st;  // <openssl/evp.h>'s EVP_CIPHER_CTX, kept out of the includers
+
 namespace meshy::detail::secure {
 
 inline constexpr std::size_t record_header = 4;
@@ -25,11 +28,17 @@ inline constexpr std::size_t record_overhead = record_header + record_tag;
 /// Plaintext bytes in one record at most: large enough that the per-record cost vanishes in bulk
 /// transfers, small enough that a receiver's ciphertext buffer stays small.
 inline constexpr std::size_t max_record = 64u * 1024;
+/// Plaintext sealed at a time before it is written, when a frame or batch is larger: the peer opens
+/// one piece while the next is sealed, instead of waiting for all of it.
+inline constexpr std::size_t seal_piece = 4 * max_record;
 
-/// One direction's key and cipher, with the cipher's expanded key when it has one.
+/// One direction's key and cipher, for sealing or for opening: an OpenSSL cipher context keyed once
+/// (the key schedule), then given each record's nonce. One sealer or one opener uses it.
 class RecordKey {
 public:
-    RecordKey(const std::array<unsigned char, 32>& key, Cipher cipher);
+    enum class Use { seal, open };
+    /// Throws std::bad_alloc when libcrypto cannot make the context.
+    RecordKey(const std::array<unsigned char, 32>& key, Cipher cipher, Use use);
     ~RecordKey();
     RecordKey(const RecordKey&) = delete;
     RecordKey& operator=(const RecordKey&) = delete;
@@ -41,7 +50,7 @@ public:
               std::size_t len,
               const std::byte* ad,
               std::size_t ad_len,
-              std::uint64_t counter) const;
+              std::uint64_t counter);
     /// Opens `len` bytes at `c` with `tag` into `m`. @returns false when they fail to authenticate.
     bool open(std::byte* m,
               const std::byte* c,
@@ -49,19 +58,18 @@ public:
               const std::byte* tag,
               const std::byte* ad,
               std::size_t ad_len,
-              std::uint64_t counter) const;
+              std::uint64_t counter);
     Cipher cipher() const noexcept { return cipher_; }
 
 private:
-    std::array<unsigned char, 32> key_;
     Cipher cipher_;
-    alignas(16) std::array<unsigned char, 512> aes_{};  // crypto_aead_aes256gcm_state
+    evp_cipher_ctx_st* ctx_;  // EVP_CIPHER_CTX
 };
 
 /// Seals one direction's records.
 class Sealer {
 public:
-    Sealer(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key, cipher) {}
+    Sealer(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key, cipher, RecordKey::Use::seal) {}
     /// Appends the bytes of `parts`, in order, to `out` as records (out is not cleared).
     void seal(std::span<const std::span<const std::byte>> parts, Buffer& out);
     /// Records sealed so far.
@@ -78,7 +86,7 @@ private:
 class Opener {
 public:
     enum class Opened { ok, need_more, error };
-    Opener(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key, cipher) {}
+    Opener(const std::array<unsigned char, 32>& key, Cipher cipher) : key_(key, cipher, RecordKey::Use::open) {}
     /// The record at the start of `in`: its size in total and of its plaintext once its header
     /// arrived (need_more before); error for a length above max_record.
     static Opened peek(std::span<const std::byte> in, std::size_t& total, std::size_t& plain);
@@ -106,6 +114,12 @@ public:
         out.clear();
         sealer_.seal(parts, out);
     }
+    /// Appends to `out`, sealed, the `length` bytes from `from` on of the bytes of `parts` in order:
+    /// a large frame sealed piece by piece, so that the first piece goes out while the rest is sealed.
+    void append_sealed(std::span<const std::span<const std::byte>> parts,
+                       std::size_t from,
+                       std::size_t length,
+                       Buffer& out);
 
     /// Where the next socket read goes.
     std::span<std::byte> read_space();

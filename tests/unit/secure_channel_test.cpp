@@ -1,6 +1,7 @@
 #include "transport/secure_channel.hpp"
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -217,6 +218,19 @@ TEST_P(SecureRecords, RoundTripAcrossPartsAndRecords) {
     EXPECT_EQ(open_all(sut, sealed.bytes()), a + b + c);
 }
 
+TEST_P(SecureRecords, PiecesSealedInTurnOpenToTheWhole) {
+    const std::string a(100, 'a'), b(seal_piece + 5, 'b'), c(2 * seal_piece, 'c');
+    const std::span<const std::byte> parts[] = {text_bytes(a), text_bytes(b), text_bytes(c)};
+    const std::size_t total = a.size() + b.size() + c.size();
+    SecureChannel sender(keys_.initiator);
+    Buffer sealed;
+    for (std::size_t from = 0; from < total; from += seal_piece) {
+        sender.append_sealed(parts, from, std::min(seal_piece, total - from), sealed);
+    }
+    Opener sut(keys_.responder.receive, keys_.responder.cipher);
+    EXPECT_EQ(open_all(sut, sealed.bytes()), a + b + c);
+}
+
 TEST_P(SecureRecords, PlaintextNeverOnTheWire) {
     const std::string secret = "the-payload-nobody-may-read";
     const std::span<const std::byte> parts[] = {text_bytes(secret)};
@@ -273,6 +287,49 @@ TEST_P(SecureRecords, ReflectedRecordFails) {
     sealer.seal(parts, sealed);
     Opener own_direction(keys_.initiator.receive, keys_.initiator.cipher);  // the sender's own receive side
     EXPECT_FALSE(open_all(own_direction, sealed.bytes()));
+}
+
+// Records are the standard AEADs (RFC 8439's ChaCha20-Poly1305, GCM with a 96-bit nonce): libsodium,
+// which sealed them in earlier releases, opens what this release seals and the other way round, so
+// the two releases' nodes still talk.
+TEST_P(SecureRecords, SameRecordsAsLibsodium) {
+    const std::string msg(3000, 'r');
+    const auto& key = keys_.initiator.send;
+    const bool aes = GetParam() == Cipher::aes256_gcm;
+    for (std::uint64_t counter : {0ull, 1ull, 0x0102030405060708ull}) {
+        unsigned char nonce[12] = {};
+        for (int i = 0; i < 8; ++i) {
+            nonce[4 + i] = static_cast<unsigned char>(counter >> (8 * i));
+        }
+        const unsigned char ad[4] = {1, 2, 3, 4};
+        const auto* m = reinterpret_cast<const unsigned char*>(msg.data());
+        std::vector<unsigned char> c(msg.size()), tag(record_tag), reference(msg.size()), reference_tag(record_tag);
+        RecordKey sealer(key, GetParam(), RecordKey::Use::seal);
+        sealer.seal(reinterpret_cast<std::byte*>(c.data()), reinterpret_cast<std::byte*>(tag.data()),
+                    reinterpret_cast<const std::byte*>(m), msg.size(), reinterpret_cast<const std::byte*>(ad), 4,
+                    counter);
+        if (aes) {
+            crypto_aead_aes256gcm_encrypt_detached(reference.data(), reference_tag.data(), nullptr, m, msg.size(), ad,
+                                                   4, nullptr, nonce, key.data());
+        } else {
+            crypto_aead_chacha20poly1305_ietf_encrypt_detached(reference.data(), reference_tag.data(), nullptr, m,
+                                                               msg.size(), ad, 4, nullptr, nonce, key.data());
+        }
+        EXPECT_EQ(c, reference) << "counter " << counter;
+        EXPECT_EQ(tag, reference_tag) << "counter " << counter;
+
+        std::string plain(msg.size(), '\0');
+        RecordKey opener(key, GetParam(), RecordKey::Use::open);
+        EXPECT_TRUE(opener.open(reinterpret_cast<std::byte*>(plain.data()),
+                                reinterpret_cast<const std::byte*>(reference.data()), msg.size(),
+                                reinterpret_cast<const std::byte*>(reference_tag.data()),
+                                reinterpret_cast<const std::byte*>(ad), 4, counter));
+        EXPECT_EQ(plain, msg);
+        EXPECT_FALSE(opener.open(reinterpret_cast<std::byte*>(plain.data()),
+                                 reinterpret_cast<const std::byte*>(reference.data()), msg.size(),
+                                 reinterpret_cast<const std::byte*>(reference_tag.data()),
+                                 reinterpret_cast<const std::byte*>(ad), 4, counter + 1));
+    }
 }
 
 TEST_P(SecureRecords, OversizeLengthIsAnError) {
