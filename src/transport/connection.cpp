@@ -51,6 +51,38 @@ constexpr std::size_t join_parts_max = 4096;
 
 std::atomic<std::size_t> live_connections{0};
 
+/// What a sender writing a large frame itself does after a send() that returned `n` (errno `err`)
+/// and left bytes to write.
+enum class AfterWrite {
+    again,  ///< interrupted: send again
+    wait,   ///< the socket's buffer is full (a short write says so at once): wait for room
+    fail,   ///< the socket failed: `error` says how
+};
+AfterWrite after_socket_write(ssize_t n, int err, int& error) {
+    if (n > 0) {
+        return AfterWrite::wait;
+    }
+    if (n < 0 && err == EINTR) {
+        return AfterWrite::again;
+    }
+    if (n == 0 || (err != EAGAIN && err != EWOULDBLOCK)) {
+        error = n < 0 ? err : EIO;
+        return AfterWrite::fail;
+    }
+    return AfterWrite::wait;
+}
+
+/// Waits for room in socket `fd`, a poll of at most 100 ms. @returns false once `deadline` passed.
+bool wait_for_socket_room(int fd, Connection::Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Connection::Clock::now());
+    if (left.count() <= 0) {
+        return false;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
+    return true;
+}
+
 /// A copy of the bytes of a frame given as `head` then `body` from `done` on.
 SharedFrame rest_of(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done) {
     auto rest = std::make_shared<Buffer>();
@@ -222,8 +254,10 @@ bool Connection::send(std::span<const std::byte> head,
             return small ? queued(outbox_.copy_message(head, body, coarse_now()))
                          : write_now_or_queue(head, body, false);
         case SendMode::message_wait:
-            return small ? queued(outbox_.copy_message(head, body, coarse_now()))
-                         : write_large_in_place(head, body, deadline);
+            if (small) {
+                return queued(outbox_.copy_message(head, body, coarse_now()));
+            }
+            return keyed_ ? write_large_sealed(head, body, deadline) : write_large_in_place(head, body, deadline);
         case SendMode::request:
             return write_now_or_queue(head, body, false);
         case SendMode::reply:
@@ -322,8 +356,7 @@ bool Connection::write_large_in_place(std::span<const std::byte> head,
                                       Clock::time_point deadline) {
     // A writer busy with a backlog (other threads' messages) is not waited for long: then the
     // frame is copied and queued like any other, and the caller waits for room if need be.
-    // A keyed link's frames are all sealed by its writer.
-    if (keyed_ || !outbox_.begin_direct(std::min(deadline, Clock::now() + idle_writer_wait))) {
+    if (!outbox_.begin_direct(std::min(deadline, Clock::now() + idle_writer_wait))) {
         return open() && write_now_or_queue(head, body, false);
     }
     const std::size_t total = head.size() + body.size();
@@ -380,20 +413,14 @@ bool Connection::write_large_in_place(std::span<const std::byte> head,
             if (done == total) {
                 break;
             }
-            // A short write filled the socket's buffer: wait for room at once, rather than learn
-            // that from one more send() (EAGAIN).
-        } else if (n < 0 && err == EINTR) {
+        }
+        const auto next = after_socket_write(n, err, error);
+        if (next == AfterWrite::again) {
             continue;
-        } else if (n == 0 || (err != EAGAIN && err != EWOULDBLOCK)) {
-            error = n < 0 ? err : EIO;
-            break;
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) {
-            break;  // the rest is copied and queued below
+        if (next == AfterWrite::fail || !wait_for_socket_room(fd, deadline)) {
+            break;  // past the deadline, the rest is copied and queued below
         }
-        pollfd p{fd, POLLOUT, 0};
-        ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
     }
     if (done > 0) {
         last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
@@ -403,6 +430,76 @@ bool Connection::write_large_in_place(std::span<const std::byte> head,
         rest = rest_of(head, body, done);
     }
     const auto pushed = outbox_.end_direct(std::move(rest), done > 0, coarse_now());
+    if (error != 0) {
+        close("write to " + remote_ + " failed: " + std::error_code(error, std::system_category()).message());
+    }
+    return queued(pushed);
+}
+
+bool Connection::write_large_sealed(std::span<const std::byte> head,
+                                    std::span<const std::byte> body,
+                                    Clock::time_point deadline) {
+    if (!outbox_.begin_direct(std::min(deadline, Clock::now() + idle_writer_wait))) {
+        return open() && write_now_or_queue(head, body, false);
+    }
+    // The writer is held off, so this thread alone seals: the records go out in nonce order.
+    thread_local Buffer sealed;
+    const std::span<const std::byte> parts[] = {head, body};
+    const std::size_t total = head.size() + body.size();
+    std::size_t plain = 0;    // bytes of the frame sealed so far
+    std::size_t written = 0;  // bytes of `sealed` written
+    int error = 0;
+    sealed.clear();
+    for (;;) {
+        if (written == sealed.size()) {
+            if (plain == total) {
+                break;
+            }
+            // The next piece is sealed once the last one is out: the peer opens that one meanwhile.
+            const std::size_t piece = std::min(secure::seal_piece, total - plain);
+            sealed.clear();
+            written = 0;
+            secure_->append_sealed(parts, plain, piece, sealed);
+            plain += piece;
+        }
+        int fd = -1;
+        ssize_t n = -1;
+        int err = 0;
+        outbox_.exclusive([&] {  // so that do_close() does not close the descriptor meanwhile
+            if (open()) {
+                fd = socket_.native_handle();
+                n = write_bytes(sealed.bytes(), {}, written);
+                err = errno;
+            }
+        });
+        if (fd < 0) {
+            break;
+        }
+        if (n > 0) {
+            written += static_cast<std::size_t>(n);
+            if (written == sealed.size()) {
+                continue;  // the next piece
+            }
+        }
+        const auto next = after_socket_write(n, err, error);
+        if (next == AfterWrite::again) {
+            continue;
+        }
+        if (next == AfterWrite::fail || !wait_for_socket_room(fd, deadline)) {
+            break;  // past the deadline, the rest is sealed and queued below
+        }
+    }
+    if (plain > 0) {
+        last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
+    }
+    SharedFrame rest;
+    if (error == 0 && open() && (plain < total || written < sealed.size())) {
+        if (plain < total) {
+            secure_->append_sealed(parts, plain, total - plain, sealed);
+        }
+        rest = rest_of(sealed.bytes(), {}, written);
+    }
+    const auto pushed = outbox_.end_direct(std::move(rest), true, coarse_now(), Outbox::Rest::sealed);
     if (error != 0) {
         close("write to " + remote_ + " failed: " + std::error_code(error, std::system_category()).message());
     }

@@ -194,6 +194,12 @@ private:
     bool write_large_in_place(std::span<const std::byte> head,
                               std::span<const std::byte> body,
                               Clock::time_point deadline);
+    /// write_large_in_place() on a keyed link: the calling thread seals the frame a piece at a
+    /// time from the caller's bytes and writes each piece; what is unwritten at `deadline` is
+    /// sealed too and queued first.
+    bool write_large_sealed(std::span<const std::byte> head,
+                            std::span<const std::byte> body,
+                            Clock::time_point deadline);
     /// With the outbox's lock held: a frame of `frame` bytes was only partly written at once, its
     /// rest copied for the writer. A call's request or reply (or a message sent from the node's
     /// thread) cannot wait for room, so the send buffer grows to hold the next one this large

@@ -111,7 +111,7 @@ bool Outbox::begin_direct(Clock::time_point deadline) {
     return true;
 }
 
-Outbox::Pushed Outbox::end_direct(SharedFrame rest, bool begun, Clock::time_point now) {
+Outbox::Pushed Outbox::end_direct(SharedFrame rest, bool begun, Clock::time_point now, Rest kind) {
     std::lock_guard lock(mutex_);
     direct_active_ = false;
     Pushed pushed;
@@ -119,8 +119,9 @@ Outbox::Pushed Outbox::end_direct(SharedFrame rest, bool begun, Clock::time_poin
         return pushed;
     }
     if (rest) {
-        if (begun) {
+        if (begun || kind == Rest::sealed) {
             control_.push_front(std::move(rest));  // the end of a frame begun on the socket goes first
+            front_presealed_ = kind == Rest::sealed;
         } else {
             pushed.drops = admit_locked(now);
             messages_.push_back({std::move(rest), now});

@@ -121,8 +121,9 @@ public:
     /// @returns false (nothing taken) on timeout or once closed.
     bool begin_direct(Clock::time_point deadline);
     /// Ends begin_direct(): `rest` (null when all was written) is queued first if the frame was
-    /// begun on the socket (`begun`), else as a message.
-    Pushed end_direct(SharedFrame rest, bool begun, Clock::time_point now);
+    /// begun on the socket (`begun`), else as a message. A sealed rest (Rest::sealed) always goes
+    /// first, begun or not: its records' nonces are spent.
+    Pushed end_direct(SharedFrame rest, bool begun, Clock::time_point now, Rest kind = Rest::frame);
     /// Runs `f` with the lock held: no direct write runs meanwhile (for closing the socket).
     template <class F>
     void exclusive(F&& f) {

@@ -419,16 +419,21 @@ TEST_F(SecureTest, SameKeyCarriesMessagesAndCallsOverTcpAndUnix) {
     }
 }
 
-// Requests and replies larger than a socket takes at once: a sender seals and writes them itself
-// (an idle writer), and the writer sends the sealed rest as it is.
-TEST_F(SecureTest, LargeCallsArriveIntactOverTcpAndUnix) {
+// Requests, replies and messages larger than a socket takes at once: a sender seals and writes them
+// itself a piece at a time (an idle writer), and the writer sends the sealed rest as it is.
+TEST_F(SecureTest, LargeCallsAndMessagesArriveIntactOverTcpAndUnix) {
     for (const bool tcp : {true, false}) {
         SCOPED_TRACE(tcp ? "tcp" : "unix");
         const std::string only = tcp ? "--no-unix" : "--no-tcp";
         auto& provider = start({"provide", only}, key_a_, "provider");
         ASSERT_FALSE(ready_field(provider, "id").empty());
-        auto& caller = start({"blobs", "3000000", "4", only, "--timeout-ms", "20000"}, key_a_, "caller");
+        auto& caller = start({"blobs", "3000000", "4", "--stream", "--outbox-wait", only, "--timeout-ms", "20000"},
+                             key_a_, "caller");
         EXPECT_TRUE(caller.wait_for_line("BLOBS OK 4", Millis(60000)));
+        for (int i = 0; i < 4; ++i) {
+            EXPECT_TRUE(provider.wait_for_line("BLOB STREAM OK " + std::to_string(i), Millis(20000)));
+        }
+        EXPECT_FALSE(provider.wait_for_line("BLOB STREAM BAD", Millis(0)));
         const auto status = caller.wait_exit(delivery_timeout);
         EXPECT_TRUE(status && status->success());
         provider.send_signal(SIGINT);

@@ -117,7 +117,8 @@ std::string error_line(const std::exception& e) {
                  "                   [--reply-topic R --until-replies K]   (COUNT 0: until stopped)\n"
                  "  provide\n"
                  "  call SERVICE [INT...] [--timeout-ms T] [--wait-provider S | --no-wait]\n"
-                 "  blobs BYTES COUNT   (calls to a provider's blob services, checked)\n"
+                 "  blobs BYTES COUNT [--stream]   (calls to a provider's blob services, checked; --stream: then\n"
+                 "                   COUNT blobs on topic blob_stream, which the provider checks)\n"
                  "  nodes [--expect N] [--stay]\n"
                  "  probe\n"
                  "common: [--name N] [--domain-id D] [--listen-host H] [--listen-port P] [--peer tcp/H:P]... "
@@ -150,6 +151,8 @@ struct Args {
     std::optional<std::string> wait_provider;  // unset: the called service; "" (--no-wait): none
     // nodes
     std::size_t expect = 0;
+    // blobs
+    bool blob_stream = false;
 };
 
 std::int64_t parse_int(const std::string& text, const char* what) {
@@ -227,6 +230,8 @@ Args parse(int argc, char** argv) {
             a.stay = true;
         } else if (arg == "--latched") {
             a.latched = true;
+        } else if (arg == "--stream") {
+            a.blob_stream = true;
         } else if (arg == "--reply-topic") {
             a.reply_topic = value();
         } else if (arg == "--until-replies") {
@@ -414,6 +419,12 @@ int cmd_provide(const Args& a) {
             // Large requests and replies (the `blobs` command): a blob's sum, and a blob of n bytes.
             co_await node.add_service("blob_sum", [](std::string blob) { return blob_sum(blob); });
             co_await node.add_service("blob", [](std::int64_t n) { return make_blob(n); });
+            // Large messages (`blobs --stream`): each checked whole.
+            co_await node.listen("blob_stream", [](std::int64_t seq, const std::string& blob) {
+                emit(std::string(blob == make_blob(static_cast<std::int64_t>(blob.size())) ? "BLOB STREAM OK "
+                                                                                           : "BLOB STREAM BAD ") +
+                     std::to_string(seq));
+            });
             co_await node.add_service("slow", [](std::int64_t ms) -> asio::awaitable<std::int64_t> {
                 emit("CALLED slow");
                 asio::steady_timer timer(co_await asio::this_coro::executor, Millis(ms));
@@ -616,6 +627,21 @@ int cmd_blobs(const Args& a) {
         }
     }
     emit("BLOBS OK " + std::to_string(count));
+    if (a.blob_stream) {
+        ListenerMonitor monitor(node, "blob_stream");
+        const auto deadline = std::chrono::steady_clock::now() + a.wait_timeout;
+        while (monitor.count() < 1) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                emit("ERROR timeout no listener on 'blob_stream'");
+                return 1;
+            }
+            std::this_thread::sleep_for(10ms);  // polls the condition, bounded by the deadline
+        }
+        for (std::int64_t i = 0; i < count; ++i) {
+            node.send_blocking("blob_stream", i, blob);
+        }
+        emit("BLOBS SENT " + std::to_string(count));
+    }
     node.stop();
     return 0;
 }

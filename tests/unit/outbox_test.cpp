@@ -252,6 +252,21 @@ TEST(Outbox, ADirectWriterKeepsTheWriterAway) {
     EXPECT_EQ(joined(batch), "tailping");
 }
 
+TEST(Outbox, ASealedRestOfADirectWriteGoesFirstAndPresealed) {
+    Outbox sut({.capacity = 8});
+    sut.set_peer_ready();
+    Outbox::Batch batch;
+    sut.take(batch, false);
+    ASSERT_TRUE(sut.begin_direct(Clock::now() + 1s));
+    sut.push_control(frame_of("ping"));
+    // Sealed, none of it written: its nonces are spent, so it still goes first, as it is.
+    const auto pushed = sut.end_direct(frame_of("sealed"), false, Clock::now(), Outbox::Rest::sealed);
+    EXPECT_TRUE(pushed.wake);
+    sut.take(batch, false);
+    EXPECT_EQ(joined(batch), "sealedping");
+    EXPECT_EQ(batch.presealed, 1u);
+}
+
 TEST(Outbox, BlockingWaitEndsWhenTheWriterMakesRoom) {
     Outbox sut({.capacity = 1, .wait_when_full = true});
     sut.set_peer_ready();
