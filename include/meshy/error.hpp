@@ -25,6 +25,8 @@ enum class errc {
     would_deadlock,         ///< a blocking call made from the node's own event-loop thread
     discovery_unavailable,  ///< the requested discovery backend cannot be reached
     io_error,               ///< a socket or file operation failed
+    pool_exhausted,         ///< no room in the loan pool now (OutboxFull::drop_oldest; see Node::loan)
+    loan_spent,             ///< a loan used after it was sent or moved from
 };
 
 /// The category of `meshy::errc`; its name() is "meshy".

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@ struct RawMessage {
     std::span<const std::byte> payload;  ///< encoded arguments
     std::string_view sender_id;          ///< UUID of the sending node
     std::uint64_t sent_at_ns = 0;        ///< sender's CLOCK_REALTIME when sent, in ns since the epoch
+    /// Set when the payload is read in place from the sender's shared memory (Node::send_loaned,
+    /// docs/shm.md): a copy of it keeps `payload` valid after the callback (and the sender's block
+    /// taken, so let go soon). Null for other messages, whose payload is valid during the callback only.
+    std::shared_ptr<const void> payload_owner;
 };
 
 /// An encoded payload with its codec, as a raw service handler returns it.

@@ -53,6 +53,7 @@
 #include "meshy/detail/callable_traits.hpp"
 #include "meshy/detail/codec_dispatch.hpp"
 #include "meshy/error.hpp"
+#include "meshy/loan.hpp"
 #include "meshy/message.hpp"
 #include "meshy/node_options.hpp"
 
@@ -63,6 +64,7 @@ class Service;
 
 namespace detail {
 class NodeImpl;
+struct LoanState;
 struct OwnLoop;
 
 /// An awaitable that completes at once, through the awaiting coroutine's executor (for
@@ -187,6 +189,29 @@ public:
                   CodecId codec,
                   std::span<const std::byte> payload,
                   std::uint64_t sent_at_ns = 0);
+
+    /// Lends a block of this node's shared-memory pool for one message on `topic` (docs/shm.md,
+    /// "Loans"): fill `loan.bytes()`, then send_loaned(). Listeners linked over shared memory read
+    /// the message in place; others get a copy. When the pool has no room now (listeners still hold
+    /// earlier loans), it waits for a block with OutboxFull::wait (until one is freed, or the node
+    /// stops), and throws with OutboxFull::drop_oldest.
+    /// @param topic topic name
+    /// @param bytes the message's size
+    /// @param options the codec (raw, or msgpack for one `bin` argument)
+    /// @throws Error(errc::pool_exhausted) when the pool has no room (drop_oldest);
+    ///         Error(errc::invalid_argument) for a loan larger than NodeOptions::shm_pool_bytes or
+    ///         another codec; Error(errc::not_running) when the node stops; Error(errc::io_error)
+    ///         when the pool cannot be made.
+    /// @code
+    /// auto loan = co_await node.loan("camera", 8 << 20);
+    /// fill(loan.bytes());
+    /// co_await node.send_loaned(std::move(loan));
+    /// @endcode
+    asio::awaitable<Loan> loan(std::string topic, std::size_t bytes, LoanOptions options = {});
+    /// Sends the message built in `loan`, like send() (same routing, same outbox policy; a full
+    /// outbox waits with OutboxFull::wait). `loan` is spent afterwards.
+    /// @throws Error(errc::loan_spent) when `loan` was sent already (or moved from)
+    asio::awaitable<void> send_loaned(Loan&& loan);
 
     /// Listens to a topic. The callback's parameters are the message's arguments, decoded by the
     /// codec the message carries; it returns void, or asio::awaitable<void> to run as a coroutine.
@@ -447,6 +472,8 @@ private:
     /// After finish_message(..., true) on this thread: waits (suspends) until the peers whose
     /// outbox was full have room, or the outbox TTL passes; completes at once when none was full.
     asio::awaitable<void> room_after_send();
+    /// finish_message() for a loan's message: listeners that mapped the pool get it as a loan.
+    void finish_loaned(Buffer&& frame, const detail::LoanState& loan);
     void listen_erased(std::string topic, detail::ListenerFn fn);
     void depends_on_listener_erased(std::string downstream, std::string upstream, detail::ListenerFn fn);
     void add_service_erased(std::string service, detail::ServiceFn fn);

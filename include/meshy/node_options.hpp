@@ -49,6 +49,11 @@ struct NodeOptions {
     /// The data bytes of each shared-memory ring (a power of two, 4 KiB to 1 GiB; rounded up). A
     /// peer's offer of larger rings is refused: it cannot make this node map more than twice this.
     std::size_t shm_ring_bytes = 4u * 1024 * 1024;
+    /// The bytes of this node's loan pool (Node::loan, docs/shm.md): one memfd, created with the
+    /// first loan or shared-memory link, offered to shared-memory peers, which map it read-only. A
+    /// multiple of 4 KiB from 64 KiB to 16 GiB. A peer's pool larger than this is not mapped (its
+    /// loans then come as copies): a peer cannot make this node map more than this per link.
+    std::size_t shm_pool_bytes = 64u * 1024 * 1024;
     /// Accept connections over TCP (used by peers on other hosts, and when Unix is off).
     bool allow_tcp = true;
     /// Address the TCP server binds to. When left at "0.0.0.0", the `MESHY_LISTEN_HOST` environment

@@ -38,6 +38,10 @@ public:
                 return "discovery backend unavailable";
             case errc::io_error:
                 return "I/O error";
+            case errc::pool_exhausted:
+                return "no room in the loan pool";
+            case errc::loan_spent:
+                return "the loan was sent already (or moved from)";
         }
         return "unknown meshy error";
     }

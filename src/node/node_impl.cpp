@@ -243,6 +243,7 @@ void NodeImpl::stop() {
         conns.insert(conns.end(), more.begin(), more.end());
     }
     exchange_.clear();
+    loan_pool_->stop();  // loans waiting for room end (errc::not_running)
     calls_.stop();
     subs_.stop_all();
     services_.clear();
@@ -296,6 +297,8 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.domain_key = domain_key_;
     c.allow_shm = options_.allow_shm.value_or(false);
     c.shm_ring_bytes = options_.shm_ring_bytes;
+    c.loan_pool = c.allow_shm ? loan_pool_ : nullptr;
+    c.shm_pool_bytes = options_.shm_pool_bytes;
     return c;
 }
 
@@ -474,6 +477,10 @@ void NodeImpl::on_frame(const std::shared_ptr<Connection>& conn, const wire::Fra
         case wire::FrameType::ping:
             break;
     }
+}
+
+void NodeImpl::on_loaned(const std::shared_ptr<Connection>& conn, LoanedMessage message) {
+    subs_.on_loaned(conn, std::move(message));
 }
 
 void NodeImpl::on_frames_done(const std::shared_ptr<Connection>&) {

@@ -36,6 +36,7 @@
 #include "transport/acceptor.hpp"
 #include "transport/connection.hpp"
 #include "transport/receive_budget.hpp"
+#include "transport/shm_pool.hpp"
 #include "wire/frame.hpp"
 
 namespace meshy::detail {
@@ -69,9 +70,12 @@ public:
     void finish_message(std::string_view topic,
                         Buffer&& frame,
                         std::span<const std::byte> tail = {},
-                        std::vector<std::shared_ptr<Connection>>* full = nullptr) {
-        publisher_.finish_message(topic, std::move(frame), tail, full);
+                        std::vector<std::shared_ptr<Connection>>* full = nullptr,
+                        const LoanedSend* loaned = nullptr) {
+        publisher_.finish_message(topic, std::move(frame), tail, full, loaned);
     }
+    /// The node's loan pool (Node::loan); its memory is made on first use.
+    const std::shared_ptr<ShmLoanPool>& loan_pool() const noexcept { return loan_pool_; }
     void send_raw(std::string_view topic, CodecId codec, std::span<const std::byte> payload, std::uint64_t sent_at_ns);
     void advertise(std::string topic, const AdvertiseOptions& options);
     void listen(std::string topic, ListenerFn fn);
@@ -103,6 +107,7 @@ public:
     bool on_handshake(const std::shared_ptr<Connection>& conn, const wire::Handshake& hs, std::string& reason) override;
     void on_frame(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame) override;
     void on_frames_done(const std::shared_ptr<Connection>& conn) override;
+    void on_loaned(const std::shared_ptr<Connection>& conn, LoanedMessage message) override;
     void on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) override;
 
 private:
@@ -161,6 +166,7 @@ private:
     std::shared_ptr<Acceptor> unix_acceptor_;
     std::shared_ptr<ReceiveBudget> receive_budget_;  // shared by the node's connections
     std::shared_ptr<const DomainKey> domain_key_;    // null: links in the clear
+    std::shared_ptr<ShmLoanPool> loan_pool_ = std::make_shared<ShmLoanPool>(options_.shm_pool_bytes);
     std::string unix_path_;
     std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;

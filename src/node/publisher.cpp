@@ -166,7 +166,8 @@ bool Publisher::begin_message(std::string_view topic, CodecId codec, Buffer& fra
 void Publisher::finish_message(std::string_view topic,
                                Buffer&& frame,
                                std::span<const std::byte> tail,
-                               std::vector<std::shared_ptr<Connection>>* full_out) {
+                               std::vector<std::shared_ptr<Connection>>* full_out,
+                               const LoanedSend* loaned) {
     const std::size_t total = frame.size() + tail.size();
     if (total > options_.max_frame_size) {
         throw Error(errc::frame_too_large,
@@ -355,6 +356,9 @@ void Publisher::finish_message(std::string_view topic,
         const bool blocking = may_wait && !full_out && !on_own_thread_();
         const auto deadline = std::chrono::steady_clock::now() + options_.outbox_ttl;
         for (const auto& conn : through) {
+            if (loaned && (*loaned)(*conn)) {
+                continue;  // the listener reads the bytes where they are
+            }
             if (!blocking) {
                 if (conn->send(frame.bytes(), tail, SendMode::message) && may_wait) {
                     full.push_back(conn);

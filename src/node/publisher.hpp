@@ -21,6 +21,10 @@
 
 namespace meshy::detail {
 
+/// Sends a message as a loan through one connection (Connection::send_loaned). @returns false when
+/// that connection cannot take it: the message's bytes go instead.
+using LoanedSend = std::function<bool(Connection& conn)>;
+
 class Publisher {
 public:
     /// @param publications_changed called (without a lock held) when what this node publishes changed
@@ -47,11 +51,13 @@ public:
     /// Sends the frame begun by begin_message(); `tail`, when given, is the end of its payload,
     /// which is only read during the call. Connections whose outbox is full now are added to
     /// `full` (OutboxFull::wait) when it is given; without it the calling thread waits for room
-    /// itself (never the node's own thread).
+    /// itself (never the node's own thread). `loaned`, when given, offers a large `tail` (a loan's
+    /// bytes) to each connected listener as a loan first.
     void finish_message(std::string_view topic,
                         Buffer&& frame,
                         std::span<const std::byte> tail,
-                        std::vector<std::shared_ptr<Connection>>* full = nullptr);
+                        std::vector<std::shared_ptr<Connection>>* full = nullptr,
+                        const LoanedSend* loaned = nullptr);
     /// The routing changed: sends and latched values follow the new one.
     void set_routing(std::shared_ptr<const Routing> routing);
     /// A link to a peer became ready or closed: sends follow its connection.

@@ -60,6 +60,9 @@ void validate(const NodeOptions& o, const std::string& domain) {
     if (o.shm_ring_bytes < 4096 || o.shm_ring_bytes > (std::size_t{1} << 30)) {
         bad("shm_ring_bytes must be between 4 KiB and 1 GiB");
     }
+    if (o.shm_pool_bytes < 64 * 1024 || o.shm_pool_bytes > (std::size_t{16} << 30) || o.shm_pool_bytes % 4096 != 0) {
+        bad("shm_pool_bytes must be a multiple of 4 KiB from 64 KiB to 16 GiB");
+    }
     if (o.socket_buffer_size > 0x7fffffff) {
         bad("socket_buffer_size must be at most 2 GiB");
     }

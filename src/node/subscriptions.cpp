@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/generation.hpp"
+#include "common/rate_limited_log.hpp"
 #include "meshy/log.hpp"
 
 namespace meshy::detail {
@@ -161,7 +162,7 @@ std::uint64_t Subscriptions::enqueue_locked(Subscription& sub, InboxItem&& item,
     }
     // Items share the receive buffer they arrived in. A listener that falls behind would keep
     // many such buffers alive for a few bytes each: its items get compact copies instead.
-    if (compact && item.frame && item.bytes != sub.last_pinned && sub.queued() >= compact_backlog &&
+    if (compact && item.frame && !item.loan && item.bytes != sub.last_pinned && sub.queued() >= compact_backlog &&
         item.bytes->size() > 2 * (item.payload_size + item.layout.topic_size + 64)) {
         auto copy = std::make_shared<Buffer>();
         const auto* from = item.bytes->data() + item.layout.topic_offset;
@@ -299,6 +300,17 @@ asio::awaitable<void> Subscriptions::worker(std::shared_ptr<Subscription> sub) {
             m.topic = std::string_view(reinterpret_cast<const char*>(base + item.layout.topic_offset),
                                        item.layout.topic_size);
             m.payload = std::span<const std::byte>(base + item.layout.payload_offset, item.payload_size);
+            if (item.loan) {
+                if (!item.loan->intact()) {
+                    // Its link closed while it waited: the sender took the block back (or died).
+                    log_loan_lost(*sub);
+                    item.frame.reset();
+                    item.loan.reset();
+                    continue;
+                }
+                m.payload = item.loan->payload();
+                m.payload_owner = item.loan;
+            }
             m.sender_id = *item.sender_id;
             m.codec = item.codec;
             m.sent_at_ns = item.sent_at_ns;
@@ -318,8 +330,36 @@ asio::awaitable<void> Subscriptions::worker(std::shared_ptr<Subscription> sub) {
             }
             item.frame.reset();
             item.sender.reset();
+            item.loan.reset();
         }
     }
+}
+
+void Subscriptions::log_loan_lost(const Subscription& sub) {
+    log_rate_limited(LogLevel::warn, "loaned message lost",
+                     "dropped a loaned message on '" + sub.topic + "': its link closed before the listener took it");
+}
+
+void Subscriptions::on_loaned(const std::shared_ptr<Connection>& conn, LoanedMessage message) {
+    on_frames_done();  // the messages read before it go first
+    auto sub = find(message.topic);
+    if (!sub) {
+        return;  // the sender's view of our topics is a moment old; the view goes, the block with it
+    }
+    // The item's own small buffer holds the topic; the payload stays in the pool.
+    auto topic = std::make_shared<Buffer>();
+    topic->append(message.topic.data(), message.topic.size());
+    InboxItem item;
+    item.bytes = topic.get();
+    item.frame = std::move(topic);
+    item.layout.topic_size = message.topic.size();
+    item.layout.payload_offset = message.topic.size();
+    item.codec = message.codec;
+    item.sent_at_ns = message.sent_at_ns;
+    item.sender_id = conn->peer_id().get();
+    item.sender = conn->peer_id();
+    item.loan = std::move(message.view);
+    deliver(sub, std::move(item));
 }
 
 void Subscriptions::on_frames_done() {

@@ -18,6 +18,7 @@
 #include "common/drop_counter.hpp"
 #include "meshy/node.hpp"
 #include "transport/connection.hpp"
+#include "transport/shm_loan_view.hpp"
 #include "wire/frame.hpp"
 
 namespace meshy::detail {
@@ -38,6 +39,9 @@ struct InboxItem {
     const std::string* sender_id = nullptr;
     std::shared_ptr<const std::string> sender;  // owns `sender_id`, with `frame`
     std::size_t payload_size = 0;               // the payload ends here; the buffer may hold more frames
+    // A loaned message (docs/shm.md): its payload lies in the sender's pool, not in `bytes` (which
+    // holds its topic alone); dropping the view gives the block back to the sender.
+    std::shared_ptr<const ShmLoanView> loan{};
 
     /// Hands this item's references to `next` when `next` is the following item of its run.
     void pass_refs(InboxItem& next) noexcept {
@@ -119,6 +123,8 @@ public:
     bool on_message(const std::shared_ptr<Connection>& conn, std::span<const std::byte> body);
     /// The frames of one read were handed on: deliver the batch.
     void on_frames_done();
+    /// A loaned message read by `conn` (after the messages of the read before it, in order).
+    void on_loaned(const std::shared_ptr<Connection>& conn, LoanedMessage message);
 
 private:
     void deliver(const std::shared_ptr<Subscription>& sub, std::vector<InboxItem>& items);
@@ -128,6 +134,7 @@ private:
     static void warn_inbox_drops(const Subscription& sub, std::uint64_t count);
     /// Logs what a listener of `sub` threw (call it in a catch block).
     static void log_listener_failure(const Subscription& sub);
+    static void log_loan_lost(const Subscription& sub);
     static asio::awaitable<void> worker(std::shared_ptr<Subscription> sub);
 
     asio::any_io_executor exec_;

@@ -30,6 +30,7 @@
 #include "transport/secure_channel.hpp"
 #include "transport/shm_channel.hpp"
 #include "transport/shm_control.hpp"
+#include "transport/shm_pool.hpp"
 
 namespace meshy::detail {
 namespace {
@@ -167,6 +168,9 @@ Connection::Connection(
     }
     last_read_ns_ = steady_ns();
     last_write_ns_ = steady_ns();
+    if (config_.loan_pool) {
+        pool_holder_ = config_.loan_pool->new_holder();
+    }
 }
 
 Connection::~Connection() {
@@ -543,6 +547,9 @@ void Connection::do_close(const std::string& reason, WarnKind kind) {
         }
     });
     bell_.close();
+    if (config_.loan_pool) {
+        config_.loan_pool->release_holder(pool_holder_);  // the peer's loans, read or not (kill -9 too)
+    }
     const auto unreported = outbox_.take_unreported_drops();
     const auto unsent = outbox_.close();
     warn_drops(unreported, "the outbox was full");

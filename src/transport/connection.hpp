@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "meshy/buffer.hpp"
@@ -24,6 +25,7 @@
 #include "transport/outbox.hpp"
 #include "transport/read_buffer.hpp"
 #include "transport/receive_budget.hpp"
+#include "transport/shm_pool_allocator.hpp"
 #include "transport/warn_limiter.hpp"
 #include "wire/frame.hpp"
 
@@ -32,9 +34,23 @@ namespace meshy::detail {
 namespace secure {
 class SecureChannel;
 }
+namespace shm {
+struct Control;
+}
 class ShmChannel;
+class ShmLoanPool;
+class ShmLoanView;
+class ShmRegion;
 
 class Connection;
+
+/// A topic message lent by a shared-memory peer: its payload lies in that peer's pool (`view`).
+struct LoanedMessage {
+    std::string_view topic;
+    CodecId codec{};
+    std::uint64_t sent_at_ns = 0;
+    std::shared_ptr<const ShmLoanView> view;
+};
 
 /// What a connection reports to its owner. Called on the connection's strand, never with the
 /// connection's own lock held.
@@ -51,6 +67,11 @@ public:
     /// The frames of one read were handed to on_frame(): the reader is about to wait (for more
     /// bytes, or its turn) or to end. A handler that batches per read delivers its batch now.
     virtual void on_frames_done(const std::shared_ptr<Connection>& conn) { (void)conn; }
+    /// A loaned message arrived (docs/shm.md, "Loans"). Dropping `message.view` gives the block back.
+    virtual void on_loaned(const std::shared_ptr<Connection>& conn, LoanedMessage message) {
+        (void)conn;
+        (void)message;
+    }
     /// The connection closed (once).
     virtual void on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) = 0;
 };
@@ -85,6 +106,10 @@ struct ConnectionConfig {
     /// when both ends allow it (the dialer offers, the accepter maps; see shm_channel.hpp).
     bool allow_shm = false;
     std::size_t shm_ring_bytes = 4u * 1024 * 1024;  ///< NodeOptions::shm_ring_bytes
+    /// The node's loan pool, offered to shared-memory peers before the switch; null: none.
+    std::shared_ptr<ShmLoanPool> loan_pool;
+    /// The largest pool of a peer this node maps (NodeOptions::shm_pool_bytes).
+    std::size_t shm_pool_bytes = 64u * 1024 * 1024;
 };
 
 class Connection final : public Link, public std::enable_shared_from_this<Connection> {
@@ -122,6 +147,16 @@ public:
     }
     asio::any_io_executor executor() const override { return strand_; }
     std::uint64_t dropped() const noexcept override { return outbox_.dropped(); }
+
+    /// Sends a message whose payload is `block` of the node's loan pool as a `loaned` frame, when
+    /// the peer mapped the pool; the peer holds the block until it sends it back (or the link
+    /// closes). @returns false when it cannot (the caller sends the bytes instead).
+    bool send_loaned(const ShmPoolAllocator::Block& block,
+                     CodecId codec,
+                     std::uint64_t sent_at_ns,
+                     std::string_view topic);
+    /// A loaned message of the peer's was let go of: sends the block back. Thread-safe.
+    void release_loan(std::uint32_t slot, std::uint32_t generation);
 
     bool is_unix() const noexcept { return is_unix_; }
     /// True once the peer's handshake passed the checks.
@@ -167,7 +202,14 @@ private:
     /// The writer, between two frames: sends the offer or the switch on the socket, in order with
     /// every frame. @returns false when the link closed.
     asio::awaitable<bool> send_shm_step();
+    /// Writes `frame` whole on the socket, with `fds` attached when given. @returns false when the
+    /// link closed (what failed is logged).
+    asio::awaitable<bool> send_on_socket(const Buffer& frame, std::span<const int> fds, const char* what);
     void refuse_shm(const std::string& why);
+    /// The loan-pool messages (pool, pool_mapped, loaned, release). @returns false when the reader ended.
+    bool on_loan_control(const shm::Control& control);
+    /// The first descriptor that came with the socket's bytes, or -1.
+    int take_received_fd();
     /// Writes bytes of a frame given as `head` then `body` from `done` on, to the socket or, after
     /// the switch, the ring. Outbox lock held or writer active. @returns bytes taken, -1 on error.
     /// Writes the frame `head` + `body` on this thread when the writer is idle and nothing is
@@ -253,6 +295,11 @@ private:
     std::atomic<bool> shm_tx_{false};   // frames go to the ring (set while the writer is exclusive)
     std::vector<int> received_fds_;     // descriptors that came with the socket's bytes (strand)
     std::array<std::byte, 64> watch_buffer_{};
+    // Loans (docs/shm.md): the node's pool is offered with the switch; the peer's is mapped here.
+    std::uint64_t pool_holder_ = 0;               // this link's holder id in the node's pool
+    bool pool_offered_ = false;                   // our pool went with our switch (strand)
+    std::atomic<bool> peer_maps_pool_{false};     // the peer said it mapped it
+    std::shared_ptr<const ShmRegion> peer_pool_;  // the peer's pool, read-only (strand)
 };
 
 }  // namespace meshy::detail

@@ -15,6 +15,8 @@
 #include "transport/connection_internal.hpp"
 #include "transport/shm_channel.hpp"
 #include "transport/shm_control.hpp"
+#include "transport/shm_loan_view.hpp"
+#include "transport/shm_pool.hpp"
 
 namespace meshy::detail {
 namespace {
@@ -27,7 +29,9 @@ constexpr auto shm_spin = std::chrono::microseconds(20);
 }  // namespace
 
 bool Connection::reads_fds() const noexcept {
-    return config_.allow_shm && is_unix_ && !outbound_ && !keyed_;
+    // The accepter until the dialer's switch (the offer, then the dialer's pool); the dialer once
+    // it offered, until the accepter's switch (the accepter's pool).
+    return config_.allow_shm && is_unix_ && !keyed_ && (!outbound_ || shm_ != nullptr);
 }
 
 void Connection::offer_shm() {
@@ -54,29 +58,34 @@ void Connection::refuse_shm(const std::string& why) {
 asio::awaitable<bool> Connection::send_shm_step() {
     // The caller is the writer, between two frames, and no sender writes meanwhile (the writer is
     // busy, or holds them off with begin_direct()).
-    Buffer frame;
     const bool offer = shm_step_ == ShmStep::offer;
-    shm::encode_control(
-        frame, {offer ? shm::ControlKind::offer : shm::ControlKind::switch_over, offer ? shm_->mapping_bytes() : 0});
-    for (;;) {
-        const int fd = socket_.native_handle();
-        const ssize_t n =
-            offer ? send_with_fds(fd, frame.bytes(), shm_->offer_fds()) : send_rest(fd, frame.bytes(), {}, 0);
-        const int err = errno;
-        if (n == static_cast<ssize_t>(frame.size())) {
-            break;
-        }
-        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
-            // The socket's buffer is full (a slow peer): once it has room.
-            auto [ec] = co_await socket_.async_wait(Socket::wait_write, use_tuple);
-            if (ec || !open()) {
+    Buffer frame;
+    std::vector<int> fds;
+    if (offer) {
+        shm::encode_control(frame, {shm::ControlKind::offer, shm_->mapping_bytes()});
+        const auto offered = shm_->offer_fds();
+        fds.assign(offered.begin(), offered.end());
+    } else {
+        // The node's loan pool goes just before the switch, while the peer still reads the socket
+        // with its descriptors (docs/shm.md, "Loans").
+        std::string error;
+        if (config_.loan_pool && config_.loan_pool->ready(error)) {
+            shm::Control pool{shm::ControlKind::pool};
+            pool.pool_bytes = config_.loan_pool->size();
+            shm::encode_control(frame, pool);
+            const int pool_fd[] = {config_.loan_pool->fd()};
+            const bool sent = co_await send_on_socket(frame, pool_fd, "loan pool");
+            if (!sent) {
                 co_return false;
             }
-            continue;
+            pool_offered_ = true;
+            frame.clear();
+        } else if (config_.loan_pool) {
+            log(LogLevel::info, "no loan pool for " + who() + " (" + error + "): loans to it are copied");
         }
-        // Part of a frame went out, or the socket failed: the stream cannot go on.
-        do_close("sending the shared-memory " + std::string(offer ? "offer" : "switch") + " to " + who() +
-                 " failed: " + (n < 0 ? std::error_code(err, std::system_category()).message() : "short write"));
+        shm::encode_control(frame, {shm::ControlKind::switch_over});
+    }
+    if (!co_await send_on_socket(frame, fds, offer ? "offer" : "switch")) {
         co_return false;
     }
     if (offer) {
@@ -89,6 +98,29 @@ asio::awaitable<bool> Connection::send_shm_step() {
     co_return true;
 }
 
+asio::awaitable<bool> Connection::send_on_socket(const Buffer& frame, std::span<const int> fds, const char* what) {
+    for (;;) {
+        const int fd = socket_.native_handle();
+        const ssize_t n = fds.empty() ? send_rest(fd, frame.bytes(), {}, 0) : send_with_fds(fd, frame.bytes(), fds);
+        const int err = errno;
+        if (n == static_cast<ssize_t>(frame.size())) {
+            co_return true;
+        }
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
+            // The socket's buffer is full (a slow peer): once it has room.
+            auto [ec] = co_await socket_.async_wait(Socket::wait_write, use_tuple);
+            if (ec || !open()) {
+                co_return false;
+            }
+            continue;
+        }
+        // Part of a frame went out, or the socket failed: the stream cannot go on.
+        do_close("sending the shared-memory " + std::string(what) + " to " + who() + " failed: " +
+                 (n < 0 ? std::error_code(err, std::system_category()).message() : "short write"));
+        co_return false;
+    }
+}
+
 bool Connection::on_shm_control(std::span<const std::byte> body, std::size_t unparsed) {
     shm::Control control;
     if (!shm::decode_control(body, control)) {
@@ -97,8 +129,10 @@ bool Connection::on_shm_control(std::span<const std::byte> body, std::size_t unp
     }
     switch (control.kind) {
         case shm::ControlKind::offer: {
-            auto fds = std::move(received_fds_);
-            received_fds_.clear();
+            std::vector<int> fds;
+            while (fds.size() < shm::offer_fds && !received_fds_.empty()) {
+                fds.push_back(take_received_fd());
+            }
             if (!reads_fds() || shm_) {
                 for (const int fd : fds) {
                     ::close(fd);
@@ -143,8 +177,138 @@ bool Connection::on_shm_control(std::span<const std::byte> body, std::size_t unp
                 });
             }
             return true;
+        case shm::ControlKind::pool:
+        case shm::ControlKind::pool_mapped:
+        case shm::ControlKind::loaned:
+        case shm::ControlKind::release:
+            return on_loan_control(control);
     }
     return true;
+}
+
+int Connection::take_received_fd() {
+    if (received_fds_.empty()) {
+        return -1;
+    }
+    const int fd = received_fds_.front();
+    received_fds_.erase(received_fds_.begin());
+    return fd;
+}
+
+bool Connection::on_loan_control(const shm::Control& control) {
+    switch (control.kind) {
+        case shm::ControlKind::pool: {
+            const int fd = take_received_fd();
+            if (fd < 0 || peer_pool_ || !shm_) {
+                if (fd >= 0) {
+                    ::close(fd);
+                }
+                // Without a pool mapped here the peer sends its loans' bytes: nothing is lost.
+                log(LogLevel::info, "ignoring a loan pool from " + who() + " (none attached, or not expected)");
+                return true;
+            }
+            std::string error;
+            auto pool = ShmRegion::adopt_read_only(fd, config_.shm_pool_bytes, error);
+            if (!pool) {
+                log(LogLevel::info, "not mapping the loan pool of " + who() + " (" + error + "): its loans come as copies");
+                return true;
+            }
+            peer_pool_ = std::make_shared<const ShmRegion>(std::move(pool));
+            auto frame = std::make_shared<Buffer>();
+            shm::encode_control(*frame, {shm::ControlKind::pool_mapped});
+            send(std::move(frame), SendMode::control);
+            return true;
+        }
+        case shm::ControlKind::pool_mapped:
+            if (!pool_offered_ || peer_maps_pool_.load(std::memory_order_relaxed)) {
+                end_reader("unexpected loan-pool answer from " + who(), WarnKind::malformed);
+                return false;
+            }
+            peer_maps_pool_.store(true, std::memory_order_release);
+            log(LogLevel::debug, "link to " + who() + " takes loans");
+            return true;
+        case shm::ControlKind::loaned: {
+            if (!peer_pool_) {
+                end_reader("a loaned message from " + who() + " without a loan pool", WarnKind::malformed);
+                return false;
+            }
+            const auto pool = peer_pool_->bytes();
+            if (!shm::loan_in_pool(control.offset, control.length, pool.size()) ||
+                control.length > config_.max_frame_size) {
+                end_reader("a loaned message from " + who() + " outside its pool (" + std::to_string(control.length) +
+                               " bytes at " + std::to_string(control.offset) + ")",
+                           WarnKind::malformed);
+                return false;
+            }
+            const auto payload = std::span<const std::byte>(pool).subspan(control.offset, control.length);
+            handler_->on_loaned(shared_from_this(),
+                                LoanedMessage{control.topic, control.codec, control.sent_at_ns,
+                                              std::make_shared<const ShmLoanView>(peer_pool_, weak_from_this(),
+                                                                                  control.slot, control.generation,
+                                                                                  payload)});
+            return true;
+        }
+        case shm::ControlKind::release:
+            if (!config_.loan_pool || !config_.loan_pool->release(control.slot, control.generation, pool_holder_)) {
+                end_reader("a release from " + who() + " of a loan it does not hold", WarnKind::malformed);
+                return false;
+            }
+            return true;
+        default:
+            return true;
+    }
+}
+
+bool Connection::send_loaned(const ShmPoolAllocator::Block& block,
+                             CodecId codec,
+                             std::uint64_t sent_at_ns,
+                             std::string_view topic) {
+    if (!peer_maps_pool_.load(std::memory_order_acquire) || !open() || !config_.loan_pool->hold(block, pool_holder_)) {
+        return false;
+    }
+    // A link that closed meanwhile may have released its holds before this one: take it back.
+    if (!open()) {
+        config_.loan_pool->release(block.slot, block.generation, pool_holder_);
+        return false;
+    }
+    shm::Control loaned{shm::ControlKind::loaned};
+    loaned.codec = codec;
+    loaned.sent_at_ns = sent_at_ns;
+    loaned.slot = block.slot;
+    loaned.generation = block.generation;
+    loaned.offset = block.offset;
+    loaned.length = block.size;
+    loaned.topic = topic;
+    thread_local Buffer frame;
+    frame.clear();
+    shm::encode_control(frame, loaned);
+    // Never dropped (the block would stay held): written at once when the link is idle, else
+    // queued in order with the messages before it.
+    send(frame.bytes(), {}, SendMode::reply);
+    return true;
+}
+
+void Connection::release_loan(std::uint32_t slot, std::uint32_t generation) {
+    if (!open()) {
+        return;  // the peer took its blocks back when the link closed
+    }
+    shm::Control release{shm::ControlKind::release};
+    release.slot = slot;
+    release.generation = generation;
+    Buffer frame;
+    shm::encode_control(frame, release);
+    send(frame.bytes(), {}, SendMode::control);
+}
+
+ShmLoanView::~ShmLoanView() {
+    if (auto link = link_.lock()) {
+        link->release_loan(slot_, generation_);
+    }
+}
+
+bool ShmLoanView::intact() const noexcept {
+    const auto link = link_.lock();
+    return link && link->open();
 }
 
 void Connection::watch_socket() {

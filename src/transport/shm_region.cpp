@@ -56,7 +56,7 @@ void ShmRegion::close_fd() noexcept {
     }
 }
 
-ShmRegion ShmRegion::create(std::size_t bytes, const char* name, std::string& error) {
+ShmRegion ShmRegion::create(std::size_t bytes, const char* name, std::string& error, bool peers_read_only) {
     ShmRegion region;
     region.fd_ = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (region.fd_ < 0) {
@@ -69,7 +69,7 @@ ShmRegion ShmRegion::create(std::size_t bytes, const char* name, std::string& er
     }
     // Sealed before the peer sees it: neither end can shrink it under the other's mapping (which
     // would turn an access into SIGBUS) nor grow it.
-    if (::fcntl(region.fd_, F_ADD_SEALS, required_seals | F_SEAL_SEAL) != 0) {
+    if (::fcntl(region.fd_, F_ADD_SEALS, required_seals | (peers_read_only ? 0 : F_SEAL_SEAL)) != 0) {
         error = errno_text("sealing the memfd");
         return {};
     }
@@ -80,6 +80,11 @@ ShmRegion ShmRegion::create(std::size_t bytes, const char* name, std::string& er
         return {};
     }
     region.size_ = bytes;
+    // This mapping stays writable; any made later (a peer's) cannot be, nor become so (mprotect).
+    if (peers_read_only && ::fcntl(region.fd_, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0) {
+        error = errno_text("sealing the memfd against writes");
+        return {};
+    }
     return region;
 }
 
@@ -113,6 +118,37 @@ ShmRegion ShmRegion::adopt(int fd, std::size_t max_bytes, bool (*valid_size)(std
         return {};
     }
     region.size_ = size;
+    return region;
+}
+
+ShmRegion ShmRegion::adopt_read_only(int fd, std::size_t max_bytes, std::string& error) {
+    ShmRegion region;
+    region.fd_ = fd;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        error = errno_text("fstat");
+        return {};
+    }
+    const int seals = ::fcntl(fd, F_GET_SEALS);
+    if (!S_ISREG(st.st_mode) || seals < 0 || (seals & required_seals) != required_seals) {
+        error = "the loan pool is not a memory file sealed against resizing";
+        return {};
+    }
+    const auto size = static_cast<std::size_t>(st.st_size);
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    if (st.st_size <= 0 || size > max_bytes || size % page != 0) {
+        error = "a loan pool of " + std::to_string(st.st_size) + " bytes (at most " + std::to_string(max_bytes) +
+                " allowed, whole pages)";
+        return {};
+    }
+    region.map_ = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (region.map_ == MAP_FAILED) {
+        region.map_ = nullptr;
+        error = errno_text("mmap");
+        return {};
+    }
+    region.size_ = size;
+    region.close_fd();  // the mapping keeps the memory; nothing else needs the descriptor
     return region;
 }
 

@@ -21,11 +21,17 @@ public:
     /// A new zeroed region of `bytes`, sealed against shrinking and growing (a peer that maps it
     /// can rely on its size). `name` shows in /proc/<pid>/maps as "/memfd:<name>".
     /// @returns an empty region on failure (`error` says why).
-    static ShmRegion create(std::size_t bytes, const char* name, std::string& error);
+    /// With `peers_read_only`, the memfd is also sealed against writes (F_SEAL_FUTURE_WRITE) once
+    /// this mapping is made: a peer given the descriptor can map it read-only, never writable.
+    static ShmRegion create(std::size_t bytes, const char* name, std::string& error, bool peers_read_only = false);
     /// Maps a region a peer passed: `fd` is adopted (closed on failure too). It must be a memfd
     /// sealed against shrinking and growing, of a size that `valid_size` accepts and at most
     /// `max_bytes`. @returns an empty region on failure (`error` says why).
     static ShmRegion adopt(int fd, std::size_t max_bytes, bool (*valid_size)(std::size_t), std::string& error);
+
+    /// Maps a loan pool a peer passed, read-only: `fd` is adopted (closed on failure too). It must be
+    /// a memfd sealed against resizing, a whole number of pages, at most `max_bytes`.
+    static ShmRegion adopt_read_only(int fd, std::size_t max_bytes, std::string& error);
 
     explicit operator bool() const noexcept { return map_ != nullptr; }
     std::span<std::byte> bytes() const noexcept { return {static_cast<std::byte*>(map_), size_}; }
