@@ -4,8 +4,8 @@
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include "common/drop_counter.hpp"
 #include "meshy/log.hpp"
@@ -79,7 +79,8 @@ asio::awaitable<Loan> Node::loan(std::string topic, std::size_t bytes, LoanOptio
         throw Error(errc::invalid_argument, "topic name must have 1 to 65535 bytes");
     }
     if (options.codec != CodecId::raw && options.codec != CodecId::msgpack) {
-        throw Error(errc::invalid_argument, "a loan's codec is raw or msgpack, not " + detail::describe_codec(options.codec));
+        throw Error(errc::invalid_argument,
+                    "a loan's codec is raw or msgpack, not " + detail::describe_codec(options.codec));
     }
     if (options.codec == CodecId::msgpack && bytes > 0xffffffffu) {
         throw Error(errc::invalid_argument, "a msgpack bin holds at most 4 GiB");
@@ -88,8 +89,9 @@ asio::awaitable<Loan> Node::loan(std::string topic, std::size_t bytes, LoanOptio
     const std::size_t size = std::max<std::size_t>(head + bytes, 1);
     const auto& pool = impl_->loan_pool();
     if (!pool->fits(size)) {
-        throw Error(errc::invalid_argument, "a loan of " + std::to_string(bytes) + " bytes does not fit the loan pool (" +
-                                                std::to_string(pool->size()) + " bytes, NodeOptions::shm_pool_bytes)");
+        throw Error(errc::invalid_argument, "a loan of " + std::to_string(bytes) +
+                                                " bytes does not fit the loan pool (" + std::to_string(pool->size()) +
+                                                " bytes, NodeOptions::shm_pool_bytes)");
     }
     std::string error;
     if (!pool->ready(error)) {

@@ -115,8 +115,8 @@ asio::awaitable<bool> Connection::send_on_socket(const Buffer& frame, std::span<
             continue;
         }
         // Part of a frame went out, or the socket failed: the stream cannot go on.
-        do_close("sending the shared-memory " + std::string(what) + " to " + who() + " failed: " +
-                 (n < 0 ? std::error_code(err, std::system_category()).message() : "short write"));
+        do_close("sending the shared-memory " + std::string(what) + " to " + who() +
+                 " failed: " + (n < 0 ? std::error_code(err, std::system_category()).message() : "short write"));
         co_return false;
     }
 }
@@ -210,7 +210,8 @@ bool Connection::on_loan_control(const shm::Control& control) {
             std::string error;
             auto pool = ShmRegion::adopt_read_only(fd, config_.shm_pool_bytes, error);
             if (!pool) {
-                log(LogLevel::info, "not mapping the loan pool of " + who() + " (" + error + "): its loans come as copies");
+                log(LogLevel::info,
+                    "not mapping the loan pool of " + who() + " (" + error + "): its loans come as copies");
                 return true;
             }
             peer_pool_ = std::make_shared<const ShmRegion>(std::move(pool));
@@ -241,11 +242,10 @@ bool Connection::on_loan_control(const shm::Control& control) {
                 return false;
             }
             const auto payload = std::span<const std::byte>(pool).subspan(control.offset, control.length);
-            handler_->on_loaned(shared_from_this(),
-                                LoanedMessage{control.topic, control.codec, control.sent_at_ns,
-                                              std::make_shared<const ShmLoanView>(peer_pool_, weak_from_this(),
-                                                                                  control.slot, control.generation,
-                                                                                  payload)});
+            handler_->on_loaned(shared_from_this(), LoanedMessage{control.topic, control.codec, control.sent_at_ns,
+                                                                  std::make_shared<const ShmLoanView>(
+                                                                      peer_pool_, weak_from_this(), control.slot,
+                                                                      control.generation, payload)});
             return true;
         }
         case shm::ControlKind::release:
@@ -263,7 +263,10 @@ bool Connection::send_loaned(const ShmPoolAllocator::Block& block,
                              CodecId codec,
                              std::uint64_t sent_at_ns,
                              std::string_view topic) {
-    if (!peer_maps_pool_.load(std::memory_order_acquire) || !open() || !config_.loan_pool->hold(block, pool_holder_)) {
+    // The loaned frame goes with the control frames, ahead of queued messages: while this link has
+    // messages queued, the loan's bytes go as one of them instead, so that messages keep their order.
+    if (!peer_maps_pool_.load(std::memory_order_acquire) || !open() || outbox_.queued() != 0 ||
+        !config_.loan_pool->hold(block, pool_holder_)) {
         return false;
     }
     // A link that closed meanwhile may have released its holds before this one: take it back.
@@ -283,7 +286,7 @@ bool Connection::send_loaned(const ShmPoolAllocator::Block& block,
     frame.clear();
     shm::encode_control(frame, loaned);
     // Never dropped (the block would stay held): written at once when the link is idle, else
-    // queued in order with the messages before it.
+    // queued with the control frames.
     send(frame.bytes(), {}, SendMode::reply);
     return true;
 }

@@ -80,8 +80,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 }
                 if (c.kind == shm::ControlKind::release) {
                     const bool held = std::erase_if(lent, [&](const auto& b) {
-                        return b.slot == c.slot && b.generation == c.generation;
-                    }) > 0;
+                                          return b.slot == c.slot && b.generation == c.generation;
+                                      }) > 0;
                     check(pool.release(c.slot, c.generation, peer) == held);
                 }
                 // What decodes encodes back to the same body.
@@ -95,8 +95,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const auto slot = script.u32() % 20;
                 const auto generation = script.u32() % 4;
                 const bool held = std::erase_if(lent, [&](const auto& b) {
-                    return b.slot == slot && b.generation == generation;
-                }) > 0;
+                                      return b.slot == slot && b.generation == generation;
+                                  }) > 0;
                 check(pool.release(slot, generation, peer) == held);
                 break;
             }
