@@ -1217,7 +1217,7 @@ std::unique_ptr<OneWaySession> iceoryx_session(std::size_t size) {
 
 // --- one-way: meshy ------------------------------------------------------------------------------------
 
-/// A buffer of the sender's own, copied by send: what meshy has until it has loans.
+/// A buffer of the sender's own, copied by send.
 class MeshyCopySource {
 public:
     MeshyCopySource(meshy::Node& node, std::size_t size) : node_(node), buffer_(size) {}
@@ -1239,7 +1239,38 @@ private:
     std::vector<std::uint8_t> buffer_;
 };
 
-std::unique_ptr<OneWaySession> meshy_session(std::size_t size) {
+/// A loan from the node's shared-memory pool, filled in place and lent to the listener, which
+/// reads it where it lies (docs/shm.md, "Loans"): iceoryx's way.
+class MeshyLoanSource {
+public:
+    MeshyLoanSource(meshy::Node& node, std::size_t size) : node_(node), size_(size) {}
+    std::uint8_t* acquire() {
+        try {
+            loan_ = node_.loan_blocking("oneway", size_);  // waits while the listener holds every block
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "same_host_compare: meshy loan: %s\n", e.what());
+            return nullptr;
+        }
+        return reinterpret_cast<std::uint8_t*>(loan_.bytes().data());
+    }
+    bool publish(std::uint8_t*) {
+        try {
+            node_.send_loaned_blocking(std::move(loan_));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "same_host_compare: meshy send_loaned: %s\n", e.what());
+            return false;
+        }
+        return true;
+    }
+    std::string link() const { return meshy_link(node_); }
+
+private:
+    meshy::Node& node_;
+    std::size_t size_;
+    meshy::Loan loan_;
+};
+
+std::unique_ptr<OneWaySession> meshy_session(std::size_t size, bool loans) {
     const std::string domain = unique_name("oneway");
     auto receive = [domain, size](Pipe& acks, Pipe& ready, Pipe& done) {
         Receiver receiver(acks);
@@ -1252,7 +1283,7 @@ std::unique_ptr<OneWaySession> meshy_session(std::size_t size) {
         done.get(stop, serve_limit);
         node.stop();
     };
-    auto send = [domain, size](Pipe& commands, Pipe& replies, Pipe& acks, Pipe& ready) {
+    auto send = [domain, size, loans](Pipe& commands, Pipe& replies, Pipe& acks, Pipe& ready) {
         meshy::Node node(meshy_options("sender", domain, size));
         try {
             node.wait_for_listener_blocking("oneway", std::chrono::seconds(10));
@@ -1260,12 +1291,17 @@ std::unique_ptr<OneWaySession> meshy_session(std::size_t size) {
             std::fprintf(stderr, "same_host_compare: meshy: no listener: %s\n", e.what());
             return;
         }
-        MeshyCopySource source(node, size);
         ready.put('k');
-        sender_loop(source, size, commands, replies, acks);
+        if (loans) {
+            MeshyLoanSource source(node, size);
+            sender_loop(source, size, commands, replies, acks);
+        } else {
+            MeshyCopySource source(node, size);
+            sender_loop(source, size, commands, replies, acks);
+        }
         node.stop();
     };
-    return std::make_unique<OneWaySession>("meshy", receive, send, false);
+    return std::make_unique<OneWaySession>(loans ? "meshy loans" : "meshy", receive, send, false);
 }
 
 // --- the comparison --------------------------------------------------------------------------------
@@ -1294,25 +1330,27 @@ std::size_t stream_count(std::size_t size, double scale) {
 }
 
 struct OneWayResult {
-    Latency iceoryx, meshy;
+    Latency iceoryx, meshy, loans;
     double iceoryx_rate = 0, meshy_rate = 0, meshy_received = 0, meshy_sent = 0, iceoryx_received = 0, iceoryx_sent = 0;
+    double loans_rate = 0, loans_received = 0, loans_sent = 0;
     std::string meshy_link = "-";
 };
 
 /// Both peers' one-way sessions: the latency messages in slices, in turns, then the streams.
 OneWayResult run_oneway(std::size_t size, double scale) {
-    std::unique_ptr<OneWaySession> ice, mesh;
+    std::unique_ptr<OneWaySession> ice, mesh, lent;
     if (roudi_up && wanted("iceoryx")) {
         ice = iceoryx_session(size);
     }
     if (wanted("meshy")) {
-        mesh = meshy_session(size);
+        mesh = meshy_session(size, false);
+        lent = meshy_session(size, true);
     }
     const auto l = static_cast<std::uint32_t>(latency_count(size, scale));
     const std::uint32_t slices = std::clamp<std::uint32_t>(l / 10, 1, 10);
     for (std::uint32_t s = 0; s < slices; ++s) {
         const std::uint32_t n = l * (s + 1) / slices - l * s / slices;
-        for (auto* session : {ice.get(), mesh.get()}) {
+        for (auto* session : {ice.get(), mesh.get(), lent.get()}) {
             if (session) {
                 session->latency(n + 1, 1);  // the first of a slice finds the caches used by the other
             }
@@ -1322,7 +1360,7 @@ OneWayResult run_oneway(std::size_t size, double scale) {
     const std::uint32_t parts = std::clamp<std::uint32_t>(total / 40, 1, 5);
     for (std::uint32_t s = 0; s < parts; ++s) {
         const std::uint32_t n = total * (s + 1) / parts - total * s / parts;
-        for (auto* session : {ice.get(), mesh.get()}) {
+        for (auto* session : {ice.get(), mesh.get(), lent.get()}) {
             if (session) {
                 session->stream(n);
             }
@@ -1336,6 +1374,10 @@ OneWayResult run_oneway(std::size_t size, double scale) {
         r.meshy = mesh->finish(r.meshy_rate, r.meshy_received, r.meshy_sent);
         r.meshy_link = mesh->link();
     }
+    if (lent) {
+        r.loans = lent->finish(r.loans_rate, r.loans_received, r.loans_sent);
+    }
+    lent.reset();
     mesh.reset();
     ice.reset();
     return r;
@@ -1378,13 +1420,14 @@ void compare(bool pinned, int runs, double scale) {
     if (only_test.empty() || only_test == "oneway") {
         std::printf(
             "\nOne-way (stamp after filling -> receiver has read the last byte in place), p50 / p99 in us, and a "
-            "lossless stream's throughput (iceoryx: loans; meshy: send of a filled buffer):\n\n"
-            "| size | iceoryx latency | meshy latency | meshy/iceoryx p50 | iceoryx MB/s | meshy MB/s | "
-            "meshy/iceoryx MB/s | meshy link | received/sent (iceoryx, meshy) "
-            "|\n|---|---|---|---|---|---|---|---|---|\n");
+            "lossless stream's throughput (iceoryx: loans; meshy: send of a filled buffer; meshy loans: loan_blocking "
+            "-> fill -> send_loaned_blocking, read in place):\n\n"
+            "| size | iceoryx latency | meshy latency | meshy loans latency | meshy/iceoryx p50 | loans/iceoryx p50 | "
+            "iceoryx MB/s | meshy MB/s | meshy loans MB/s | meshy link | received/sent (iceoryx, meshy, loans) "
+            "|\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (const std::size_t size : {std::size_t{1} << 20, std::size_t{8} << 20}) {
-            std::vector<double> i50, i99, m50, m99, irate, mrate, igot, mgot;
-            double isent = 0, msent = 0;
+            std::vector<double> i50, i99, m50, m99, irate, mrate, igot, mgot, l50, l99, lrate, lgot;
+            double isent = 0, msent = 0, lsent = 0;
             std::string link = "-";
             for (int r = 0; r < runs; ++r) {
                 const auto o = run_oneway(size, scale);
@@ -1396,15 +1439,23 @@ void compare(bool pinned, int runs, double scale) {
                 mrate.push_back(o.meshy_rate);
                 igot.push_back(o.iceoryx_received);
                 mgot.push_back(o.meshy_received);
+                l50.push_back(o.loans.p50_us);
+                l99.push_back(o.loans.p99_us);
+                lrate.push_back(o.loans_rate);
+                lgot.push_back(o.loans_received);
                 isent = o.iceoryx_sent;
                 msent = o.meshy_sent;
+                lsent = o.loans_sent;
                 link = o.meshy_link;
             }
             const double mb = static_cast<double>(size) / 1e6;
-            std::printf("| %s | %.0f / %.0f | %.0f / %.0f | %.2f | %.0f | %.0f | %.2f | %s | %.0f/%.0f, %.0f/%.0f |\n",
-                        size_text(size).c_str(), median(i50), median(i99), median(m50), median(m99),
-                        ratio(median(m50), median(i50)), median(irate) * mb, median(mrate) * mb,
-                        ratio(median(mrate), median(irate)), link.c_str(), median(igot), isent, median(mgot), msent);
+            std::printf(
+                "| %s | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %.0f | %.0f | %.0f | %s | %.0f/%.0f, "
+                "%.0f/%.0f, %.0f/%.0f |\n",
+                size_text(size).c_str(), median(i50), median(i99), median(m50), median(m99), median(l50), median(l99),
+                ratio(median(m50), median(i50)), ratio(median(l50), median(i50)), median(irate) * mb,
+                median(mrate) * mb, median(lrate) * mb, link.c_str(), median(igot), isent, median(mgot), msent,
+                median(lgot), lsent);
             std::fflush(stdout);
         }
     }
@@ -1468,7 +1519,8 @@ int main(int argc, char** argv) {
         "like iceperf for latency messages when it may run on 2+ CPUs, else (and in streams) waits in a WaitSet\n"
         "- meshy: nodes with Unix sockets only, upgraded to shared memory (allow_shm), raw codec, OutboxFull::wait; "
         "ping-pong: call_raw as a coroutine on the node's executor to an echo service; one-way: send_blocking of a "
-        "filled buffer (no loans yet), the listener reads the payload where its callback gets it\n",
+        "filled buffer, and (meshy loans) loan_blocking -> fill -> send_loaned_blocking; the listener reads the "
+        "payload where its callback gets it (in the sender's pool, for loans)\n",
         static_cast<unsigned long long>(iceoryx_queue));
     std::printf(
         "counts (--scale %.2g): ping-pong %zu round trips; one-way 1 MB %zu latency + %zu stream messages, 8 MB "

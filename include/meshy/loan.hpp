@@ -16,7 +16,8 @@ namespace meshy {
 class Node;
 namespace detail {
 struct LoanState;
-}
+class LoanRequest;
+}  // namespace detail
 
 /// Options of Node::loan.
 struct LoanOptions {
@@ -56,6 +57,7 @@ public:
 
 private:
     friend class Node;
+    friend class detail::LoanRequest;
     explicit Loan(std::shared_ptr<detail::LoanState> state) noexcept;
     const detail::LoanState& state() const;
 

@@ -208,10 +208,16 @@ public:
     /// co_await node.send_loaned(std::move(loan));
     /// @endcode
     asio::awaitable<Loan> loan(std::string topic, std::size_t bytes, LoanOptions options = {});
+    /// loan() for code without coroutines: blocks the calling thread while it waits for room.
+    /// @throws as loan(), and Error(errc::would_deadlock) when it would wait on the node's own thread
+    Loan loan_blocking(std::string topic, std::size_t bytes, LoanOptions options = {});
     /// Sends the message built in `loan`, like send() (same routing, same outbox policy; a full
     /// outbox waits with OutboxFull::wait). `loan` is spent afterwards.
     /// @throws Error(errc::loan_spent) when `loan` was sent already (or moved from)
     asio::awaitable<void> send_loaned(Loan&& loan);
+    /// send_loaned() for code without coroutines (like send_blocking: a full outbox blocks the
+    /// calling thread with OutboxFull::wait, never the node's own).
+    void send_loaned_blocking(Loan&& loan);
 
     /// Listens to a topic. The callback's parameters are the message's arguments, decoded by the
     /// codec the message carries; it returns void, or asio::awaitable<void> to run as a coroutine.
@@ -473,7 +479,7 @@ private:
     /// outbox was full have room, or the outbox TTL passes; completes at once when none was full.
     asio::awaitable<void> room_after_send();
     /// finish_message() for a loan's message: listeners that mapped the pool get it as a loan.
-    void finish_loaned(Buffer&& frame, const detail::LoanState& loan);
+    void finish_loaned(Buffer&& frame, const detail::LoanState& loan, bool suspend_when_full);
     void listen_erased(std::string topic, detail::ListenerFn fn);
     void depends_on_listener_erased(std::string downstream, std::string upstream, detail::ListenerFn fn);
     void add_service_erased(std::string service, detail::ServiceFn fn);

@@ -6,6 +6,10 @@
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
 
 #include "common/drop_counter.hpp"
 #include "meshy/log.hpp"
@@ -74,59 +78,112 @@ const std::string& Loan::topic() const {
     return state().topic;
 }
 
-asio::awaitable<Loan> Node::loan(std::string topic, std::size_t bytes, LoanOptions options) {
-    if (topic.empty() || topic.size() > 0xffff) {
-        throw Error(errc::invalid_argument, "topic name must have 1 to 65535 bytes");
-    }
-    if (options.codec != CodecId::raw && options.codec != CodecId::msgpack) {
-        throw Error(errc::invalid_argument,
-                    "a loan's codec is raw or msgpack, not " + detail::describe_codec(options.codec));
-    }
-    if (options.codec == CodecId::msgpack && bytes > 0xffffffffu) {
-        throw Error(errc::invalid_argument, "a msgpack bin holds at most 4 GiB");
-    }
-    const std::size_t head = options.codec == CodecId::msgpack ? msgpack_bin_head : 0;
-    const std::size_t size = std::max<std::size_t>(head + bytes, 1);
-    const auto& pool = impl_->loan_pool();
-    if (!pool->fits(size)) {
-        throw Error(errc::invalid_argument, "a loan of " + std::to_string(bytes) +
-                                                " bytes does not fit the loan pool (" + std::to_string(pool->size()) +
-                                                " bytes, NodeOptions::shm_pool_bytes)");
-    }
-    std::string error;
-    if (!pool->ready(error)) {
-        throw Error(errc::io_error, "the loan pool: " + error);
-    }
-    const bool wait = impl_->options().outbox_full == OutboxFull::wait;
-    std::optional<detail::ShmLoanPool::Block> block;
-    for (;;) {
-        if (!running() || pool->stopped()) {
-            throw Error(errc::not_running, "loan('" + topic + "')");
+namespace detail {
+
+/// What Node::loan and loan_blocking share: the checks, then one try at a block at a time.
+class LoanRequest {
+public:
+    LoanRequest(NodeImpl& impl, std::string topic, std::size_t bytes, const LoanOptions& options)
+        : pool_(impl.loan_pool()), topic_(std::move(topic)), bytes_(bytes), codec_(options.codec) {
+        if (topic_.empty() || topic_.size() > 0xffff) {
+            throw Error(errc::invalid_argument, "topic name must have 1 to 65535 bytes");
         }
-        if (!wait) {
-            block = pool->allocate(size);
-            if (!block) {
-                warn_refused(topic);
-                throw Error(errc::pool_exhausted, "loan of " + std::to_string(bytes) + " bytes on '" + topic +
+        if (codec_ != CodecId::raw && codec_ != CodecId::msgpack) {
+            throw Error(errc::invalid_argument, "a loan's codec is raw or msgpack, not " + describe_codec(codec_));
+        }
+        if (codec_ == CodecId::msgpack && bytes > 0xffffffffu) {
+            throw Error(errc::invalid_argument, "a msgpack bin holds at most 4 GiB");
+        }
+        head_ = codec_ == CodecId::msgpack ? msgpack_bin_head : 0;
+        size_ = std::max<std::size_t>(head_ + bytes, 1);
+        if (!pool_->fits(size_)) {
+            throw Error(errc::invalid_argument,
+                        "a loan of " + std::to_string(bytes) + " bytes does not fit the loan pool (" +
+                            std::to_string(pool_->size()) + " bytes, NodeOptions::shm_pool_bytes)");
+        }
+        std::string error;
+        if (!pool_->ready(error)) {
+            throw Error(errc::io_error, "the loan pool: " + error);
+        }
+        wait_ = impl.options().outbox_full == OutboxFull::wait;
+        running_ = [&impl] {
+            return impl.running();
+        };
+    }
+
+    /// A block now, or (OutboxFull::wait) nothing with `woken` kept to be called once one may be
+    /// free. @throws Error(errc::pool_exhausted) without room under drop_oldest; not_running.
+    std::optional<Loan> try_take(std::function<void()> woken) {
+        if (!running_() || pool_->stopped()) {
+            throw Error(errc::not_running, "loan('" + topic_ + "')");
+        }
+        auto block = pool_->allocate(size_, wait_ ? std::move(woken) : nullptr);
+        if (!block) {
+            if (!wait_) {
+                warn_refused(topic_);
+                throw Error(errc::pool_exhausted, "loan of " + std::to_string(bytes_) + " bytes on '" + topic_ +
                                                       "': listeners still hold earlier loans");
             }
-            break;
+            return std::nullopt;
         }
+        if (head_ != 0) {
+            write_bin_head(pool_->bytes(*block), bytes_);
+        }
+        return Loan(std::make_shared<LoanState>(pool_, *block, topic_, codec_, head_));
+    }
+
+private:
+    std::shared_ptr<ShmLoanPool> pool_;
+    std::string topic_;
+    std::size_t bytes_;
+    CodecId codec_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+    bool wait_ = false;
+    std::function<bool()> running_;
+};
+
+}  // namespace detail
+
+asio::awaitable<Loan> Node::loan(std::string topic, std::size_t bytes, LoanOptions options) {
+    detail::LoanRequest request(*impl_, std::move(topic), bytes, options);
+    for (;;) {
         // Waits for a block to be freed (a listener lets go, or its link closes) or the node to
-        // stop: never longer than the node runs.
+        // stop: never longer than the node runs, and never blocking a thread.
         auto freed = std::make_shared<asio::experimental::concurrent_channel<void(std::error_code, int)>>(
             co_await asio::this_coro::executor, 1);
-        block = pool->allocate(size, [freed] { freed->try_send(std::error_code{}, 0); });
-        if (block) {
-            break;
+        if (auto loan = request.try_take([freed] { freed->try_send(std::error_code{}, 0); })) {
+            co_return std::move(*loan);
         }
         co_await freed->async_receive(asio::experimental::as_tuple(asio::use_awaitable));
     }
-    auto state = std::make_shared<detail::LoanState>(pool, *block, std::move(topic), options.codec, head);
-    if (head != 0) {
-        write_bin_head(pool->bytes(*block), bytes);
+}
+
+Loan Node::loan_blocking(std::string topic, std::size_t bytes, LoanOptions options) {
+    detail::LoanRequest request(*impl_, std::move(topic), bytes, options);
+    struct Bell {
+        std::mutex mutex;
+        std::condition_variable rung;
+        bool ringing = false;
+    };
+    auto bell = std::make_shared<Bell>();
+    for (;;) {
+        auto loan = request.try_take([bell] {
+            std::lock_guard lock(bell->mutex);
+            bell->ringing = true;
+            bell->rung.notify_all();
+        });
+        if (loan) {
+            return std::move(*loan);
+        }
+        if (impl_->on_own_thread()) {
+            // Only this thread could free a block (its listeners' messages): waiting would never end.
+            throw Error(errc::would_deadlock, "loan_blocking with a full pool on the node's own thread; use loan()");
+        }
+        std::unique_lock lock(bell->mutex);
+        bell->rung.wait(lock, [&] { return bell->ringing; });
+        bell->ringing = false;
     }
-    co_return Loan(std::move(state));
 }
 
 asio::awaitable<void> Node::send_loaned(Loan&& loan) {
@@ -141,8 +198,20 @@ asio::awaitable<void> Node::send_loaned(Loan&& loan) {
     if (!begin_message(state->topic, state->codec, frame)) {
         return detail::ready();  // nobody listens: the block goes back at once
     }
-    finish_loaned(std::move(frame), *state);
+    finish_loaned(std::move(frame), *state, true);
     return room_after_send();
+}
+
+void Node::send_loaned_blocking(Loan&& loan) {
+    if (!loan.state_) {
+        (void)loan.state();  // throws loan_spent
+    }
+    auto state = std::move(loan.state_);
+    loan.sent_ = true;
+    Buffer frame;
+    if (begin_message(state->topic, state->codec, frame)) {
+        finish_loaned(std::move(frame), *state, false);
+    }
 }
 
 }  // namespace meshy

@@ -172,7 +172,7 @@ asio::awaitable<void> Node::room_after_send() {
     return wait_for_room(std::exchange(full_after_send, {}),
                          std::chrono::steady_clock::now() + impl_->options().outbox_ttl);
 }
-void Node::finish_loaned(Buffer&& frame, const detail::LoanState& loan) {
+void Node::finish_loaned(Buffer&& frame, const detail::LoanState& loan, bool suspend_when_full) {
     std::uint64_t sent_at = 0;  // the frame's own stamp, for the loaned frames too
     for (std::size_t i = 0; i < 8; ++i) {
         sent_at |= std::uint64_t{std::to_integer<std::uint8_t>(frame.data()[detail::wire::frame_prefix + 4 + i])}
@@ -181,7 +181,7 @@ void Node::finish_loaned(Buffer&& frame, const detail::LoanState& loan) {
     const detail::LoanedSend as_loan = [&](detail::Connection& conn) {
         return conn.send_loaned(loan.block, loan.codec, sent_at, loan.topic);
     };
-    auto* full = impl_->options().outbox_full == OutboxFull::wait ? &full_after_send : nullptr;
+    auto* full = suspend_when_full && impl_->options().outbox_full == OutboxFull::wait ? &full_after_send : nullptr;
     impl_->finish_message(loan.topic, std::move(frame), loan.payload(), full, &as_loan);
 }
 void Node::advertise(std::string topic, AdvertiseOptions options) {

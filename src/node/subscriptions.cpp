@@ -346,6 +346,31 @@ void Subscriptions::on_loaned(const std::shared_ptr<Connection>& conn, LoanedMes
     if (!sub) {
         return;  // the sender's view of our topics is a moment old; the view goes, the block with it
     }
+    if (own_loop_) {
+        // As on_message() does: an idle plain listener on the node's own thread is called right here.
+        std::shared_ptr<ListenerFn> direct;
+        {
+            std::lock_guard sl(sub->mutex);
+            if (!sub->stopped.load(std::memory_order_relaxed) && sub->fn->plain && sub->idle && sub->queued() == 0) {
+                direct = sub->fn;
+            }
+        }
+        if (direct) {
+            RawMessage raw;
+            raw.topic = message.topic;
+            raw.payload = message.view->payload();
+            raw.payload_owner = message.view;
+            raw.sender_id = *conn->peer_id();
+            raw.codec = message.codec;
+            raw.sent_at_ns = message.sent_at_ns;
+            try {
+                direct->plain(raw);
+            } catch (...) {
+                log_listener_failure(*sub);
+            }
+            return;
+        }
+    }
     // The item's own small buffer holds the topic; the payload stays in the pool.
     auto topic = std::make_shared<Buffer>();
     topic->append(message.topic.data(), message.topic.size());
