@@ -89,6 +89,25 @@ ShmRegion ShmRegion::create(std::size_t bytes, const char* name, std::string& er
 }
 
 ShmRegion ShmRegion::adopt(int fd, std::size_t max_bytes, bool (*valid_size)(std::size_t), std::string& error) {
+    return map_peer(fd, max_bytes, valid_size, "a ring", "a page of header and a power of two", true, error);
+}
+
+ShmRegion ShmRegion::adopt_read_only(int fd, std::size_t max_bytes, std::string& error) {
+    const auto whole_pages = [](std::size_t size) {
+        return size % static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) == 0;
+    };
+    auto region = map_peer(fd, max_bytes, whole_pages, "a loan pool", "whole pages", false, error);
+    region.close_fd();  // the mapping keeps the memory; nothing else needs the descriptor
+    return region;
+}
+
+ShmRegion ShmRegion::map_peer(int fd,
+                              std::size_t max_bytes,
+                              bool (*valid_size)(std::size_t),
+                              const char* what,
+                              const char* shape,
+                              bool writable,
+                              std::string& error) {
     ShmRegion region;
     region.fd_ = fd;
     struct stat st {};
@@ -107,48 +126,17 @@ ShmRegion ShmRegion::adopt(int fd, std::size_t max_bytes, bool (*valid_size)(std
     }
     const auto size = static_cast<std::size_t>(st.st_size);
     if (st.st_size <= 0 || size > max_bytes || !valid_size(size)) {
-        error = "a ring of " + std::to_string(st.st_size) + " bytes (at most " + std::to_string(max_bytes) +
-                " allowed, a page of header and a power of two)";
+        error = std::string(what) + " of " + std::to_string(st.st_size) + " bytes (at most " +
+                std::to_string(max_bytes) + " allowed, " + shape + ")";
         return {};
     }
-    region.map_ = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    region.map_ = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
     if (region.map_ == MAP_FAILED) {
         region.map_ = nullptr;
         error = errno_text("mmap");
         return {};
     }
     region.size_ = size;
-    return region;
-}
-
-ShmRegion ShmRegion::adopt_read_only(int fd, std::size_t max_bytes, std::string& error) {
-    ShmRegion region;
-    region.fd_ = fd;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        error = errno_text("fstat");
-        return {};
-    }
-    const int seals = ::fcntl(fd, F_GET_SEALS);
-    if (!S_ISREG(st.st_mode) || seals < 0 || (seals & required_seals) != required_seals) {
-        error = "the loan pool is not a memory file sealed against resizing";
-        return {};
-    }
-    const auto size = static_cast<std::size_t>(st.st_size);
-    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    if (st.st_size <= 0 || size > max_bytes || size % page != 0) {
-        error = "a loan pool of " + std::to_string(st.st_size) + " bytes (at most " + std::to_string(max_bytes) +
-                " allowed, whole pages)";
-        return {};
-    }
-    region.map_ = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (region.map_ == MAP_FAILED) {
-        region.map_ = nullptr;
-        error = errno_text("mmap");
-        return {};
-    }
-    region.size_ = size;
-    region.close_fd();  // the mapping keeps the memory; nothing else needs the descriptor
     return region;
 }
 

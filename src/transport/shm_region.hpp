@@ -41,6 +41,14 @@ public:
     void close_fd() noexcept;
 
 private:
+    /// Checks and maps a memfd a peer passed (see adopt); `what` and `shape` name it in errors.
+    static ShmRegion map_peer(int fd,
+                              std::size_t max_bytes,
+                              bool (*valid_size)(std::size_t),
+                              const char* what,
+                              const char* shape,
+                              bool writable,
+                              std::string& error);
     void reset() noexcept;
 
     int fd_ = -1;

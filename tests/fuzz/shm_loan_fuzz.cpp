@@ -9,38 +9,13 @@
 #include <span>
 #include <vector>
 
+#include "fuzz_script.hpp"
 #include "transport/shm_control.hpp"
 #include "transport/shm_pool_allocator.hpp"
 
 using namespace meshy::detail;
 
 namespace {
-
-struct Script {
-    std::span<const std::uint8_t> in;
-    bool empty() const { return in.empty(); }
-    std::uint8_t byte() {
-        if (in.empty()) {
-            return 0;
-        }
-        const auto b = in.front();
-        in = in.subspan(1);
-        return b;
-    }
-    std::uint32_t u32() {
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) {
-            v |= std::uint32_t{byte()} << (8 * i);
-        }
-        return v;
-    }
-    std::span<const std::byte> take(std::size_t n) {
-        n = std::min(n, in.size());
-        const auto out = std::as_bytes(in.first(n));
-        in = in.subspan(n);
-        return out;
-    }
-};
 
 void check(bool ok) {
     if (!ok) {
@@ -56,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ShmPoolAllocator pool(pool_bytes, 16);
     std::vector<std::byte> memory(pool_bytes, std::byte{1});
     std::vector<ShmPoolAllocator::Block> lent;  // blocks this end sent the peer, which it holds
-    Script script{std::span(data, size)};
+    FuzzScript script{std::span(data, size)};
     unsigned sum = 0;
     for (int steps = 0; steps < 256 && !script.empty(); ++steps) {
         switch (script.byte() % 5) {

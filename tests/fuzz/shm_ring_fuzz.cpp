@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_script.hpp"
 #include "transport/shm_control.hpp"
 #include "transport/shm_ring.hpp"
 #include "wire/frame.hpp"
@@ -17,26 +18,6 @@
 using namespace meshy::detail;
 
 namespace {
-
-struct Script {
-    std::span<const std::uint8_t> in;
-    bool empty() const { return in.empty(); }
-    std::uint8_t byte() {
-        if (in.empty()) {
-            return 0;
-        }
-        const auto b = in.front();
-        in = in.subspan(1);
-        return b;
-    }
-    std::uint64_t u64() {
-        std::uint64_t v = 0;
-        for (int i = 0; i < 8; ++i) {
-            v |= std::uint64_t{byte()} << (8 * i);
-        }
-        return v;
-    }
-};
 
 void store(std::vector<std::byte>& memory, std::size_t offset, std::uint64_t value) {
     std::memcpy(memory.data() + offset, &value, sizeof value);
@@ -56,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::byte chunk[3000];
     std::string why;
     constexpr std::size_t max_frame = 16384;
-    Script script{std::span(data, size)};
+    FuzzScript script{std::span(data, size)};
     for (int steps = 0; steps < 512 && !script.empty(); ++steps) {
         switch (script.byte() % 8) {
             case 0: {  // the peer writes bytes after its index, then publishes them

@@ -28,17 +28,13 @@
 #include <vector>
 
 #include "process.hpp"
+#include "role_support.hpp"
 
 namespace meshy::test {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-void say(const std::string& line) {
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-}
 
 std::byte pattern(std::uint64_t seq, std::size_t i) {
     return std::byte(static_cast<unsigned char>(seq * 131 + i * 7));
@@ -95,25 +91,6 @@ std::size_t peer_pools(pid_t pid) {
         }
     }
     return n;
-}
-
-sigset_t stop_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    return set;
-}
-
-void wait_for_stop() {
-    const sigset_t set = stop_signals();
-    int sig = 0;
-    ::sigwait(&set, &sig);
-}
-
-std::string arg(const std::vector<std::string>& args, const std::string& name, const std::string& otherwise) {
-    const auto it = std::find(args.begin(), args.end(), name);
-    return it != args.end() && it + 1 != args.end() ? *(it + 1) : otherwise;
 }
 
 NodeOptions options_from(const std::vector<std::string>& args) {
@@ -286,34 +263,6 @@ int role_misuse(const std::vector<std::string>& args) {
 }
 
 // ---- the tests ------------------------------------------------------------------------------------
-
-std::string out(const Process& p) {
-    const auto lines = p.lines();
-    std::string text = "--- " + p.label() + " ---\n";
-    for (std::size_t i = lines.size() > 40 ? lines.size() - 40 : 0; i < lines.size(); ++i) {
-        text += lines[i] + "\n";
-    }
-    return text;
-}
-
-template <class Pred>
-bool eventually(Pred pred, Millis timeout) {
-    const auto until = Clock::now() + timeout;
-    while (!pred()) {
-        if (Clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
-void expect_clean_stop(Process& p) {
-    p.send_signal(SIGTERM);
-    const auto status = p.wait_exit(20000ms);
-    ASSERT_TRUE(status) << p.label() << " did not stop";
-    EXPECT_TRUE(status->success()) << p.label() << ": " << status->describe() << "\n" << out(p);
-}
 
 class ShmLoanTest : public ::testing::Test {
 protected:

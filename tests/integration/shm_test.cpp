@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "process.hpp"
+#include "role_support.hpp"
 
 namespace meshy::test {
 namespace {
@@ -30,11 +31,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 // ---- the nodes (--role) ---------------------------------------------------------------------------
-
-void say(const std::string& line) {
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-}
 
 /// Payload `seq` of `size` bytes: the sequence number, then bytes that depend on both.
 std::vector<std::byte> payload_of(std::uint64_t seq, std::size_t size) {
@@ -59,22 +55,6 @@ bool payload_intact(std::span<const std::byte> p, std::uint64_t& seq) {
     return true;
 }
 
-/// The signals that end a role (the test's way to stop it).
-sigset_t stop_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    return set;
-}
-
-/// Blocks until SIGTERM or SIGINT, which main() blocked before any thread started.
-void wait_for_stop() {
-    const sigset_t set = stop_signals();
-    int sig = 0;
-    ::sigwait(&set, &sig);
-}
-
 /// The transport to the first peer this node sees ("" while none).
 std::string peer_transport(const Node& node) {
     for (const auto& n : node.nodes()) {
@@ -83,11 +63,6 @@ std::string peer_transport(const Node& node) {
         }
     }
     return {};
-}
-
-std::string arg(const std::vector<std::string>& args, const std::string& name, const std::string& otherwise) {
-    const auto it = std::find(args.begin(), args.end(), name);
-    return it != args.end() && it + 1 != args.end() ? *(it + 1) : otherwise;
 }
 
 NodeOptions options_from(const std::vector<std::string>& args) {
@@ -252,16 +227,6 @@ int role_call(const std::vector<std::string>& args) {
 
 // ---- the tests ------------------------------------------------------------------------------------
 
-/// The last lines a child printed, for failure messages.
-std::string out(const Process& p) {
-    const auto lines = p.lines();
-    std::string text = "--- " + p.label() + " ---\n";
-    for (std::size_t i = lines.size() > 40 ? lines.size() - 40 : 0; i < lines.size(); ++i) {
-        text += lines[i] + "\n";
-    }
-    return text;
-}
-
 std::string self_path() {
     return fs::read_symlink("/proc/self/exe").string();
 }
@@ -276,27 +241,6 @@ bool maps_ring(pid_t pid) {
         }
     }
     return false;
-}
-
-/// Waits (up to `timeout`) until `pred` holds, checking every 20 ms.
-template <class Pred>
-bool eventually(Pred pred, Millis timeout) {
-    const auto until = Clock::now() + timeout;
-    while (!pred()) {
-        if (Clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
-/// Stops a child with SIGTERM and expects a clean exit (under ASan: no leak, no error report).
-void expect_clean_stop(Process& p) {
-    p.send_signal(SIGTERM);
-    const auto status = p.wait_exit(20000ms);
-    ASSERT_TRUE(status) << p.label() << " did not stop";
-    EXPECT_TRUE(status->success()) << p.label() << ": " << status->describe() << "\n" << out(p);
 }
 
 class ShmTest : public ::testing::Test {

@@ -1,0 +1,78 @@
+// Shared by the integration tests whose binary is also the nodes it starts (--role): what a role
+// says, how it waits to be stopped, its arguments; and the test side's waits and checks.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process.hpp"
+
+namespace meshy::test {
+
+/// A line on stdout, flushed: the test reads it as it comes.
+inline void say(const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+}
+
+/// The signals that end a role (the test's way to stop it).
+inline sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return set;
+}
+
+/// Blocks until SIGTERM or SIGINT, which main() blocked before any thread started.
+inline void wait_for_stop() {
+    const sigset_t set = stop_signals();
+    int sig = 0;
+    ::sigwait(&set, &sig);
+}
+
+/// The value after `name` in a role's arguments, or `otherwise`.
+inline std::string arg(const std::vector<std::string>& args, const std::string& name, const std::string& otherwise) {
+    const auto it = std::find(args.begin(), args.end(), name);
+    return it != args.end() && it + 1 != args.end() ? *(it + 1) : otherwise;
+}
+
+/// The last lines a child printed, for failure messages.
+inline std::string out(const Process& p) {
+    const auto lines = p.lines();
+    std::string text = "--- " + p.label() + " ---\n";
+    for (std::size_t i = lines.size() > 40 ? lines.size() - 40 : 0; i < lines.size(); ++i) {
+        text += lines[i] + "\n";
+    }
+    return text;
+}
+
+/// Waits (up to `timeout`) until `pred` holds, checking every 20 ms.
+template <class Pred>
+bool eventually(Pred pred, Millis timeout) {
+    const auto until = Clock::now() + timeout;
+    while (!pred()) {
+        if (Clock::now() >= until) {
+            return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
+
+/// Stops a child with SIGTERM and expects a clean exit (under ASan: no leak, no error report).
+inline void expect_clean_stop(Process& p) {
+    p.send_signal(SIGTERM);
+    const auto status = p.wait_exit(Millis(20000));
+    ASSERT_TRUE(status) << p.label() << " did not stop";
+    EXPECT_TRUE(status->success()) << p.label() << ": " << status->describe() << "\n" << out(p);
+}
+
+}  // namespace meshy::test
