@@ -204,7 +204,7 @@ bool Connection::on_loan_control(const shm::Control& control) {
                     ::close(fd);
                 }
                 // Without a pool mapped here the peer sends its loans' bytes: nothing is lost.
-                log(LogLevel::info, "ignoring a loan pool from " + who() + " (none attached, or not expected)");
+                log(LogLevel::debug, "ignoring a loan pool from " + who() + " (none attached, or not expected)");
                 return true;
             }
             std::string error;

@@ -101,7 +101,7 @@ NodeOptions options_from(const std::vector<std::string>& args) {
     return o;
 }
 
-/// listen TOPIC [--hold N]: checks each payload, its order and whether it is read in place; keeps
+/// listen TOPIC [--hold N] [--typed yes]: checks each payload, its order and whether it is read in place; keeps
 /// the last N messages (holding their loans). Says "GOT <count> inplace <n>" now and then, "HELD <n>"
 /// as the loans it holds grow, and "FINAL ..." on SIGTERM. Empty payloads (warm-ups) are ignored.
 int role_listen(const std::vector<std::string>& args) {
@@ -113,15 +113,16 @@ int role_listen(const std::vector<std::string>& args) {
     std::deque<std::shared_ptr<const void>> held;
     std::mutex mutex;
     Node node(options_from(args));
-    node.listen_raw(topic, [&](const RawMessage& m) {
-        if (m.payload.empty()) {
+    // `owner` is null for a typed listener, which cannot keep the message past its callback.
+    auto take = [&](std::span<const std::byte> payload, const std::shared_ptr<const void>* owner) {
+        if (payload.empty()) {
             return;
         }
         std::lock_guard lock(mutex);
         std::uint64_t seq = 0;
-        if (!intact(m.payload, seq)) {
+        if (!intact(payload, seq)) {
             ++corrupt;
-            say("CORRUPT size=" + std::to_string(m.payload.size()));
+            say("CORRUPT size=" + std::to_string(payload.size()));
         }
         if (seen && seq <= last_seq) {
             ++disorder;
@@ -129,8 +130,8 @@ int role_listen(const std::vector<std::string>& args) {
         }
         seen = true;
         last_seq = seq;
-        const bool here = in_peer_pool(m.payload.data());
-        if (here != (m.payload_owner != nullptr)) {
+        const bool here = in_peer_pool(payload.data());
+        if (owner && here != (*owner != nullptr)) {
             say("OWNER MISMATCH");
             ++corrupt;
         }
@@ -140,16 +141,22 @@ int role_listen(const std::vector<std::string>& args) {
             ++copied_after;  // once loans flow, every message comes as one
         }
         ++count;
-        bytes += m.payload.size();
-        if (hold > 0 && m.payload_owner) {
-            held.push_back(m.payload_owner);
+        bytes += payload.size();
+        if (hold > 0 && owner && *owner) {
+            held.push_back(*owner);
             if (held.size() > hold) {
                 held.pop_front();
             }
             say("HELD " + std::to_string(held.size()));
         }
         say("GOT " + std::to_string(count) + " seq " + std::to_string(seq) + " inplace " + std::to_string(inplace));
-    });
+    };
+    if (arg(args, "--typed", "no") == "yes") {
+        // A typed listener of a view: the raw codec hands it the payload where it lies.
+        node.listen_blocking<RawCodec>(topic, [&](std::span<const std::byte> payload) { take(payload, nullptr); });
+    } else {
+        node.listen_raw(topic, [&](const RawMessage& m) { take(m.payload, &m.payload_owner); });
+    }
     say("READY " + std::to_string(::getpid()));
     wait_for_stop();
     node.stop();
@@ -300,7 +307,7 @@ constexpr Millis transfer{60000};
 TEST_F(ShmLoanTest, EightMegabyteLoansReachTwoListenersInPlaceAndInOrder) {
     constexpr int count = 12;
     auto one = start({"listen", "camera", "--name", "sink1"}, "sink1");
-    auto two = start({"listen", "camera", "--name", "sink2"}, "sink2");
+    auto two = start({"listen", "camera", "--typed", "yes", "--name", "sink2"}, "sink2");
     ASSERT_TRUE(one->wait_for_line("READY", startup)) << out(*one);
     ASSERT_TRUE(two->wait_for_line("READY", startup)) << out(*two);
     auto sender = start({"send", "camera", "--size", std::to_string(8u << 20), "--count", std::to_string(count),

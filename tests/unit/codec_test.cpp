@@ -93,6 +93,22 @@ TEST(RawCodec, PassesBytesThrough) {
     EXPECT_EQ(s, "abc");
 }
 
+TEST(RawCodec, DecodesAViewWithoutACopy) {
+    // A listener of std::span<const std::byte> reads the payload where it lies (a loan: in place).
+    const std::vector<std::byte> bytes{std::byte{1}, std::byte{2}, std::byte{3}};
+    static_assert(CodecFor<RawCodec, std::span<const std::byte>>);
+    static_assert(!CodecFor<MsgpackCodec, std::span<const std::byte>>);
+    auto [view] = RawCodec::decode<std::span<const std::byte>>(bytes);
+    EXPECT_EQ(view.data(), bytes.data());
+    EXPECT_EQ(view.size(), 3u);
+    Buffer out;
+    RawCodec::encode(out, view);  // and sends one as is
+    EXPECT_TRUE(std::equal(out.bytes().begin(), out.bytes().end(), bytes.begin(), bytes.end()));
+    auto [via_dispatch] =
+        detail::decode_args<detail::NoCodec, std::span<const std::byte>>(CodecId::raw, std::span(bytes));
+    EXPECT_EQ(via_dispatch.data(), bytes.data());
+}
+
 using BuiltinCodecs = Codecs<MsgpackCodec, CerealCodec, RawCodec>;
 
 TEST(CodecDispatch, PicksTheCodecByIdAndRefusesMismatches) {
