@@ -11,10 +11,10 @@ FUZZ_TARGETS=(frame ws mcap rosbridge values args launch advert rest foxglove se
 # shellcheck disable=SC2034
 declare -A FUZZ_CAP=([frame]=30 [ws]=30 [mcap]=110 [rosbridge]=335 [values]=200 [args]=500 [launch]=520
     [advert]=165 [rest]=20 [foxglove]=1050 [secure_handshake]=50 [shm_ring]=75
-    [shm_loan]=40)
+    [shm_loan]=60)
 # launch: 2 KiB holds a launch file of a dozen nodes (the seeds are at most 1.2 KiB); the YAML
 # parser's time grows with the input.
 # shellcheck disable=SC2034
 declare -A FUZZ_MAX_LEN=([frame]=16384 [ws]=16384 [mcap]=65536 [rosbridge]=2048 [values]=2048 [args]=1024
     [launch]=2048 [advert]=4096 [rest]=4096 [foxglove]=4096 [secure_handshake]=16384 [shm_ring]=16384
-    [shm_loan]=2048)
+    [shm_loan]=384)
