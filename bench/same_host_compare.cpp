@@ -391,6 +391,11 @@ meshy::NodeOptions meshy_options(const std::string& name, const std::string& dom
     o.outbox_full = meshy::OutboxFull::wait;
     if (size >= 64 * 1024) {
         o.outbox_capacity = 8;  // a full default outbox of 8 MB messages would be 8 GB
+        // The loan pool holds as many messages as iceoryx lets be in flight (its subscriber queue of
+        // 4, the chunk the publisher fills, the one the subscriber reads): a sender that runs further
+        // ahead spreads its messages over more memory than the caches hold (a stream of 1 MB loans
+        // through 64 blocks moved at less than half the rate of one through 4).
+        o.shm_pool_bytes = (size + 4095) / 4096 * 4096 * 6;
     }
     return o;
 }
