@@ -16,9 +16,10 @@
 //    receiver). iceoryx through loans, as its iceperf does: the publisher loans a chunk, fills it
 //    and publishes it; the subscriber takes it, reads it in place and releases it, polling take()
 //    for a latency message (iceperf's mode) when it has a CPU of its own, else (and within a
-//    stream) waiting in a WaitSet. meshy: the sender fills a buffer and sends it (a copy into the
-//    ring); the receiver reads the payload where the callback gets it. meshy has no loans yet: a
-//    sender is a Source (acquire a buffer, publish it), so a loan variant is one more Source.
+//    stream) waiting in a WaitSet. meshy twice: the sender fills a buffer and sends it (a copy into
+//    the ring), and through loans (loan_blocking, fill, send_loaned_blocking; the receiver reads
+//    the sender's pool in place); the receiver reads the payload where the callback gets it. A
+//    sender is a Source (acquire a buffer, publish it): one for copies, one for loans.
 //    The receiver answers through a pipe (one record per latency message, one per stream), which
 //    paces the latency messages and is not timed.
 // Every peer's sessions are set up once per run and then take turns in slices (like
