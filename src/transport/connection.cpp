@@ -546,6 +546,7 @@ void Connection::do_close(const std::string& reason, WarnKind kind) {
             shm_->close();  // the mappings go with the link
         }
     });
+    peer_pool_.reset();  // the peer's pool stays mapped only while a listener holds one of its messages
     bell_.close();
     if (config_.loan_pool) {
         config_.loan_pool->release_holder(pool_holder_);  // the peer's loans, read or not (kill -9 too)

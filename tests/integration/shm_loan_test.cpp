@@ -330,6 +330,26 @@ TEST_F(ShmLoanTest, EightMegabyteLoansReachTwoListenersInPlaceAndInOrder) {
     expect_clean_stop(*sender);
 }
 
+TEST_F(ShmLoanTest, AKilledSenderLeavesNoPoolMappedAndNoCorruptMessage) {
+    auto listener = start({"listen", "stream", "--name", "sink"}, "sink");
+    ASSERT_TRUE(listener->wait_for_line("READY", startup)) << out(*listener);
+    auto sender = start(
+        {"send", "stream", "--size", std::to_string(1u << 20), "--count", "1000000", "--name", "source"}, "source");
+    std::size_t at = 0;
+    ASSERT_TRUE(listener->wait_for_match(
+        [](const std::string& l) { return l.starts_with("GOT ") && l.find(" inplace 0") == std::string::npos; },
+        transfer, 0, &at))
+        << out(*listener) << out(*sender);
+    EXPECT_GE(peer_pools(listener->pid()), 1u);
+    sender->kill();  // mid-stream, mid-message
+    // Its pool goes from the listener once nothing holds its messages, and the listener goes on.
+    EXPECT_TRUE(eventually([&] { return peer_pools(listener->pid()) == 0; }, 10000ms)) << "still mapped";
+    expect_clean_stop(*listener);
+    const auto final_line = listener->wait_for_line("FINAL", 10000ms);
+    ASSERT_TRUE(final_line) << out(*listener);
+    EXPECT_NE(final_line->find("corrupt 0 disorder 0"), std::string::npos) << *final_line;
+}
+
 TEST_F(ShmLoanTest, AKilledListenerHoldingLoansFreesThemForAWaitingSender) {
     // A 16 MiB pool takes four 4 MiB loans; the listener keeps every message it gets.
     auto listener = start({"listen", "hold", "--hold", "1000", "--name", "sink"}, "sink");
