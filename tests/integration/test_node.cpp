@@ -92,6 +92,10 @@ const char* errc_name(meshy::errc e) {
             return "discovery_unavailable";
         case meshy::errc::io_error:
             return "io_error";
+        case meshy::errc::pool_exhausted:
+            return "pool_exhausted";
+        case meshy::errc::loan_spent:
+            return "loan_spent";
     }
     return "unknown";
 }
