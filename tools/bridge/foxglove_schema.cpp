@@ -1,9 +1,11 @@
 #include "bridge/foxglove_schema.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <meshy/codecs/msgpack.hpp>
 #include <meshy/msgs/foxglove.hpp>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <vector>
 
 #include "msgpack_json.hpp"
@@ -19,60 +21,276 @@ KnownType known() {
     return {std::string(message_type<T>::name), message_type<T>::schema()};
 }
 
-struct NotJson {};
+/// An inferred schema while it is built. Merged as JSON values, an array's element schemas were
+/// copied and compared whole for every element (most of what a message cost); shapes merge in place,
+/// and shape_json() makes the JSON Schema once: the one merge_schemas() would have built.
+struct Shape {
+    enum class Kind : std::uint8_t { null, boolean, integer, number, string, base64, array, object, any_of };
+    /// An object's property: its name (in the payload's bytes) and whether every message had it.
+    struct Property {
+        std::string_view name;
+        bool required = true;
+        bool operator==(const Property&) const = default;
+    };
+    explicit Shape(Kind k = Kind::null) : kind(k) {}
 
-ordered_json infer(const msgpack::object& o, int depth) {
+    Kind kind;
+    /// array: its items' schema, if any element was seen; object: the properties' schemas;
+    /// any_of: the alternatives.
+    std::vector<Shape> children;
+    std::vector<Property> properties;  ///< object: in the order first seen
+
+    bool operator==(const Shape&) const = default;
+};
+
+/// The "type" of a shape's JSON Schema (merge_schemas() compares those).
+std::string_view type_name(Shape::Kind kind) {
+    switch (kind) {
+        case Shape::Kind::null:
+            return "null";
+        case Shape::Kind::boolean:
+            return "boolean";
+        case Shape::Kind::integer:
+            return "integer";
+        case Shape::Kind::number:
+            return "number";
+        case Shape::Kind::string:
+        case Shape::Kind::base64:
+            return "string";
+        case Shape::Kind::array:
+            return "array";
+        case Shape::Kind::object:
+            return "object";
+        case Shape::Kind::any_of:
+            break;
+    }
+    return "";
+}
+
+Shape* find_property(Shape& object, std::string_view name) {
+    for (std::size_t i = 0; i < object.properties.size(); ++i) {
+        if (object.properties[i].name == name) {
+            return &object.children[i];
+        }
+    }
+    return nullptr;
+}
+
+const Shape::Property* find_property_of(const Shape& object, std::string_view name) {
+    for (const auto& p : object.properties) {
+        if (p.name == name) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+/// merge_schemas(a, b) on shapes, into `a`.
+void merge(Shape& a, Shape&& b) {
+    using Kind = Shape::Kind;
+    if (a == b) {
+        return;
+    }
+    if ((a.kind == Kind::integer && b.kind == Kind::number) || (a.kind == Kind::number && b.kind == Kind::integer)) {
+        a = Shape(Kind::number);
+        return;
+    }
+    if (a.kind == Kind::object && b.kind == Kind::object) {
+        for (auto& p : a.properties) {
+            const Shape::Property* q = find_property_of(b, p.name);
+            p.required = p.required && q && q->required;
+        }
+        for (std::size_t i = 0; i < b.properties.size(); ++i) {
+            if (Shape* have = find_property(a, b.properties[i].name)) {
+                merge(*have, std::move(b.children[i]));
+            } else {
+                a.properties.push_back({b.properties[i].name, false});
+                a.children.push_back(std::move(b.children[i]));
+            }
+        }
+        return;
+    }
+    if (a.kind == Kind::array && b.kind == Kind::array) {
+        if (!a.children.empty() && !b.children.empty()) {
+            merge(a.children.front(), std::move(b.children.front()));
+        } else {
+            a.children.clear();  // merge_schemas() keeps items only when both have them
+        }
+        return;
+    }
+    // Only shapes that merge() descends into are merged here; any other pair of the same type (a
+    // string and a base64 string) stays two alternatives.
+    const auto descends = [](const Shape& x, const Shape& y) {
+        return type_name(x.kind) == type_name(y.kind) && (x.kind == Kind::array || x.kind == Kind::object);
+    };
+    std::vector<Shape> any;
+    if (a.kind == Kind::any_of) {
+        any = std::move(a.children);
+    } else {
+        any.push_back(std::move(a));
+    }
+    std::vector<Shape> alternatives;
+    if (b.kind == Kind::any_of) {
+        alternatives = std::move(b.children);
+    } else {
+        alternatives.push_back(std::move(b));
+    }
+    for (auto& alt : alternatives) {
+        bool merged = false;
+        for (auto& have : any) {
+            if (have == alt) {
+                merged = true;
+                break;
+            }
+            if (descends(have, alt)) {
+                merge(have, std::move(alt));
+                merged = true;
+                break;
+            }
+        }
+        if (!merged) {
+            any.push_back(std::move(alt));
+        }
+    }
+    a = Shape(Kind::any_of);
+    a.children = std::move(any);
+}
+
+/// Whether a map of `size` keys has two equal ones (no JSON form).
+bool duplicate_keys(const msgpack::object_kv* kv, std::uint32_t size) {
+    const auto key = [&](std::uint32_t i) {
+        return std::string_view(kv[i].key.via.str.ptr, kv[i].key.via.str.size);
+    };
+    if (size <= 16) {
+        for (std::uint32_t i = 1; i < size; ++i) {
+            for (std::uint32_t j = 0; j < i; ++j) {
+                if (key(i) == key(j)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    std::vector<std::string_view> keys(size);
+    for (std::uint32_t i = 0; i < size; ++i) {
+        keys[i] = key(i);
+    }
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+}
+
+/// The shape of `o`, into `out`; false when `o` has no JSON form.
+bool infer(const msgpack::object& o, int depth, Shape& out) {
+    using Kind = Shape::Kind;
     if (depth > max_depth) {
-        throw NotJson{};
+        return false;
     }
     switch (o.type) {
         case msgpack::type::NIL:
-            return {{"type", "null"}};
+            out = Shape(Kind::null);
+            return true;
         case msgpack::type::BOOLEAN:
-            return {{"type", "boolean"}};
+            out = Shape(Kind::boolean);
+            return true;
         case msgpack::type::POSITIVE_INTEGER:
         case msgpack::type::NEGATIVE_INTEGER:
-            return {{"type", "integer"}};
+            out = Shape(Kind::integer);
+            return true;
         case msgpack::type::FLOAT32:
         case msgpack::type::FLOAT64:
-            return {{"type", "number"}};
+            out = Shape(Kind::number);
+            return true;
         case msgpack::type::STR:
-            return {{"type", "string"}};
+            out = Shape(Kind::string);
+            return true;
         case msgpack::type::BIN:
-            return {{"type", "string"}, {"contentEncoding", "base64"}};
+            out = Shape(Kind::base64);
+            return true;
         case msgpack::type::ARRAY: {
-            ordered_json items;
+            out = Shape(Kind::array);
+            Shape element;
             for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
-                ordered_json s = infer(o.via.array.ptr[i], depth + 1);
-                items = items.is_null() ? std::move(s) : merge_schemas(items, s);
+                if (!infer(o.via.array.ptr[i], depth + 1, element)) {
+                    return false;
+                }
+                if (i == 0) {
+                    out.children.push_back(std::move(element));
+                } else {
+                    merge(out.children.front(), std::move(element));
+                }
             }
-            ordered_json out = {{"type", "array"}};
-            if (!items.is_null()) {
-                out["items"] = std::move(items);
-            }
-            return out;
+            return true;
         }
         case msgpack::type::MAP: {
-            ordered_json properties = ordered_json::object();
-            ordered_json required = ordered_json::array();
-            for (std::uint32_t i = 0; i < o.via.map.size; ++i) {
-                const auto& kv = o.via.map.ptr[i];
-                if (kv.key.type != msgpack::type::STR) {
-                    throw NotJson{};
+            const std::uint32_t size = o.via.map.size;
+            for (std::uint32_t i = 0; i < size; ++i) {
+                if (o.via.map.ptr[i].key.type != msgpack::type::STR) {
+                    return false;
                 }
-                std::string key(kv.key.via.str.ptr, kv.key.via.str.size);
-                if (properties.contains(key)) {
-                    throw NotJson{};  // a duplicate key has no JSON form
-                }
-                properties[key] = infer(kv.val, depth + 1);
-                required.push_back(std::move(key));
             }
-            return {{"type", "object"}, {"properties", std::move(properties)}, {"required", std::move(required)}};
+            if (duplicate_keys(o.via.map.ptr, size)) {
+                return false;
+            }
+            out = Shape(Kind::object);
+            out.children.resize(size);
+            out.properties.reserve(size);
+            for (std::uint32_t i = 0; i < size; ++i) {
+                const auto& kv = o.via.map.ptr[i];
+                if (!infer(kv.val, depth + 1, out.children[i])) {
+                    return false;
+                }
+                out.properties.push_back({std::string_view(kv.key.via.str.ptr, kv.key.via.str.size), true});
+            }
+            return true;
         }
         case msgpack::type::EXT:
             break;
     }
-    throw NotJson{};
+    return false;
+}
+
+/// The JSON Schema of a shape, as infer_schema() returns it.
+ordered_json shape_json(const Shape& s) {
+    using Kind = Shape::Kind;
+    ordered_json out = ordered_json::object();
+    switch (s.kind) {
+        case Kind::any_of: {
+            ordered_json any = ordered_json::array();
+            for (const auto& alt : s.children) {
+                any.push_back(shape_json(alt));
+            }
+            out["anyOf"] = std::move(any);
+            return out;
+        }
+        case Kind::array:
+            out["type"] = "array";
+            if (!s.children.empty()) {
+                out["items"] = shape_json(s.children.front());
+            }
+            return out;
+        case Kind::object: {
+            ordered_json properties = ordered_json::object();
+            ordered_json required = ordered_json::array();
+            for (std::size_t i = 0; i < s.properties.size(); ++i) {
+                const std::string name(s.properties[i].name);
+                if (s.properties[i].required) {
+                    required.push_back(name);
+                }
+                properties[name] = shape_json(s.children[i]);
+            }
+            out["type"] = "object";
+            out["properties"] = std::move(properties);
+            out["required"] = std::move(required);
+            return out;
+        }
+        case Kind::base64:
+            out["type"] = "string";
+            out["contentEncoding"] = "base64";
+            return out;
+        default:
+            out["type"] = std::string(type_name(s.kind));
+            return out;
+    }
 }
 
 bool string_keyed_map(const msgpack::object& o) {
@@ -87,7 +305,7 @@ bool string_keyed_map(const msgpack::object& o) {
     return true;
 }
 
-ordered_json tuple_schema(std::vector<ordered_json> items) {
+ordered_json tuple_schema(ordered_json items) {
     const std::size_t n = items.size();
     return {{"type", "array"}, {"items", std::move(items)}, {"minItems", n}, {"additionalItems", false}};
 }
@@ -142,13 +360,14 @@ const KnownType* match_known_type(const ordered_json& message) {
         }
         return out;
     }();
-    std::vector<std::string> names;
+    std::vector<std::string_view> names;
+    names.reserve(message.size());
     for (const auto& [key, value] : message.items()) {
         names.push_back(key);
     }
     std::sort(names.begin(), names.end());
     for (const auto& [type, type_fields] : fields) {
-        if (type_fields == names) {
+        if (std::equal(type_fields.begin(), type_fields.end(), names.begin(), names.end())) {
             return type;
         }
     }
@@ -167,33 +386,46 @@ std::optional<ordered_json> infer_schema(CodecId codec, std::span<const std::byt
         const msgpack::object& root = handle->get();
         // The same shape as payload_to_json(): a trailing string-keyed map gives the members,
         // the other arguments go to "args".
-        ordered_json out = {{"$comment", "inferred"}, {"type", "object"}};
-        ordered_json properties = ordered_json::object();
-        ordered_json required = ordered_json::array();
-        std::vector<ordered_json> args;
+        std::optional<Shape> kwargs;
+        std::vector<Shape> args;
         if (root.type != msgpack::type::ARRAY) {
-            args.push_back(infer(root, 1));
+            if (!infer(root, 1, args.emplace_back())) {
+                return std::nullopt;
+            }
         } else {
             std::uint32_t count = root.via.array.size;
             if (count > 0 && string_keyed_map(root.via.array.ptr[count - 1])) {
-                ordered_json kwargs = infer(root.via.array.ptr[count - 1], 1);
-                properties = std::move(kwargs["properties"]);
-                required = std::move(kwargs["required"]);
+                if (!infer(root.via.array.ptr[count - 1], 1, kwargs.emplace())) {
+                    return std::nullopt;
+                }
                 --count;
             }
+            args.resize(count);
             for (std::uint32_t i = 0; i < count; ++i) {
-                args.push_back(infer(root.via.array.ptr[i], 1));
+                if (!infer(root.via.array.ptr[i], 1, args[i])) {
+                    return std::nullopt;
+                }
             }
         }
+        ordered_json out = {{"$comment", "inferred"}, {"type", "object"}};
+        ordered_json properties = ordered_json::object();
+        ordered_json required = ordered_json::array();
+        if (kwargs) {
+            ordered_json members = shape_json(*kwargs);
+            properties = std::move(members["properties"]);
+            required = std::move(members["required"]);
+        }
         if (!args.empty()) {
-            properties["args"] = tuple_schema(std::move(args));
+            ordered_json items = ordered_json::array();
+            for (const auto& arg : args) {
+                items.push_back(shape_json(arg));
+            }
+            properties["args"] = tuple_schema(std::move(items));
             required.push_back("args");
         }
         out["properties"] = std::move(properties);
         out["required"] = std::move(required);
         return out;
-    } catch (const NotJson&) {
-        return std::nullopt;
     } catch (const std::exception&) {
         return std::nullopt;
     }
