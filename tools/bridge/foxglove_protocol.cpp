@@ -10,45 +10,53 @@ namespace {
 
 using json = nlohmann::json;
 
-/// Thrown (and caught in parse_foxglove_message) for a message that breaks the protocol.
-struct Invalid {
-    std::string why;
-};
-
 constexpr std::size_t max_items = 10000;  // subscriptions or channels in one op
 
-std::uint32_t u32_field(const json& o, const char* name) {
+/// Sets `error` (why a message breaks the protocol) and returns false. Invalid messages are not
+/// exceptional here: any client, or a fuzzer, sends them.
+bool invalid(std::string& error, std::string why) {
+    error = std::move(why);
+    return false;
+}
+
+bool u32_field(const json& o, const char* name, std::uint32_t& out, std::string& error) {
     const auto it = o.find(name);
     if (it == o.end() || !it->is_number_integer() || *it < 0 ||
         *it > static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max())) {
-        throw Invalid{std::string("\"") + name + "\" must be an integer in 0..2^32-1"};
+        return invalid(error, std::string("\"") + name + "\" must be an integer in 0..2^32-1");
     }
-    return it->get<std::uint32_t>();
+    out = it->get<std::uint32_t>();
+    return true;
 }
 
-std::string string_field(const json& o, const char* name, bool required = true) {
+bool string_field(const json& o, const char* name, bool required, std::string& out, std::string& error) {
     const auto it = o.find(name);
     if (it == o.end() || it->is_null()) {
         if (required) {
-            throw Invalid{std::string("missing \"") + name + "\""};
+            return invalid(error, std::string("missing \"") + name + "\"");
         }
-        return {};
+        out.clear();
+        return true;
     }
     if (!it->is_string()) {
-        throw Invalid{std::string("\"") + name + "\" must be a string"};
+        return invalid(error, std::string("\"") + name + "\" must be a string");
     }
-    return it->get<std::string>();
+    out = it->get<std::string>();
+    return true;
 }
 
-const json& array_field(const json& o, const char* name) {
+/// The array `name` of `o`, or nullptr (and `error` set).
+const json* array_field(const json& o, const char* name, std::string& error) {
     const auto it = o.find(name);
     if (it == o.end() || !it->is_array()) {
-        throw Invalid{std::string("\"") + name + "\" must be an array"};
+        invalid(error, std::string("\"") + name + "\" must be an array");
+        return nullptr;
     }
     if (it->size() > max_items) {
-        throw Invalid{std::string("\"") + name + "\" has too many items"};
+        invalid(error, std::string("\"") + name + "\" has too many items");
+        return nullptr;
     }
-    return *it;
+    return &*it;
 }
 
 std::uint32_t read_u32(std::string_view data, std::size_t offset) {
@@ -71,85 +79,103 @@ void put_u64(std::string& out, std::uint64_t v) {
     }
 }
 
-FoxgloveClientOp parse_binary(std::string_view m) {
+bool parse_binary(std::string_view m, FoxgloveClientOp& op, std::string& error) {
     if (m.empty()) {
-        throw Invalid{"empty binary message"};
+        return invalid(error, "empty binary message");
     }
-    FoxgloveClientOp op;
     const auto opcode = static_cast<unsigned char>(m[0]);
     op.op = "opcode " + std::to_string(opcode);
     if (opcode == 1) {
         if (m.size() < 5) {
-            throw Invalid{"message data shorter than its header (5 bytes)"};
+            return invalid(error, "message data shorter than its header (5 bytes)");
         }
         op.kind = FoxgloveOpKind::message_data;
         op.channel_id = read_u32(m, 1);
         op.data.assign(m.substr(5));
-        return op;
+        return true;
     }
     if (opcode == 2) {
         if (m.size() < 13) {
-            throw Invalid{"service call request shorter than its header (13 bytes)"};
+            return invalid(error, "service call request shorter than its header (13 bytes)");
         }
         op.kind = FoxgloveOpKind::service_call;
         op.service_id = read_u32(m, 1);
         op.call_id = read_u32(m, 5);
         const std::uint32_t length = read_u32(m, 9);
         if (length > m.size() - 13) {
-            throw Invalid{"service call request: encoding length beyond the message"};
+            return invalid(error, "service call request: encoding length beyond the message");
         }
         op.encoding.assign(m.substr(13, length));
         op.data.assign(m.substr(13 + length));
-        return op;
+        return true;
     }
-    throw Invalid{"unknown binary opcode " + std::to_string(opcode)};
+    return invalid(error, "unknown binary opcode " + std::to_string(opcode));
 }
 
-FoxgloveClientOp parse_text(std::string_view m) {
+bool parse_text(std::string_view m, FoxgloveClientOp& op, std::string& error) {
     if (!valid_utf8(m)) {
-        throw Invalid{"text message is not UTF-8"};
+        return invalid(error, "text message is not UTF-8");
     }
     const json j = json::parse(m, nullptr, false);
     if (j.is_discarded()) {
-        throw Invalid{"not valid JSON"};
+        return invalid(error, "not valid JSON");
     }
     if (!j.is_object()) {
-        throw Invalid{"a message must be a JSON object"};
+        return invalid(error, "a message must be a JSON object");
     }
-    FoxgloveClientOp op;
-    op.op = string_field(j, "op");
+    if (!string_field(j, "op", true, op.op, error)) {
+        return false;
+    }
     if (op.op == "subscribe") {
         op.kind = FoxgloveOpKind::subscribe;
-        for (const auto& s : array_field(j, "subscriptions")) {
+        const json* subscriptions = array_field(j, "subscriptions", error);
+        if (!subscriptions) {
+            return false;
+        }
+        for (const auto& s : *subscriptions) {
             if (!s.is_object()) {
-                throw Invalid{"a subscription must be an object"};
+                return invalid(error, "a subscription must be an object");
             }
-            op.subscriptions.emplace_back(u32_field(s, "id"), u32_field(s, "channelId"));
+            std::uint32_t id = 0;
+            std::uint32_t channel = 0;
+            if (!u32_field(s, "id", id, error) || !u32_field(s, "channelId", channel, error)) {
+                return false;
+            }
+            op.subscriptions.emplace_back(id, channel);
         }
     } else if (op.op == "unsubscribe" || op.op == "unadvertise") {
         op.kind = op.op == "unsubscribe" ? FoxgloveOpKind::unsubscribe : FoxgloveOpKind::unadvertise;
-        for (const auto& id : array_field(j, op.op == "unsubscribe" ? "subscriptionIds" : "channelIds")) {
+        const json* ids = array_field(j, op.op == "unsubscribe" ? "subscriptionIds" : "channelIds", error);
+        if (!ids) {
+            return false;
+        }
+        for (const auto& id : *ids) {
             if (!id.is_number_integer() || id < 0 ||
                 id > static_cast<std::int64_t>(std::numeric_limits<std::uint32_t>::max())) {
-                throw Invalid{"ids must be integers in 0..2^32-1"};
+                return invalid(error, "ids must be integers in 0..2^32-1");
             }
             op.ids.push_back(id.get<std::uint32_t>());
         }
     } else if (op.op == "advertise") {
         op.kind = FoxgloveOpKind::advertise;
-        for (const auto& c : array_field(j, "channels")) {
+        const json* channels = array_field(j, "channels", error);
+        if (!channels) {
+            return false;
+        }
+        for (const auto& c : *channels) {
             if (!c.is_object()) {
-                throw Invalid{"a channel must be an object"};
+                return invalid(error, "a channel must be an object");
             }
             FoxgloveClientChannel ch;
-            ch.id = u32_field(c, "id");
-            ch.topic = string_field(c, "topic");
-            ch.encoding = string_field(c, "encoding");
-            ch.schema_name = string_field(c, "schemaName", false);
-            ch.schema = string_field(c, "schema", false);
-            ch.schema_encoding = string_field(c, "schemaEncoding", false);
+            if (!u32_field(c, "id", ch.id, error) || !string_field(c, "topic", true, ch.topic, error) ||
+                !string_field(c, "encoding", true, ch.encoding, error) ||
+                !string_field(c, "schemaName", false, ch.schema_name, error) ||
+                !string_field(c, "schema", false, ch.schema, error) ||
+                !string_field(c, "schemaEncoding", false, ch.schema_encoding, error)) {
+                return false;
+            }
             if (ch.topic.empty()) {
-                throw Invalid{"a channel needs a topic"};
+                return invalid(error, "a channel needs a topic");
             }
             op.channels.push_back(std::move(ch));
         }
@@ -161,9 +187,9 @@ FoxgloveClientOp parse_text(std::string_view m) {
                op.op == "unsubscribeParameterUpdates" || op.op == "fetchAsset") {
         op.kind = FoxgloveOpKind::unsupported;
     } else {
-        throw Invalid{"unknown op '" + op.op.substr(0, 64) + "'"};
+        return invalid(error, "unknown op '" + op.op.substr(0, 64) + "'");
     }
-    return op;
+    return true;
 }
 
 }  // namespace
@@ -194,10 +220,9 @@ std::string select_foxglove_subprotocol(std::string_view offered) {
 
 FoxgloveParse parse_foxglove_message(std::string_view message, bool binary) {
     FoxgloveParse out;
-    try {
-        out.op = binary ? parse_binary(message) : parse_text(message);
-    } catch (const Invalid& e) {
-        out.error = e.why;
+    FoxgloveClientOp op;
+    if (binary ? parse_binary(message, op, out.error) : parse_text(message, op, out.error)) {
+        out.op = std::move(op);
     }
     return out;
 }
