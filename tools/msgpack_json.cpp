@@ -1,10 +1,13 @@
 #include "msgpack_json.hpp"
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "bridge/base64.hpp"
@@ -170,7 +173,7 @@ const ordered_json* schema_for(const ordered_json* schema, json::value_t t) {
                                                         : "";
         for (const auto& alt : *it) {
             const auto type = alt.find("type");
-            if (type != alt.end() && type->is_string() && *type == want) {
+            if (type != alt.end() && type->is_string() && type->get_ref<const std::string&>() == want) {
                 return &alt;
             }
         }
@@ -226,7 +229,7 @@ void to_msgpack(Buffer& out, const J& v, const ordered_json* schema, int depth) 
         case json::value_t::string: {
             const auto& s = v.template get_ref<const std::string&>();
             const ordered_json* encoding = member_schema(schema, "contentEncoding");
-            if (encoding && *encoding == "base64") {
+            if (encoding && encoding->is_string() && encoding->get_ref<const std::string&>() == "base64") {
                 if (auto bytes = bridge::base64_decode(s)) {
                     pk.pack_bin(static_cast<std::uint32_t>(bytes->size()));
                     pk.pack_bin_body(bytes->data(), static_cast<std::uint32_t>(bytes->size()));
@@ -263,6 +266,77 @@ void to_msgpack(Buffer& out, const J& v, const ordered_json* schema, int depth) 
     }
 }
 
+/// How a msgpack value goes on after its first byte, for the bytes 0xc4..0xdf: the width of its
+/// length field (0: none), and its body's size (with a length field: what the body has beyond the
+/// length, an ext's type byte).
+struct Layout {
+    std::uint8_t width;
+    std::uint8_t body;
+};
+constexpr std::array<Layout, 28> layouts = {{
+    {1, 0}, {2, 0}, {4, 0},                   // 0xc4 bin 8, 16, 32
+    {1, 1}, {2, 1}, {4, 1},                   // 0xc7 ext 8, 16, 32
+    {0, 4}, {0, 8},                           // 0xca float 32, 64
+    {0, 1}, {0, 2}, {0, 4}, {0, 8},           // 0xcc uint 8..64
+    {0, 1}, {0, 2}, {0, 4}, {0, 8},           // 0xd0 int 8..64
+    {0, 2}, {0, 3}, {0, 5}, {0, 9}, {0, 17},  // 0xd4 fixext 1..16
+    {1, 0}, {2, 0}, {4, 0},                   // 0xd9 str 8, 16, 32
+    {2, 0}, {4, 0},                           // 0xdc array 16, 32
+    {2, 0}, {4, 0},                           // 0xde map 16, 32
+}};
+
+/// Whether `bytes` are exactly one complete msgpack value (its depth not checked). Malformed and
+/// truncated payloads are common (any peer, any fuzz input): this spares them msgpack::unpack(),
+/// which reports them by throwing.
+bool one_msgpack_value(std::span<const std::byte> bytes) {
+    const std::size_t n = bytes.size();
+    std::size_t pos = 0;
+    std::uint64_t pending = 1;  // values still to read; each takes at least one byte
+    while (pending > 0) {
+        if (pending > n - pos) {
+            return false;
+        }
+        --pending;
+        const unsigned b = std::to_integer<unsigned>(bytes[pos++]);
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            continue;  // fixint, nil, bool
+        }
+        if (b <= 0x8f) {
+            pending += 2 * (b & 0x0f);  // fixmap
+            continue;
+        }
+        if (b <= 0x9f) {
+            pending += b & 0x0f;  // fixarray
+            continue;
+        }
+        if (b == 0xc1) {
+            return false;  // never used
+        }
+        std::uint64_t body = b & 0x1f;  // fixstr (0xa0..0xbf)
+        if (b >= 0xc4) {
+            const Layout layout = layouts[b - 0xc4];
+            if (layout.width > n - pos) {
+                return false;
+            }
+            std::uint64_t length = 0;
+            for (std::size_t i = 0; i < layout.width; ++i) {
+                length = (length << 8) | std::to_integer<unsigned>(bytes[pos + i]);
+            }
+            pos += layout.width;
+            body = layout.width == 0 ? layout.body : length + layout.body;
+            if (b >= 0xdc) {
+                pending += (b >= 0xde ? 2 : 1) * length;  // array or map
+                body = 0;
+            }
+        }
+        if (body > n - pos) {
+            return false;
+        }
+        pos += body;
+    }
+    return pos == n;
+}
+
 }  // namespace
 
 json msgpack_to_json(const msgpack::object& o, BinaryForm binary, int depth) {
@@ -282,18 +356,25 @@ void json_to_msgpack(Buffer& out, const ordered_json& v, const ordered_json* sch
 }
 
 std::optional<msgpack::object_handle> unpack_payload(std::span<const std::byte> payload) {
+    const std::size_t n = payload.size();
+    if (!one_msgpack_value(payload)) {
+        return std::nullopt;  // what msgpack::unpack() would throw for, or leave bytes after
+    }
     try {
-        const std::size_t n = payload.size();
         const msgpack::unpack_limit limit(n, n, n, n, n, max_value_depth);
+        // The zone holds the values (16 bytes each, at most one a byte) and copies of the strings: a
+        // small payload needs far less than the default chunk (8 KiB), which a sanitizer fills.
+        auto zone = std::make_unique<msgpack::zone>(std::min<std::size_t>(MSGPACK_ZONE_CHUNK_SIZE, 64 + 24 * n));
         std::size_t offset = 0;
-        auto handle =
-            msgpack::unpack(reinterpret_cast<const char*>(payload.data()), n, offset, nullptr, nullptr, limit);
+        bool referenced = false;
+        const msgpack::object root = msgpack::unpack(*zone, reinterpret_cast<const char*>(payload.data()), n, offset,
+                                                     referenced, nullptr, nullptr, limit);
         if (offset != n) {
             return std::nullopt;
         }
-        return handle;
+        return msgpack::object_handle(root, std::move(zone));
     } catch (const std::exception&) {
-        return std::nullopt;
+        return std::nullopt;  // nested deeper than max_value_depth
     }
 }
 

@@ -73,7 +73,8 @@ const ordered_json* object_schema(const ordered_json* schema) {
     for (const char* alternatives : {"anyOf", "oneOf"}) {
         if (const ordered_json* any = member(schema, alternatives); any && any->is_array()) {
             for (const auto& alt : *any) {
-                if (const ordered_json* type = member(&alt, "type"); type && *type == "object") {
+                if (const ordered_json* type = member(&alt, "type");
+                    type && type->is_string() && type->get_ref<const std::string&>() == "object") {
                     return &alt;
                 }
             }
