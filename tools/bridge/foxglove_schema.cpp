@@ -123,37 +123,31 @@ void merge(Shape& a, Shape&& b) {
     const auto descends = [](const Shape& x, const Shape& y) {
         return type_name(x.kind) == type_name(y.kind) && (x.kind == Kind::array || x.kind == Kind::object);
     };
-    std::vector<Shape> any;
-    if (a.kind == Kind::any_of) {
-        any = std::move(a.children);
-    } else {
+    if (a.kind != Kind::any_of) {
+        std::vector<Shape> any;
         any.push_back(std::move(a));
+        a = Shape(Kind::any_of);
+        a.children = std::move(any);
     }
-    std::vector<Shape> alternatives;
-    if (b.kind == Kind::any_of) {
-        alternatives = std::move(b.children);
-    } else {
-        alternatives.push_back(std::move(b));
-    }
-    for (auto& alt : alternatives) {
-        bool merged = false;
-        for (auto& have : any) {
+    const auto add = [&](Shape&& alt) {
+        for (auto& have : a.children) {
             if (have == alt) {
-                merged = true;
-                break;
+                return;
             }
             if (descends(have, alt)) {
                 merge(have, std::move(alt));
-                merged = true;
-                break;
+                return;
             }
         }
-        if (!merged) {
-            any.push_back(std::move(alt));
+        a.children.push_back(std::move(alt));
+    };
+    if (b.kind == Kind::any_of) {
+        for (auto& alt : b.children) {
+            add(std::move(alt));
         }
+    } else {
+        add(std::move(b));
     }
-    a = Shape(Kind::any_of);
-    a.children = std::move(any);
 }
 
 /// Whether a map of `size` keys has two equal ones (no JSON form).
@@ -249,48 +243,64 @@ bool infer(const msgpack::object& o, int depth, Shape& out) {
     return false;
 }
 
-/// The JSON Schema of a shape, as infer_schema() returns it.
+ordered_json shape_json(const Shape& s);
+
+/// An object shape's "properties" and "required".
+void object_members(const Shape& s, ordered_json::object_t& properties, ordered_json::array_t& required) {
+    properties.reserve(s.properties.size());
+    for (std::size_t i = 0; i < s.properties.size(); ++i) {
+        const std::string name(s.properties[i].name);
+        if (s.properties[i].required) {
+            required.emplace_back(name);
+        }
+        properties.emplace_back(name, shape_json(s.children[i]));  // the names are distinct
+    }
+}
+
+/// The JSON Schema of a shape, as infer_schema() returns it. Its members are placed in a vector of
+/// the right size: assigned one by one, they would reallocate it as it grows.
 ordered_json shape_json(const Shape& s) {
     using Kind = Shape::Kind;
-    ordered_json out = ordered_json::object();
+    ordered_json::object_t out;
     switch (s.kind) {
         case Kind::any_of: {
-            ordered_json any = ordered_json::array();
+            ordered_json::array_t any;
+            any.reserve(s.children.size());
             for (const auto& alt : s.children) {
                 any.push_back(shape_json(alt));
             }
-            out["anyOf"] = std::move(any);
-            return out;
+            out.reserve(1);
+            out.emplace_back("anyOf", std::move(any));
+            break;
         }
         case Kind::array:
-            out["type"] = "array";
+            out.reserve(2);
+            out.emplace_back("type", "array");
             if (!s.children.empty()) {
-                out["items"] = shape_json(s.children.front());
+                out.emplace_back("items", shape_json(s.children.front()));
             }
-            return out;
+            break;
         case Kind::object: {
-            ordered_json properties = ordered_json::object();
-            ordered_json required = ordered_json::array();
-            for (std::size_t i = 0; i < s.properties.size(); ++i) {
-                const std::string name(s.properties[i].name);
-                if (s.properties[i].required) {
-                    required.push_back(name);
-                }
-                properties[name] = shape_json(s.children[i]);
-            }
-            out["type"] = "object";
-            out["properties"] = std::move(properties);
-            out["required"] = std::move(required);
-            return out;
+            ordered_json::object_t properties;
+            ordered_json::array_t required;
+            object_members(s, properties, required);
+            out.reserve(3);
+            out.emplace_back("type", "object");
+            out.emplace_back("properties", std::move(properties));
+            out.emplace_back("required", std::move(required));
+            break;
         }
         case Kind::base64:
-            out["type"] = "string";
-            out["contentEncoding"] = "base64";
-            return out;
+            out.reserve(2);
+            out.emplace_back("type", "string");
+            out.emplace_back("contentEncoding", "base64");
+            break;
         default:
-            out["type"] = std::string(type_name(s.kind));
-            return out;
+            out.reserve(1);
+            out.emplace_back("type", type_name(s.kind));
+            break;
     }
+    return ordered_json(std::move(out));
 }
 
 bool string_keyed_map(const msgpack::object& o) {
@@ -305,9 +315,15 @@ bool string_keyed_map(const msgpack::object& o) {
     return true;
 }
 
-ordered_json tuple_schema(ordered_json items) {
+ordered_json tuple_schema(ordered_json::array_t items) {
     const std::size_t n = items.size();
-    return {{"type", "array"}, {"items", std::move(items)}, {"minItems", n}, {"additionalItems", false}};
+    ordered_json::object_t out;
+    out.reserve(4);
+    out.emplace_back("type", "array");
+    out.emplace_back("items", std::move(items));
+    out.emplace_back("minItems", n);
+    out.emplace_back("additionalItems", false);
+    return ordered_json(std::move(out));
 }
 
 std::vector<ordered_json> alternatives(const ordered_json& s) {
@@ -407,25 +423,29 @@ std::optional<ordered_json> infer_schema(CodecId codec, std::span<const std::byt
                 }
             }
         }
-        ordered_json out = {{"$comment", "inferred"}, {"type", "object"}};
-        ordered_json properties = ordered_json::object();
-        ordered_json required = ordered_json::array();
+        ordered_json::object_t properties;
+        ordered_json::array_t required;
         if (kwargs) {
-            ordered_json members = shape_json(*kwargs);
-            properties = std::move(members["properties"]);
-            required = std::move(members["required"]);
+            object_members(*kwargs, properties, required);
         }
         if (!args.empty()) {
-            ordered_json items = ordered_json::array();
+            ordered_json::array_t items;
+            items.reserve(args.size());
             for (const auto& arg : args) {
                 items.push_back(shape_json(arg));
             }
-            properties["args"] = tuple_schema(std::move(items));
-            required.push_back("args");
+            // A keyword argument called "args" is replaced where it stands (and named twice in "required").
+            ordered_json& slot = properties["args"];
+            slot = tuple_schema(std::move(items));
+            required.emplace_back("args");
         }
-        out["properties"] = std::move(properties);
-        out["required"] = std::move(required);
-        return out;
+        ordered_json::object_t out;
+        out.reserve(4);
+        out.emplace_back("$comment", "inferred");
+        out.emplace_back("type", "object");
+        out.emplace_back("properties", std::move(properties));
+        out.emplace_back("required", std::move(required));
+        return ordered_json(std::move(out));
     } catch (const std::exception&) {
         return std::nullopt;
     }
