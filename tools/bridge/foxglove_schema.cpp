@@ -67,22 +67,16 @@ std::string_view type_name(Shape::Kind kind) {
     return "";
 }
 
-Shape* find_property(Shape& object, std::string_view name) {
+constexpr std::size_t no_property = static_cast<std::size_t>(-1);
+
+/// The index of an object shape's property `name`, or no_property.
+std::size_t property_index(const Shape& object, std::string_view name) {
     for (std::size_t i = 0; i < object.properties.size(); ++i) {
         if (object.properties[i].name == name) {
-            return &object.children[i];
+            return i;
         }
     }
-    return nullptr;
-}
-
-const Shape::Property* find_property_of(const Shape& object, std::string_view name) {
-    for (const auto& p : object.properties) {
-        if (p.name == name) {
-            return &p;
-        }
-    }
-    return nullptr;
+    return no_property;
 }
 
 /// merge_schemas(a, b) on shapes, into `a`.
@@ -97,12 +91,12 @@ void merge(Shape& a, Shape&& b) {
     }
     if (a.kind == Kind::object && b.kind == Kind::object) {
         for (auto& p : a.properties) {
-            const Shape::Property* q = find_property_of(b, p.name);
-            p.required = p.required && q && q->required;
+            const std::size_t i = property_index(b, p.name);
+            p.required = p.required && i != no_property && b.properties[i].required;
         }
         for (std::size_t i = 0; i < b.properties.size(); ++i) {
-            if (Shape* have = find_property(a, b.properties[i].name)) {
-                merge(*have, std::move(b.children[i]));
+            if (const std::size_t have = property_index(a, b.properties[i].name); have != no_property) {
+                merge(a.children[have], std::move(b.children[i]));
             } else {
                 a.properties.push_back({b.properties[i].name, false});
                 a.children.push_back(std::move(b.children[i]));
