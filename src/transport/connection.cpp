@@ -452,6 +452,7 @@ bool Connection::write_large_sealed(std::span<const std::byte> head,
     const std::size_t total = head.size() + body.size();
     std::size_t plain = 0;    // bytes of the frame sealed so far
     std::size_t written = 0;  // bytes of `sealed` written
+    bool wrote = false;       // any bytes at all
     int error = 0;
     sealed.clear();
     for (;;) {
@@ -481,6 +482,7 @@ bool Connection::write_large_sealed(std::span<const std::byte> head,
         }
         if (n > 0) {
             written += static_cast<std::size_t>(n);
+            wrote = true;
             if (written == sealed.size()) {
                 continue;  // the next piece
             }
@@ -493,7 +495,7 @@ bool Connection::write_large_sealed(std::span<const std::byte> head,
             break;  // past the deadline, the rest is sealed and queued below
         }
     }
-    if (plain > 0) {
+    if (wrote) {
         last_write_ns_.store(steady_ns(), std::memory_order_relaxed);
     }
     SharedFrame rest;
