@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +75,33 @@ inline void expect_clean_stop(Process& p) {
     const auto status = p.wait_exit(Millis(20000));
     ASSERT_TRUE(status) << p.label() << " did not stop";
     EXPECT_TRUE(status->success()) << p.label() << ": " << status->describe() << "\n" << out(p);
+}
+
+/// A role's entry point: its arguments after `--role`, the role's name first.
+using Role = std::function<int(const std::vector<std::string>&)>;
+
+/// The body of main() for a test binary that is also the nodes it starts: with `--role NAME ...` it
+/// runs that role (with the stop signals blocked before any thread starts, so that they wait for
+/// sigwait()), else the tests.
+inline int run_role_or_tests(int argc, char** argv, const std::map<std::string, Role>& roles) {
+    if (argc > 2 && std::string(argv[1]) == "--role") {
+        const sigset_t stop = stop_signals();
+        ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+        const std::vector<std::string> args(argv + 2, argv + argc);
+        const auto role = roles.find(args[0]);
+        if (role == roles.end()) {
+            std::printf("ERROR unknown role %s\n", args[0].c_str());
+            return 2;
+        }
+        try {
+            return role->second(args);
+        } catch (const std::exception& e) {
+            std::printf("ERROR %s\n", e.what());
+            return 1;
+        }
+    }
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
 }
 
 }  // namespace meshy::test

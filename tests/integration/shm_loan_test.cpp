@@ -400,27 +400,6 @@ TEST_F(ShmLoanTest, ALoanUsedAfterSendIsRefused) {
 }  // namespace meshy::test
 
 int main(int argc, char** argv) {
-    if (argc > 2 && std::string(argv[1]) == "--role") {
-        const sigset_t stop = meshy::test::stop_signals();
-        ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-        const std::vector<std::string> args(argv + 2, argv + argc);
-        try {
-            if (args[0] == "listen") {
-                return meshy::test::role_listen(args);
-            }
-            if (args[0] == "send") {
-                return meshy::test::role_send(args);
-            }
-            if (args[0] == "misuse") {
-                return meshy::test::role_misuse(args);
-            }
-        } catch (const std::exception& e) {
-            std::printf("ERROR %s\n", e.what());
-            return 1;
-        }
-        std::printf("ERROR unknown role %s\n", args[0].c_str());
-        return 2;
-    }
-    ::testing::InitGoogleTest(&argc, argv);
-    return RUN_ALL_TESTS();
+    using namespace meshy::test;
+    return run_role_or_tests(argc, argv, {{"listen", role_listen}, {"send", role_send}, {"misuse", role_misuse}});
 }

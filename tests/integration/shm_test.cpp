@@ -398,31 +398,7 @@ TEST_F(ShmTest, ServiceCallsGoThroughSharedMemory) {
 }  // namespace meshy::test
 
 int main(int argc, char** argv) {
-    if (argc > 2 && std::string(argv[1]) == "--role") {
-        // Before the node's threads start, so that they inherit it: the signal waits for sigwait().
-        const sigset_t stop = meshy::test::stop_signals();
-        ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-        const std::vector<std::string> args(argv + 2, argv + argc);
-        try {
-            if (args[0] == "listen") {
-                return meshy::test::role_listen(args);
-            }
-            if (args[0] == "send") {
-                return meshy::test::role_send(args);
-            }
-            if (args[0] == "provide") {
-                return meshy::test::role_provide(args);
-            }
-            if (args[0] == "call") {
-                return meshy::test::role_call(args);
-            }
-        } catch (const std::exception& e) {
-            std::printf("ERROR %s\n", e.what());
-            return 1;
-        }
-        std::printf("ERROR unknown role %s\n", args[0].c_str());
-        return 2;
-    }
-    ::testing::InitGoogleTest(&argc, argv);
-    return RUN_ALL_TESTS();
+    using namespace meshy::test;
+    return run_role_or_tests(
+        argc, argv, {{"listen", role_listen}, {"send", role_send}, {"provide", role_provide}, {"call", role_call}});
 }
