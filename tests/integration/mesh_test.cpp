@@ -832,7 +832,8 @@ TEST_P(MeshTest, HundredIdleNodesConvergeAndStayCheap) {
         expect_line(*node, "READY ", startup_timeout);
     }
     // One more node sees all of them, with their topics.
-    auto& observer = spawn({"nodes", "--expect", std::to_string(count), "--wait-timeout-ms", "60000"}, "observer");
+    auto& observer =
+        spawn({"nodes", "--expect", std::to_string(count), "--with-topics", "--wait-timeout-ms", "60000"}, "observer");
     const auto status = observer.wait_exit(Millis(90000));
     ASSERT_TRUE(status && status->success()) << observer.dump();
     EXPECT_EQ(observer.count_lines("topics=idle/"), static_cast<std::size_t>(count)) << observer.dump();
