@@ -210,12 +210,12 @@ private:
     bool on_loan_control(const shm::Control& control);
     /// The first descriptor that came with the socket's bytes, or -1.
     int take_received_fd();
-    /// Writes bytes of a frame given as `head` then `body` from `done` on, to the socket or, after
-    /// the switch, the ring. Outbox lock held or writer active. @returns bytes taken, -1 on error.
     /// Writes the frame `head` + `body` on this thread when the writer is idle and nothing is
     /// queued (sealed first on a keyed link); a part the socket did not take is queued to go
     /// first. @returns false when it was not written (the caller queues it).
     bool write_if_idle(std::span<const std::byte> head, std::span<const std::byte> body);
+    /// Writes bytes of a frame given as `head` then `body` from `done` on, to the socket or, after
+    /// the switch, the ring. Outbox lock held or writer active. @returns bytes taken, -1 on error.
     ssize_t write_bytes(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done);
     /// The accepter's reads before the switch: they take the descriptors an offer brings.
     void read_with_fds(std::span<std::byte> into);
