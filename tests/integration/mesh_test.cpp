@@ -129,18 +129,6 @@ bool has_lines(const std::vector<Line>& lines, const std::string& prefix, std::s
     return n >= at_least;
 }
 
-/// Polls `condition` every 10 ms until it holds or `timeout` passes. @returns its last value.
-bool eventually(const std::function<bool()>& condition, Millis timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() >= deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(Millis(10));
-    }
-    return true;
-}
-
 /// A LISTENERS line (send's topology report) that lists node `id` reached over unix or tcp.
 Match lists_connected(const std::string& id) {
     return [id](const std::string& l) {

@@ -150,4 +150,18 @@ inline bool has_line(const std::vector<std::string>& lines, const std::string& t
     return false;
 }
 
+/// Polls `condition` every 10 ms until it holds or `timeout` passes: for a state no child prints
+/// (wait_for_line() waits for one that does). @returns its last value.
+template <class Condition>
+bool eventually(Condition condition, Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (!condition()) {
+        if (Clock::now() >= deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(Millis(10));
+    }
+    return true;
+}
+
 }  // namespace meshy::test

@@ -11,7 +11,6 @@
 #include <functional>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "process.hpp"
@@ -54,19 +53,6 @@ inline std::string out(const Process& p) {
         text += lines[i] + "\n";
     }
     return text;
-}
-
-/// Waits (up to `timeout`) until `pred` holds, checking every 20 ms.
-template <class Pred>
-bool eventually(Pred pred, Millis timeout) {
-    const auto until = Clock::now() + timeout;
-    while (!pred()) {
-        if (Clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
 }
 
 /// Stops a child with SIGTERM and expects a clean exit (under ASan: no leak, no error report).
