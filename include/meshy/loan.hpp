@@ -23,7 +23,8 @@ class LoanRequest;
 struct LoanOptions {
     /// The message's codec: `raw` (the payload is the loan's bytes, for `listen<RawCodec>` and
     /// `listen_raw`) or `msgpack` (the bytes are one msgpack `bin` argument, for listeners of
-    /// `std::vector<std::byte>` and the like; raw listeners see a 5-byte bin header first).
+    /// `std::span<const std::byte>`, a view in place, or `std::vector<std::byte>`, a copy; raw
+    /// listeners see the 6 bytes of a one-argument array and a bin header first).
     CodecId codec = CodecId::raw;
 };
 

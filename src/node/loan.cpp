@@ -20,13 +20,15 @@
 namespace meshy {
 namespace {
 
-// msgpack's bin 32 header: the marker, then the length big-endian.
-constexpr std::size_t msgpack_bin_head = 5;
+// A msgpack message is an array of its arguments: a fixarray of one, then that argument's bin 32
+// header (the marker, then the length big-endian); the loan's bytes are the bin's.
+constexpr std::size_t msgpack_bin_head = 6;
 
 void write_bin_head(std::span<std::byte> at, std::size_t size) {
-    at[0] = std::byte{0xc6};
+    at[0] = std::byte{0x91};
+    at[1] = std::byte{0xc6};
     for (std::size_t i = 0; i < 4; ++i) {
-        at[1 + i] = std::byte(static_cast<unsigned char>(size >> (8 * (3 - i))));
+        at[2 + i] = std::byte(static_cast<unsigned char>(size >> (8 * (3 - i))));
     }
 }
 

@@ -101,7 +101,7 @@ NodeOptions options_from(const std::vector<std::string>& args) {
     return o;
 }
 
-/// listen TOPIC [--hold N] [--typed yes]: checks each payload, its order and whether it is read in place; keeps
+/// listen TOPIC [--hold N] [--typed yes|msgpack]: checks each payload, its order and whether it is read in place; keeps
 /// the last N messages (holding their loans). Says "GOT <count> inplace <n>" now and then, "HELD <n>"
 /// as the loans it holds grow, and "FINAL ..." on SIGTERM. Empty payloads (warm-ups) are ignored.
 int role_listen(const std::vector<std::string>& args) {
@@ -151,9 +151,12 @@ int role_listen(const std::vector<std::string>& args) {
         }
         say("GOT " + std::to_string(count) + " seq " + std::to_string(seq) + " inplace " + std::to_string(inplace));
     };
-    if (arg(args, "--typed", "no") == "yes") {
+    if (const auto typed = arg(args, "--typed", "no"); typed == "yes") {
         // A typed listener of a view: the raw codec hands it the payload where it lies.
         node.listen_blocking<RawCodec>(topic, [&](std::span<const std::byte> payload) { take(payload, nullptr); });
+    } else if (typed == "msgpack") {
+        // The same through msgpack: a view of the message's one bin argument, where it lies.
+        node.listen_blocking<MsgpackCodec>(topic, [&](std::span<const std::byte> bin) { take(bin, nullptr); });
     } else {
         node.listen_raw(topic, [&](const RawMessage& m) { take(m.payload, &m.payload_owner); });
     }
@@ -180,7 +183,7 @@ std::size_t shm_listeners(const Node& node, const std::string& topic) {
     return n;
 }
 
-/// send TOPIC --size S --count N [--listeners K]: warms up until K listeners are linked over shared
+/// send TOPIC --size S --count N [--listeners K] [--codec msgpack]: warms up until K listeners are linked over shared
 /// memory, then sends N messages built in loans; says "LOAN <n>" and "LENT <n>" around each loan,
 /// "EXHAUSTED <n>" when one is refused (drop policy; it tries again every 20 ms), "SENT <n>" at the end.
 int role_send(const std::vector<std::string>& args) {
@@ -189,6 +192,7 @@ int role_send(const std::vector<std::string>& args) {
     const std::size_t size = std::stoull(arg(args, "--size", "1048576"));
     const std::uint64_t count = std::stoull(arg(args, "--count", "10"));
     const std::size_t listeners = std::stoull(arg(args, "--listeners", "1"));
+    const LoanOptions loan_options{.codec = arg(args, "--codec", "raw") == "msgpack" ? CodecId::msgpack : CodecId::raw};
     node.wait_for_listener_blocking(topic, std::chrono::seconds(20));
     // Links are made when there is something to send: empty messages until they are up.
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -209,7 +213,7 @@ int role_send(const std::vector<std::string>& args) {
             Loan loan;
             bool exhausted = false;
             try {
-                loan = co_await node.loan(topic, size);
+                loan = co_await node.loan(topic, size, loan_options);
             } catch (const Error& e) {
                 if (e.code_value() != errc::pool_exhausted || std::chrono::steady_clock::now() > give_up) {
                     throw;
@@ -303,6 +307,24 @@ protected:
 
 constexpr Millis startup{15000};
 constexpr Millis transfer{60000};
+
+TEST_F(ShmLoanTest, MsgpackLoansReachATypedListenerOfAViewInPlace) {
+    constexpr int count = 6;
+    auto sink = start({"listen", "frames", "--typed", "msgpack", "--name", "sink"}, "sink");
+    ASSERT_TRUE(sink->wait_for_line("READY", startup)) << out(*sink);
+    auto sender = start({"send", "frames", "--size", std::to_string(1u << 20), "--count", std::to_string(count),
+                         "--codec", "msgpack", "--name", "frames"},
+                        "frames");
+    ASSERT_TRUE(sender->wait_for_line("SENT", transfer)) << out(*sender) << out(*sink);
+    EXPECT_TRUE(sink->wait_for_line("GOT " + std::to_string(count) + " ", transfer)) << out(*sink);
+    expect_clean_stop(*sink);
+    const auto final_line = sink->wait_for_line("FINAL", 10000ms);
+    ASSERT_TRUE(final_line) << out(*sink);
+    EXPECT_NE(final_line->find("copied_after 0 corrupt 0 disorder 0"), std::string::npos) << *final_line;
+    EXPECT_NE(final_line->find("inplace " + std::to_string(count) + " "), std::string::npos)
+        << "every bin read in the sender's pool: " << *final_line;
+    expect_clean_stop(*sender);
+}
 
 TEST_F(ShmLoanTest, EightMegabyteLoansReachTwoListenersInPlaceAndInOrder) {
     constexpr int count = 12;

@@ -97,7 +97,6 @@ TEST(RawCodec, DecodesAViewWithoutACopy) {
     // A listener of std::span<const std::byte> reads the payload where it lies (a loan: in place).
     const std::vector<std::byte> bytes{std::byte{1}, std::byte{2}, std::byte{3}};
     static_assert(CodecFor<RawCodec, std::span<const std::byte>>);
-    static_assert(!CodecFor<MsgpackCodec, std::span<const std::byte>>);
     auto [view] = RawCodec::decode<std::span<const std::byte>>(bytes);
     EXPECT_EQ(view.data(), bytes.data());
     EXPECT_EQ(view.size(), 3u);
@@ -107,6 +106,30 @@ TEST(RawCodec, DecodesAViewWithoutACopy) {
     auto [via_dispatch] =
         detail::decode_args<detail::NoCodec, std::span<const std::byte>>(CodecId::raw, std::span(bytes));
     EXPECT_EQ(via_dispatch.data(), bytes.data());
+}
+
+TEST(MsgpackCodec, DecodesABinAsAViewWithoutACopy) {
+    // A listener of (..., std::span<const std::byte>) reads a msgpack bin where it lies.
+    static_assert(CodecFor<MsgpackCodec, std::int64_t, std::span<const std::byte>>);
+    const std::vector<std::byte> frame{std::byte{9}, std::byte{8}, std::byte{7}, std::byte{6}};
+    Buffer out;
+    MsgpackCodec::encode(out, std::int64_t{5}, std::span<const std::byte>(frame));  // sent as a bin
+    const auto in = out.bytes();
+    auto [seq, view] = MsgpackCodec::decode<std::int64_t, std::span<const std::byte>>(in);
+    EXPECT_EQ(seq, 5);
+    ASSERT_EQ(view.size(), frame.size());
+    EXPECT_TRUE(std::equal(view.begin(), view.end(), frame.begin()));
+    EXPECT_GE(view.data(), in.data());  // inside the message, not a copy
+    EXPECT_LE(view.data() + view.size(), in.data() + in.size());
+    // What a sender of std::vector<std::uint8_t> sends is a bin too.
+    Buffer other;
+    MsgpackCodec::encode(other, std::vector<std::uint8_t>{1, 2});
+    auto [from_vector] = MsgpackCodec::decode<std::span<const std::byte>>(other.bytes());
+    EXPECT_EQ(from_vector.size(), 2u);
+    // A str or a number is not a bin: a decode error, as for any other mismatch.
+    Buffer text;
+    MsgpackCodec::encode(text, std::string("abc"));
+    EXPECT_THROW(MsgpackCodec::decode<std::span<const std::byte>>(text.bytes()), Error);
 }
 
 using BuiltinCodecs = Codecs<MsgpackCodec, CerealCodec, RawCodec>;
@@ -189,6 +212,8 @@ TEST(CodecDispatch, LastArgumentOfBytesIsEncodedAsHeadPlusTheCallersBytes) {
         expect_head_and_tail_equal_encoding(CodecId::msgpack, 42, std::string("name"), bytes);
         expect_head_and_tail_equal_encoding(CodecId::msgpack, text);
         expect_head_and_tail_equal_encoding(CodecId::msgpack, 1.5, chars);
+        expect_head_and_tail_equal_encoding(CodecId::msgpack, 3,
+                                            std::span<const std::byte>(std::as_bytes(std::span(bytes))));
         expect_head_and_tail_equal_encoding(CodecId::raw, bytes);
         expect_head_and_tail_equal_encoding(CodecId::raw, text);
     }

@@ -57,6 +57,10 @@ struct msgpack_ok<std::map<K, V, C, A>> : std::bool_constant<msgpack_ok<K>::valu
 template <class K, class V, class H, class E, class A>
 struct msgpack_ok<std::unordered_map<K, V, H, E, A>>
     : std::bool_constant<msgpack_ok<K>::value && msgpack_ok<V>::value> {};
+// A msgpack bin read where it lies (msgpack-c's own adaptor): valid while the message is, which for
+// a listener is its callback (a loan's payload: in the sender's pool, without a copy).
+template <>
+struct msgpack_ok<std::span<const std::byte>> : std::true_type {};
 template <class A, class B>
 struct msgpack_ok<std::pair<A, B>> : std::bool_constant<msgpack_ok<A>::value && msgpack_ok<B>::value> {};
 template <class... T>
@@ -91,7 +95,9 @@ struct MsgpackCodec {
         } else {
             using Last = std::tuple_element_t<n - 1, std::tuple<T...>>;
             // msgpack-c packs a vector of std::byte element by element, not as a bin.
-            if constexpr (!detail::is_raw_bytes<Last> || std::is_same_v<Last, std::vector<std::byte>>) {
+            constexpr bool bytes = (detail::is_raw_bytes<Last> && !std::is_same_v<Last, std::vector<std::byte>>) ||
+                                   std::is_same_v<Last, std::span<const std::byte>>;
+            if constexpr (!bytes) {
                 return {};
             } else {
                 const auto values = std::forward_as_tuple(args...);
