@@ -670,9 +670,9 @@ void print_table(std::vector<std::map<std::string, std::string>>& rows, const Sp
 
 void run_all(const GlobalOptions& globals, const SpeedOptions& o) {
     std::vector<std::string> transports;
-    // Shared memory rows while it is allowed (off by default for now): --shm or MESHY_SHM=1.
+    // Shared memory rows unless it is off: --disable-shm, or MESHY_SHM=0 (as for a node).
     const char* shm_env = std::getenv("MESHY_SHM");
-    const bool shm_allowed = o.shm || (shm_env && *shm_env && std::string_view(shm_env) != "0");
+    const bool shm_allowed = o.shm || !(shm_env && *shm_env && std::string_view(shm_env) == "0");
     if (!o.disable_unix && !o.disable_shm && shm_allowed) {
         transports.emplace_back("shm");
     }
@@ -759,7 +759,8 @@ void add_common(CLI::App* cmd, SpeedOptions& o) {
     cmd->add_flag("--disable-tcp", o.disable_tcp, "Do not use TCP");
     cmd->add_flag("--disable-shm", o.disable_shm, "Do not upgrade Unix-socket links to shared memory");
     cmd->add_flag("--shm", o.shm,
-                  "Upgrade Unix-socket links to shared memory (NodeOptions::allow_shm); run: add shm rows")
+                  "Upgrade Unix-socket links to shared memory (NodeOptions::allow_shm; the default unless "
+                  "MESHY_SHM=0); run: shm rows even with MESHY_SHM=0")
         ->excludes("--disable-shm");
     cmd->add_flag("--enable-load-balancer", o.enable_load_balancer,
                   "Round-robin among same-name receivers (default: every receiver gets every message)");

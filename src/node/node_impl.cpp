@@ -295,7 +295,7 @@ ConnectionConfig NodeImpl::connection_config(std::string expected_id) const {
     c.receive_budget = receive_budget_;
     c.one_thread = own_loop_;
     c.domain_key = domain_key_;
-    c.allow_shm = options_.allow_shm.value_or(false);
+    c.allow_shm = options_.allow_shm.value_or(true);
     c.shm_ring_bytes = options_.shm_ring_bytes;
     c.loan_pool = c.allow_shm ? loan_pool_ : nullptr;
     c.shm_pool_bytes = options_.shm_pool_bytes;

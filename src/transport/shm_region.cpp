@@ -73,7 +73,12 @@ ShmRegion ShmRegion::create(std::size_t bytes, const char* name, std::string& er
         error = errno_text("sealing the memfd");
         return {};
     }
-    region.map_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, region.fd_, 0);
+    // A ring (shared both ways) is used round and round, so all of its pages are touched within its
+    // first lap; touching them now keeps a first touch of shared memory (allocating and zeroing the
+    // page, then mapping it into each process) out of the messages of that lap. A loan pool (the
+    // peers' copy is read-only) is left to fill as blocks are used: it is larger, and often sparse.
+    const int populate = peers_read_only ? 0 : MAP_POPULATE;
+    region.map_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | populate, region.fd_, 0);
     if (region.map_ == MAP_FAILED) {
         region.map_ = nullptr;
         error = errno_text("mmap");
@@ -130,7 +135,9 @@ ShmRegion ShmRegion::map_peer(int fd,
                 std::to_string(max_bytes) + " allowed, " + shape + ")";
         return {};
     }
-    region.map_ = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+    // A ring's pages are mapped now, as its creator's are (see create()); size is bounded above.
+    region.map_ = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                         MAP_SHARED | (writable ? MAP_POPULATE : 0), fd, 0);
     if (region.map_ == MAP_FAILED) {
         region.map_ = nullptr;
         error = errno_text("mmap");

@@ -23,10 +23,12 @@ public:
     /// @returns an empty region on failure (`error` says why).
     /// With `peers_read_only`, the memfd is also sealed against writes (F_SEAL_FUTURE_WRITE) once
     /// this mapping is made: a peer given the descriptor can map it read-only, never writable.
+    /// Without it (a ring), every page is allocated and mapped now (MAP_POPULATE).
     static ShmRegion create(std::size_t bytes, const char* name, std::string& error, bool peers_read_only = false);
     /// Maps a region a peer passed: `fd` is adopted (closed on failure too). It must be a memfd
     /// sealed against shrinking and growing, of a size that `valid_size` accepts and at most
-    /// `max_bytes`. @returns an empty region on failure (`error` says why).
+    /// `max_bytes`. Every page is mapped now, as create() does for a ring.
+    /// @returns an empty region on failure (`error` says why).
     static ShmRegion adopt(int fd, std::size_t max_bytes, bool (*valid_size)(std::size_t), std::string& error);
 
     /// Maps a loan pool a peer passed, read-only: `fd` is adopted (closed on failure too). It must be

@@ -133,7 +133,8 @@ bool has_lines(const std::vector<Line>& lines, const std::string& prefix, std::s
 Match lists_connected(const std::string& id) {
     return [id](const std::string& l) {
         return l.rfind("LISTENERS ", 0) == 0 &&
-               (l.find(id + ":unix") != std::string::npos || l.find(id + ":tcp") != std::string::npos);
+               (l.find(id + ":unix") != std::string::npos || l.find(id + ":shm") != std::string::npos ||
+                l.find(id + ":tcp") != std::string::npos);
     };
 }
 
@@ -417,8 +418,13 @@ TEST_P(MeshTest, TopicRoundTripOverTcp) {
 }
 
 TEST_P(MeshTest, TopicRoundTripOverUnix) {
-    // Both transports enabled: nodes on one host prefer the Unix socket.
-    round_trip({}, "unix");
+    // Both transports enabled, shared memory off: nodes on one host prefer the Unix socket.
+    round_trip({"--no-shm"}, "unix");
+}
+
+TEST_P(MeshTest, TopicRoundTripOverSharedMemory) {
+    // The defaults: nodes on one host move their Unix link to shared memory.
+    round_trip({}, "shm");
 }
 
 TEST_P(MeshTest, SameNameListenersShareMessagesEvenly) {

@@ -62,16 +62,16 @@ TEST(Speedtest, RunPrintsATableWithConsistentCounts) {
     EXPECT_TRUE(std::any_of(result.lines.begin(), result.lines.end(), [](const std::string& l) {
         return l.find("At 0 B") != std::string::npos;
     })) << joined(result.lines);
-    // topic and service, over unix and tcp, at 0 B, 1 kB and 1 MB.
-    ASSERT_EQ(rows.size(), 12u) << joined(result.lines);
+    // topic and service, over shm (the default on one host), unix and tcp, at 0 B, 1 kB and 1 MB.
+    ASSERT_EQ(rows.size(), 18u) << joined(result.lines);
     const char* modes[] = {"topic", "service"};
-    const char* transports[] = {"unix", "tcp"};
+    const char* transports[] = {"shm", "unix", "tcp"};
     const char* sizes[] = {"0 B", "1 kB", "1 MB"};
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto c = cells(rows[i]);
         ASSERT_EQ(c.size(), 10u) << rows[i];
-        EXPECT_EQ(c[0], modes[i / 6]) << rows[i];
-        EXPECT_EQ(c[1], transports[(i / 3) % 2]) << rows[i];
+        EXPECT_EQ(c[0], modes[i / 9]) << rows[i];
+        EXPECT_EQ(c[1], transports[(i / 3) % 3]) << rows[i];
         EXPECT_EQ(c[2], sizes[i % 3]) << rows[i];
         // Counts carry thousands separators ("1,234,567").
         const auto count = [](std::string text) {
@@ -110,7 +110,7 @@ TEST(Speedtest, RecvCountsWhatSendReports) {
     EXPECT_GT(received, 0u);
     EXPECT_EQ(sent, received + dropped);
     EXPECT_EQ(recv.count_lines("latency: n/a"), 1u) << recv.dump();  // clocks not declared synchronised
-    EXPECT_EQ(recv.count_lines("over unix"), 1u) << recv.dump();
+    EXPECT_EQ(recv.count_lines("over shm"), 1u) << recv.dump();      // one host: shared memory, the default
 }
 
 TEST(Speedtest, BadOptionsExitWithTwo) {

@@ -127,7 +127,7 @@ std::string error_line(const std::exception& e) {
         "  nodes [--expect N] [--with-topics] [--stay]   (--with-topics: a peer counts once its advert lists topics)\n"
         "  probe\n"
         "common: [--name N] [--domain-id D] [--listen-host H] [--listen-port P] [--peer tcp/H:P]... "
-        "[--no-unix] [--no-tcp] [--outbox-wait]\n"
+        "[--no-unix] [--no-shm] [--no-tcp] [--outbox-wait]\n"
         "        [--log LEVEL] [--receive-budget BYTES] [--max-inbound N] [--wait-timeout-ms W]\n",
         problem.c_str());
     std::exit(2);
@@ -201,6 +201,8 @@ Args parse(int argc, char** argv) {
             a.options.peers.push_back(value());
         } else if (arg == "--no-unix") {
             a.options.allow_unix = false;
+        } else if (arg == "--no-shm") {
+            a.options.allow_shm = false;
         } else if (arg == "--no-tcp") {
             a.options.allow_tcp = false;
         } else if (arg == "--outbox-wait") {
