@@ -258,13 +258,12 @@ private:
     std::string who() const { return (peer_.name.empty() ? std::string("peer") : peer_.name) + " (" + remote_ + ")"; }
 
     Socket socket_;
-    asio::any_io_executor strand_;
+    asio::any_io_executor strand_;  // a strand, or the socket's executor itself (one_thread)
     // Keyed links: set once the key exchange succeeded, before the reader and writer start. Every
     // frame is then queued for the writer, which seals it (no direct writes from senders).
     const bool keyed_;
     std::unique_ptr<secure::SecureChannel> secure_;
-    std::span<std::byte>
-        sealed_into_;  // where read_sealed() puts plaintext  // a strand, or the socket's executor itself (one_thread)
+    std::span<std::byte> sealed_into_;  // where read_sealed() puts plaintext
     bool outbound_;
     bool is_unix_;
     ConnectionConfig config_;

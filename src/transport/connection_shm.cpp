@@ -21,10 +21,11 @@
 namespace meshy::detail {
 namespace {
 
-// A reader of shared memory spins this long for more bytes before it sleeps on its eventfd: about
-// one hand-off of a call between two processes here (docs/shm.md), and no more than that, so that
-// an idle link costs one short spin and then nothing.
-constexpr auto shm_spin = std::chrono::microseconds(20);
+// A reader of shared memory spins this long for more bytes before it sleeps on its eventfd. Longer
+// than a sleeping peer takes to wake up and answer (docs/shm.md): a shorter spin misses whenever
+// the peer slept, and then makes the peer miss in turn, and a call pays two wake-ups each time.
+// An idle link spins less and less (see ShmChannel::spin_for_data), so it costs nothing.
+constexpr auto shm_spin = std::chrono::microseconds(50);
 
 }  // namespace
 

@@ -193,6 +193,15 @@ ShmRingReader::Read ShmChannel::read(std::span<std::byte> into, std::string& why
     if (r.wake_writer) {
         signal(rx_room_);
     }
+    if (r.bytes > 0 && spin_missed_at_ != Clock::time_point{}) {
+        // The bytes came after a spin that gave up. Soon after (within twice the longest spin, the
+        // wake-up included): the peer answers at spinning pace, and a spin that misses by a little
+        // would otherwise shrink itself for good; longer spins are worth it again.
+        if (Clock::now() - spin_missed_at_ <= 2 * spin_limit_) {
+            spin_budget_ = spin_limit_;
+        }
+        spin_missed_at_ = {};
+    }
     return r;
 }
 
@@ -204,7 +213,9 @@ bool ShmChannel::spin_for_data(std::chrono::nanoseconds limit) noexcept {
     if (spin_budget_.count() < 0) {
         spin_budget_ = limit;
     }
-    const auto until = Clock::now() + std::min(spin_budget_, limit);
+    spin_limit_ = limit;
+    const auto start = Clock::now();
+    const auto until = start + std::min(spin_budget_, limit);
     for (unsigned i = 0;; ++i) {
         if (rx_.readable()) {
             spin_budget_ = limit;
@@ -212,6 +223,7 @@ bool ShmChannel::spin_for_data(std::chrono::nanoseconds limit) noexcept {
         }
         if ((i & 63) == 63 && Clock::now() >= until) {
             spin_budget_ = std::max(spin_budget_ / 2, limit / 16);
+            spin_missed_at_ = start;
             return false;
         }
 #if defined(__x86_64__) || defined(__i386__)

@@ -70,7 +70,9 @@ public:
     ShmRingReader::Read read(std::span<std::byte> into, std::string& why) noexcept;
     /// Spins while nothing arrived, for at most `limit` (not at all on a single allowed CPU), and
     /// less after spins that ended empty-handed (halved each time, down to a sixteenth): a link
-    /// whose peer answers slower than the spin stops burning the CPU that peer may need.
+    /// whose peer answers slower than the spin stops burning the CPU that peer may need. Bytes
+    /// that arrive within twice `limit` of a spin that gave up restore the whole spin (read()): a
+    /// peer that answers about that fast is caught by it again.
     /// @returns true when bytes arrived.
     bool spin_for_data(std::chrono::nanoseconds limit) noexcept;
     /// Calls `handler(std::error_code)` once bytes arrived in the incoming ring (at once if some
@@ -111,6 +113,8 @@ private:
     bool closed_ = false;
     bool peer_gone_ = false;
     std::chrono::nanoseconds spin_budget_{-1};  // see spin_for_data(); -1: not set yet
+    std::chrono::nanoseconds spin_limit_{0};    // the last spin's `limit`
+    Clock::time_point spin_missed_at_{};        // when the last spin that gave up began; {}: none since
 };
 
 /// True when this process may run on more than one CPU (sched_getaffinity): spinning can help.
