@@ -63,6 +63,7 @@ ShmChannel::ShmChannel(const asio::any_io_executor& executor, ShmRegion tx, ShmR
       data_waiter_(executor) {
     room_waiter_.assign(dup_or_throw(tx_room_));
     data_waiter_.assign(dup_or_throw(rx_data_));
+    spin_useful_ = shm_spin_useful();
 }
 
 ShmChannel::~ShmChannel() {
@@ -206,8 +207,7 @@ ShmRingReader::Read ShmChannel::read(std::span<std::byte> into, std::string& why
 }
 
 bool ShmChannel::spin_for_data(std::chrono::nanoseconds limit) noexcept {
-    static const bool useful = shm_spin_useful();
-    if (!useful || closed_) {
+    if (!spin_useful_ || closed_) {
         return !closed_ && rx_.readable();
     }
     if (spin_budget_.count() < 0) {

@@ -112,6 +112,9 @@ private:
     asio::posix::stream_descriptor data_waiter_;  // dup of rx_data_
     bool closed_ = false;
     bool peer_gone_ = false;
+    // Asked once a channel, on the thread that sets it up (its reader's, usually), not once a
+    // process: a process may be pinned to one CPU for a while and then let go (or the reverse).
+    bool spin_useful_ = false;
     std::chrono::nanoseconds spin_budget_{-1};  // see spin_for_data(); -1: not set yet
     std::chrono::nanoseconds spin_limit_{0};    // the last spin's `limit`
     Clock::time_point spin_missed_at_{};        // when the last spin that gave up began; {}: none since
