@@ -115,6 +115,11 @@ asio::awaitable<bool> Connection::send_on_socket(const Buffer& frame, std::span<
             }
             continue;
         }
+        if (n < 0 && (err == EPIPE || err == ECONNRESET)) {
+            // The peer closed its end (a node that sent and stopped): what it sent before is still
+            // to be read, and the reader ends the link at the end of it. Nothing more goes out.
+            co_return false;
+        }
         // Part of a frame went out, or the socket failed: the stream cannot go on.
         do_close("sending the shared-memory " + std::string(what) + " to " + who() +
                  " failed: " + (n < 0 ? std::error_code(err, std::system_category()).message() : "short write"));
