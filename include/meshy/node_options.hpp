@@ -49,7 +49,7 @@ struct NodeOptions {
     /// The data bytes of each shared-memory ring (a power of two, 4 KiB to 1 GiB; rounded up). A
     /// peer's offer of larger rings is refused: it cannot make this node map more than twice this.
     /// A link's two rings are resident from its start; a larger message streams through in pieces.
-    std::size_t shm_ring_bytes = 1u * 1024 * 1024;
+    std::size_t shm_ring_bytes = 2u * 1024 * 1024;
     /// The bytes of this node's loan pool (Node::loan, docs/shm.md): one memfd, created with the
     /// first loan or shared-memory link, offered to shared-memory peers, which map it read-only. A
     /// multiple of 4 KiB from 64 KiB to 16 GiB. A peer's pool larger than this is not mapped (its
