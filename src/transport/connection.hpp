@@ -105,7 +105,7 @@ struct ConnectionConfig {
     /// NodeOptions::allow_shm: a Unix-socket link without a domain key is upgraded to shared memory
     /// when both ends allow it (the dialer offers, the accepter maps; see shm_channel.hpp).
     bool allow_shm = false;
-    std::size_t shm_ring_bytes = 4u * 1024 * 1024;  ///< NodeOptions::shm_ring_bytes
+    std::size_t shm_ring_bytes = 2u * 1024 * 1024;  ///< NodeOptions::shm_ring_bytes
     /// The node's loan pool, offered to shared-memory peers before the switch; null: none.
     std::shared_ptr<ShmLoanPool> loan_pool;
     /// The largest pool of a peer this node maps (NodeOptions::shm_pool_bytes).

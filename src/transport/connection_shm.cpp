@@ -304,7 +304,8 @@ void Connection::release_loan(std::uint32_t slot, std::uint32_t generation) {
     shm::Control release{shm::ControlKind::release};
     release.slot = slot;
     release.generation = generation;
-    Buffer frame;
+    thread_local Buffer frame;  // one a message: no allocation each (send() copies what it queues)
+    frame.clear();
     shm::encode_control(frame, release);
     send(frame.bytes(), {}, SendMode::control);
 }

@@ -4,13 +4,17 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "process.hpp"
@@ -62,6 +66,49 @@ inline void expect_clean_stop(Process& p) {
     ASSERT_TRUE(status) << p.label() << " did not stop";
     EXPECT_TRUE(status->success()) << p.label() << ": " << status->describe() << "\n" << out(p);
 }
+
+/// A test whose nodes are roles of this binary, in a domain of their own on local discovery under a
+/// directory of the test's own. The directory's name is short: the nodes' Unix socket paths lie
+/// below it (at most 107 bytes).
+class RoleNodesTest : public ::testing::Test {
+protected:
+    /// `prefix` names the test binary's directories and domain.
+    explicit RoleNodesTest(std::string prefix) : prefix_(std::move(prefix)) {}
+
+    void SetUp() override {
+        static int test_index = 0;
+        tmp_ = std::filesystem::temp_directory_path() /
+               (prefix_ + "-" + std::to_string(::getpid()) + "-" + std::to_string(test_index++));
+        std::filesystem::remove_all(tmp_);
+        std::filesystem::create_directories(tmp_ / "discovery");
+        std::filesystem::create_directories(tmp_ / "run");
+    }
+    void TearDown() override {
+        std::error_code ec;
+        std::filesystem::remove_all(tmp_, ec);
+    }
+
+    /// A role's environment, shared memory allowed (MESHY_SHM=1) or not.
+    std::map<std::string, std::string> env(bool shm) const {
+        return {{"MESHY_DISCOVERY", "local"},
+                {"MESHY_LOCAL_DISCOVERY_DIR", (tmp_ / "discovery").string()},
+                {"XDG_RUNTIME_DIR", (tmp_ / "run").string()},
+                {"MESHY_DOMAIN_ID", prefix_ + "-" + std::to_string(::getpid())},
+                {"MESHY_LISTEN_HOST", "127.0.0.1"},
+                {"MESHY_SHM", shm ? "1" : "0"}};
+    }
+
+    /// Starts this binary as the role `role` (its name, then its arguments).
+    std::unique_ptr<Process> start_role(std::vector<std::string> role, bool shm, const std::string& label) const {
+        role.insert(role.begin(), {std::filesystem::read_symlink("/proc/self/exe").string(), "--role"});
+        return std::make_unique<Process>(std::move(role), env(shm), label);
+    }
+
+    std::filesystem::path tmp_;
+
+private:
+    std::string prefix_;
+};
 
 /// A role's entry point: its arguments after `--role`, the role's name first.
 using Role = std::function<int(const std::vector<std::string>&)>;

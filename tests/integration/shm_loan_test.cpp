@@ -275,34 +275,14 @@ int role_misuse(const std::vector<std::string>& args) {
 
 // ---- the tests ------------------------------------------------------------------------------------
 
-class ShmLoanTest : public ::testing::Test {
+class ShmLoanTest : public RoleNodesTest {
 protected:
-    void SetUp() override {
-        static int test_index = 0;
-        tmp_ = fs::temp_directory_path() / ("mloan-" + std::to_string(::getpid()) + "-" + std::to_string(test_index++));
-        fs::remove_all(tmp_);
-        fs::create_directories(tmp_ / "discovery");
-        fs::create_directories(tmp_ / "run");
-    }
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(tmp_, ec);
-    }
+    ShmLoanTest() : RoleNodesTest("mloan") {}
 
+    // Every node allows shared memory: loans go only over it.
     std::unique_ptr<Process> start(std::vector<std::string> role, const std::string& label) {
-        role.insert(role.begin(), {fs::read_symlink("/proc/self/exe").string(), "--role"});
-        return std::make_unique<Process>(
-            std::move(role),
-            std::map<std::string, std::string>{{"MESHY_DISCOVERY", "local"},
-                                               {"MESHY_LOCAL_DISCOVERY_DIR", (tmp_ / "discovery").string()},
-                                               {"XDG_RUNTIME_DIR", (tmp_ / "run").string()},
-                                               {"MESHY_DOMAIN_ID", "loan-test-" + std::to_string(::getpid())},
-                                               {"MESHY_LISTEN_HOST", "127.0.0.1"},
-                                               {"MESHY_SHM", "1"}},
-            label);
+        return start_role(std::move(role), true, label);
     }
-
-    fs::path tmp_;
 };
 
 constexpr Millis startup{15000};

@@ -227,10 +227,6 @@ int role_call(const std::vector<std::string>& args) {
 
 // ---- the tests ------------------------------------------------------------------------------------
 
-std::string self_path() {
-    return fs::read_symlink("/proc/self/exe").string();
-}
-
 /// True while /proc/<pid>/maps maps a meshy ring.
 bool maps_ring(pid_t pid) {
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
@@ -243,36 +239,13 @@ bool maps_ring(pid_t pid) {
     return false;
 }
 
-class ShmTest : public ::testing::Test {
+class ShmTest : public RoleNodesTest {
 protected:
-    void SetUp() override {
-        // Short: the nodes' Unix socket paths lie below it (at most 107 bytes).
-        static int test_index = 0;
-        tmp_ = fs::temp_directory_path() / ("mshm-" + std::to_string(::getpid()) + "-" + std::to_string(test_index++));
-        fs::remove_all(tmp_);
-        fs::create_directories(tmp_ / "discovery");
-        fs::create_directories(tmp_ / "run");
-    }
-    void TearDown() override {
-        std::error_code ec;
-        fs::remove_all(tmp_, ec);
-    }
-
-    std::map<std::string, std::string> env(bool shm) const {
-        return {{"MESHY_DISCOVERY", "local"},
-                {"MESHY_LOCAL_DISCOVERY_DIR", (tmp_ / "discovery").string()},
-                {"XDG_RUNTIME_DIR", (tmp_ / "run").string()},
-                {"MESHY_DOMAIN_ID", "shm-test-" + std::to_string(::getpid())},
-                {"MESHY_LISTEN_HOST", "127.0.0.1"},
-                {"MESHY_SHM", shm ? "1" : "0"}};
-    }
+    ShmTest() : RoleNodesTest("mshm") {}
 
     std::unique_ptr<Process> start(std::vector<std::string> role, bool shm, const std::string& label) {
-        role.insert(role.begin(), {self_path(), "--role"});
-        return std::make_unique<Process>(std::move(role), env(shm), label);
+        return start_role(std::move(role), shm, label);
     }
-
-    fs::path tmp_;
 };
 
 constexpr Millis startup{15000};
