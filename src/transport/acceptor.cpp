@@ -4,12 +4,14 @@
 #    include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
+#include <utility>
 
 #include "transport/connection.hpp"
 #include "transport/warn_limiter.hpp"
@@ -90,10 +92,7 @@ void Acceptor::prune() {
         pending_.pop_front();
     }
     if (pending_.size() >= options_.max_pending) {
-        std::erase_if(pending_, [](const std::weak_ptr<Connection>& weak) {
-            auto conn = weak.lock();
-            return !conn || !conn->open() || conn->handshaken();
-        });
+        forget_finished();
     }
     pending_count_.store(pending_.size(), std::memory_order_relaxed);
 }
@@ -175,6 +174,24 @@ asio::awaitable<void> Acceptor::accept_loop() {
     }
 }
 
+void Acceptor::forget_finished() {
+    std::erase_if(pending_, [](const std::weak_ptr<Connection>& weak) {
+        auto conn = weak.lock();
+        return !conn || !conn->open() || conn->handshaken();
+    });
+    pending_count_.store(pending_.size(), std::memory_order_relaxed);
+}
+
+void Acceptor::release_memory() {
+    // A weak reference to a connection keeps its memory (made with it), and the allocator keeps
+    // what was freed unless told to give it back.
+    forget_finished();
+    pending_.shrink_to_fit();
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
+}
+
 asio::awaitable<void> Acceptor::release_memory_after_flood() {
     auto self = shared_from_this();
     asio::steady_timer timer(executor_);
@@ -182,22 +199,20 @@ asio::awaitable<void> Acceptor::release_memory_after_flood() {
     while (!closed_.load(std::memory_order_acquire)) {
         timer.expires_after(release_check_interval);
         co_await timer.async_wait(use_tuple);
+        const std::size_t accepted = std::exchange(accepted_since_release_, 0);
         const std::size_t live = Connection::live_count();
         peak = std::max(peak, live);
-        if (live * 2 > peak) {
-            continue;
-        }
-        // Most of the flood is gone: the allocator keeps what it freed unless told to give it back
-        // (and a weak reference to a connection keeps its memory, made with it).
-        prune();
-        std::erase_if(pending_, [](const std::weak_ptr<Connection>& weak) { return weak.expired(); });
-        pending_.shrink_to_fit();
-#if defined(__GLIBC__)
-        ::malloc_trim(0);
-#endif
-        peak = live;
-        if (live < flood_size / 4) {
+        forget_finished();
+        if (accepted == 0 && pending_.empty()) {
+            // The flood is over: nothing new came, and nothing waits for a handshake any more.
+            if (live < peak) {
+                release_memory();
+            }
             break;
+        }
+        if (live * 2 <= peak && live < peak) {
+            release_memory();  // most of the flood so far is gone; more may still come
+            peak = live;
         }
     }
     accepted_since_release_ = 0;

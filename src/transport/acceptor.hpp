@@ -61,7 +61,12 @@ private:
     std::size_t evict_oldest(std::size_t count, const char* why);
     /// Waits for a token of the accept rate.
     asio::awaitable<void> take_token(asio::steady_timer& timer);
-    /// After a flood of connections has closed, returns the freed memory to the system.
+    /// Forgets every pending connection that handshook or closed, wherever it is in the queue.
+    void forget_finished();
+    /// Returns what the allocator holds freed to the system.
+    void release_memory();
+    /// While a flood of connections closes, returns the freed memory to the system; ends once the
+    /// flood is over (no accepts for an interval and nothing waiting for a handshake).
     asio::awaitable<void> release_memory_after_flood();
 
     asio::any_io_executor executor_;
@@ -73,7 +78,7 @@ private:
     std::deque<std::weak_ptr<Connection>> pending_;  // in accept order; on executor_ only
     double tokens_ = 0;
     std::chrono::steady_clock::time_point refilled_{};
-    std::size_t accepted_since_release_ = 0;
+    std::size_t accepted_since_release_ = 0;  // since the watch last looked, or since it ended
     bool releasing_ = false;
     std::atomic<bool> closed_{false};
     std::atomic<std::size_t> pending_count_{0};

@@ -119,6 +119,7 @@ protected:
         ASSERT_TRUE(listener_->wait_for_line("COUNT ", discovery_timeout)) << tail(*sender_, 20);
         std::this_thread::sleep_for(1s);  // warm-up period of the baseline measurement
         rss0_ = rss_kib(victim_->pid());
+        rss_parts0_ = rss_parts(victim_->pid());
         fds0_ = fd_count(victim_->pid());
     }
 
@@ -227,6 +228,7 @@ protected:
             rss = rss_kib(victim_->pid());
         }
         figure("victim_rss_kib", std::to_string(rss0_) + "->" + std::to_string(rss));
+        figure("victim_rss_parts", rss_parts0_ + " -> " + rss_parts(victim_->pid()));
         figure("victim_fds", std::to_string(fds0_) + "->" + std::to_string(fd_count(victim_->pid())));
         EXPECT_LE(static_cast<double>(rss), rss0_ * 1.2 + 4096) << "victim RSS " << rss0_ << " -> " << rss << " KiB";
         ASSERT_TRUE(victim_->running()) << "the victim died:\n" << tail(*victim_, 40);
@@ -255,6 +257,7 @@ protected:
     int tcp_port_ = 0;
     std::string unix_path_;
     std::uint64_t rss0_ = 0;
+    std::string rss_parts0_;
     std::size_t fds0_ = 0;
 };
 

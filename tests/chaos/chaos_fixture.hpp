@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,23 @@ inline std::uint64_t rss_kib(pid_t pid) {
         }
     }
     return 0;
+}
+
+/// Resident memory of a process by kind ("anon=.. file=.. shmem=.." in KiB), for a figure.
+inline std::string rss_parts(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line, parts;
+    while (std::getline(in, line)) {
+        for (const char* kind : {"RssAnon:", "RssFile:", "RssShmem:"}) {
+            if (line.rfind(kind, 0) == 0) {
+                std::istringstream fields(line.substr(std::strlen(kind)));
+                std::string value;
+                fields >> value;
+                parts += (parts.empty() ? "" : " ") + std::string(kind + 3, std::strlen(kind) - 4) + "=" + value;
+            }
+        }
+    }
+    return parts;
 }
 
 /// Open descriptors of a process.
