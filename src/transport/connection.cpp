@@ -153,6 +153,7 @@ bool Connection::send(std::span<const std::byte> head,
     if (!open()) {
         return false;
     }
+    note_call(head);
     const bool small = head.size() + body.size() <= small_message_max;
     switch (mode) {
         case SendMode::message:
@@ -177,6 +178,7 @@ bool Connection::send(SharedFrame frame, SendMode mode) {
     if (!open()) {
         return false;
     }
+    note_call(frame->bytes());
     switch (mode) {
         case SendMode::control:
             return queued(outbox_.push_control(std::move(frame)));
@@ -194,6 +196,19 @@ bool Connection::send(SharedFrame frame, SendMode mode) {
     }
     return queued(mode == SendMode::reply ? outbox_.push_control(std::move(frame))
                                           : outbox_.push_message(std::move(frame), coarse_now()));
+}
+
+void Connection::note_call(std::span<const std::byte> frame) noexcept {
+    // Every frame starts with its length (4 bytes) and its type.
+    if (frame.size() >= wire::frame_prefix) {
+        note_call(static_cast<wire::FrameType>(frame[4]));
+    }
+}
+
+void Connection::note_call(wire::FrameType type) noexcept {
+    if (type == wire::FrameType::request || type == wire::FrameType::reply) {
+        last_call_ns_.store(steady_ns(), std::memory_order_relaxed);
+    }
 }
 
 void Connection::log_drops(std::uint64_t count, const char* why) {
@@ -384,6 +399,7 @@ void Connection::read_some() {
             continue;
         }
         if (frame.type != wire::FrameType::ping) {
+            note_call(frame.type);  // calls may take one link each way: both carry them
             handler_->on_frame(self, frame);
             if (!open()) {
                 end_reader({});

@@ -220,6 +220,12 @@ private:
     /// The accepter's reads before the switch: they take the descriptors an offer brings.
     void read_with_fds(std::span<std::byte> into);
     void read_ring(std::span<std::byte> into);
+    /// A request or reply going out (the frame's first bytes) or coming in (its type): the link
+    /// carries calls, and its ring reader spins for what comes next.
+    void note_call(std::span<const std::byte> frame) noexcept;
+    void note_call(wire::FrameType type) noexcept;
+    /// Whether the ring reader may spin: a call went either way within the last calls_window.
+    bool carries_calls() const noexcept;
     /// After the switch: the socket must stay silent; its end is the peer's.
     void watch_socket();
     bool reads_fds() const noexcept;
@@ -284,6 +290,7 @@ private:
     std::atomic<bool> handshaken_{false};
     std::atomic<std::int64_t> last_read_ns_{0};
     std::atomic<std::int64_t> last_write_ns_{0};
+    std::atomic<std::int64_t> last_call_ns_{0};    // a request or reply last sent or read (steady_ns()); 0: never
     std::atomic<std::int64_t> frame_began_ns_{0};  // when the frame being received began; 0: none
     std::atomic<std::size_t> frame_size_{0};       // its size, once its prefix arrived
     std::atomic<int> ringer_cpu_{-1};              // the CPU of the thread that last woke the writer
