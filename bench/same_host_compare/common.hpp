@@ -216,6 +216,9 @@ inline constexpr std::uint64_t iceoryx_queue = 4;
 bool start_roudi(const std::vector<std::size_t>& sizes);
 std::unique_ptr<OneWaySession> iceoryx_session(std::size_t size);
 
+/// Raw Unix sockets (raw_unix.cpp): one-way, a filled buffer written whole and read whole.
+std::unique_ptr<OneWaySession> raw_unix_session(std::size_t size);
+
 /// meshy (meshy.cpp): a service call (ping-pong); send and send_loaned (one-way), all over its
 /// same-host link.
 std::unique_ptr<PingPongSession> meshy_pingpong(std::size_t size);

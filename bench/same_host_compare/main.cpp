@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -90,7 +91,7 @@ PingPongResult run_pingpong(std::size_t size, std::size_t k, bool want_cyclone, 
 
 // --- the comparison --------------------------------------------------------------------------------
 
-std::string only;       // --only cyclone|iceoryx|meshy: run just that peer (for profiling)
+std::string only;       // --only cyclone|iceoryx|meshy|raw: run just that peer (for profiling)
 std::string only_test;  // --test pingpong|oneway: run just that workload
 bool roudi_up = false;
 
@@ -113,16 +114,23 @@ std::size_t stream_count(std::size_t size, double scale) {
     return scaled(size > 4 * 1024 * 1024 ? 400 : 2000, scale);
 }
 
+/// One peer's one-way figures in one run.
+struct PeerOneWay {
+    Latency latency;
+    double rate = 0, received = 0, sent = 0;  // the stream's messages/s at the receiver
+};
+
 struct OneWayResult {
-    Latency iceoryx, meshy, loans;
-    double iceoryx_rate = 0, meshy_rate = 0, meshy_received = 0, meshy_sent = 0, iceoryx_received = 0, iceoryx_sent = 0;
-    double loans_rate = 0, loans_received = 0, loans_sent = 0;
+    PeerOneWay raw, iceoryx, meshy, loans;
     std::string meshy_link = "-";
 };
 
-/// Both peers' one-way sessions: the latency messages in slices, in turns, then the streams.
+/// Every peer's one-way sessions: the latency messages in slices, in turns, then the streams.
 OneWayResult run_oneway(std::size_t size, double scale) {
-    std::unique_ptr<OneWaySession> ice, mesh, lent;
+    std::unique_ptr<OneWaySession> raw, ice, mesh, lent;
+    if (wanted("raw")) {
+        raw = raw_unix_session(size);
+    }
     if (roudi_up && wanted("iceoryx")) {
         ice = iceoryx_session(size);
     }
@@ -130,11 +138,12 @@ OneWayResult run_oneway(std::size_t size, double scale) {
         mesh = meshy_session(size, false);
         lent = meshy_session(size, true);
     }
+    const std::array<OneWaySession*, 4> sessions{raw.get(), ice.get(), mesh.get(), lent.get()};
     const auto l = static_cast<std::uint32_t>(latency_count(size, scale));
     const std::uint32_t slices = std::clamp<std::uint32_t>(l / 10, 1, 10);
     for (std::uint32_t s = 0; s < slices; ++s) {
         const std::uint32_t n = l * (s + 1) / slices - l * s / slices;
-        for (auto* session : {ice.get(), mesh.get(), lent.get()}) {
+        for (auto* session : sessions) {
             if (session) {
                 session->latency(n + 1, 1);  // the first of a slice finds the caches used by the other
             }
@@ -144,28 +153,55 @@ OneWayResult run_oneway(std::size_t size, double scale) {
     const std::uint32_t parts = std::clamp<std::uint32_t>(total / 40, 1, 5);
     for (std::uint32_t s = 0; s < parts; ++s) {
         const std::uint32_t n = total * (s + 1) / parts - total * s / parts;
-        for (auto* session : {ice.get(), mesh.get(), lent.get()}) {
+        for (auto* session : sessions) {
             if (session) {
                 session->stream(n);
             }
         }
     }
     OneWayResult r;
-    if (ice) {
-        r.iceoryx = ice->finish(r.iceoryx_rate, r.iceoryx_received, r.iceoryx_sent);
-    }
+    auto finish = [](std::unique_ptr<OneWaySession>& session, PeerOneWay& p) {
+        if (session) {
+            p.latency = session->finish(p.rate, p.received, p.sent);
+        }
+    };
+    finish(raw, r.raw);
+    finish(ice, r.iceoryx);
+    finish(mesh, r.meshy);
+    finish(lent, r.loans);
     if (mesh) {
-        r.meshy = mesh->finish(r.meshy_rate, r.meshy_received, r.meshy_sent);
         r.meshy_link = mesh->link();
-    }
-    if (lent) {
-        r.loans = lent->finish(r.loans_rate, r.loans_received, r.loans_sent);
     }
     lent.reset();
     mesh.reset();
     ice.reset();
+    raw.reset();
     return r;
 }
+
+/// A peer's one-way figures over several runs, as medians.
+struct PeerMedians {
+    std::vector<double> p50, p99, rate, received;
+    double sent = 0;
+    void add(const PeerOneWay& p) {
+        p50.push_back(p.latency.p50_us);
+        p99.push_back(p.latency.p99_us);
+        rate.push_back(p.rate);
+        received.push_back(p.received);
+        sent = p.sent;
+    }
+    std::string latency() const {
+        char text[64];
+        std::snprintf(text, sizeof text, "%.0f / %.0f", median(p50), median(p99));
+        return text;
+    }
+    double mb_per_s(std::size_t size) const { return median(rate) * static_cast<double>(size) / 1e6; }
+    std::string got() const {
+        char text[64];
+        std::snprintf(text, sizeof text, "%.0f/%.0f", median(received), sent);
+        return text;
+    }
+};
 
 double ratio(double a, double b) {
     return b > 0 ? a / b : 0;
@@ -204,42 +240,34 @@ void compare(bool pinned, int runs, double scale) {
     if (only_test.empty() || only_test == "oneway") {
         std::printf(
             "\nOne-way (stamp after filling -> receiver has read the last byte in place), p50 / p99 in us, and a "
-            "lossless stream's throughput (iceoryx: loans; meshy: send of a filled buffer; meshy loans: loan_blocking "
-            "-> fill -> send_loaned_blocking, read in place):\n\n"
-            "| size | iceoryx latency | meshy latency | meshy loans latency | meshy/iceoryx p50 | loans/iceoryx p50 | "
-            "iceoryx MB/s | meshy MB/s | meshy loans MB/s | meshy link | received/sent (iceoryx, meshy, loans) "
-            "|\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+            "lossless stream's throughput (raw unix: a filled buffer written whole to a Unix socket, read whole into "
+            "the receiver's; iceoryx: loans; meshy: send of a filled buffer; meshy loans: loan_blocking -> fill -> "
+            "send_loaned_blocking, read in place):\n\n"
+            "| size | raw unix latency | iceoryx latency | meshy latency | meshy loans latency | meshy/iceoryx p50 | "
+            "loans/iceoryx p50 | raw unix MB/s | iceoryx MB/s | meshy MB/s | meshy loans MB/s | loans/raw MB/s | "
+            "loans/iceoryx MB/s | meshy link | received/sent (raw, iceoryx, meshy, loans) "
+            "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (const std::size_t size : {std::size_t{1} << 20, std::size_t{8} << 20}) {
-            std::vector<double> i50, i99, m50, m99, irate, mrate, igot, mgot, l50, l99, lrate, lgot;
-            double isent = 0, msent = 0, lsent = 0;
+            PeerMedians raw, ice, mesh, lent;
             std::string link = "-";
             for (int r = 0; r < runs; ++r) {
                 const auto o = run_oneway(size, scale);
-                i50.push_back(o.iceoryx.p50_us);
-                i99.push_back(o.iceoryx.p99_us);
-                m50.push_back(o.meshy.p50_us);
-                m99.push_back(o.meshy.p99_us);
-                irate.push_back(o.iceoryx_rate);
-                mrate.push_back(o.meshy_rate);
-                igot.push_back(o.iceoryx_received);
-                mgot.push_back(o.meshy_received);
-                l50.push_back(o.loans.p50_us);
-                l99.push_back(o.loans.p99_us);
-                lrate.push_back(o.loans_rate);
-                lgot.push_back(o.loans_received);
-                isent = o.iceoryx_sent;
-                msent = o.meshy_sent;
-                lsent = o.loans_sent;
+                raw.add(o.raw);
+                ice.add(o.iceoryx);
+                mesh.add(o.meshy);
+                lent.add(o.loans);
                 link = o.meshy_link;
             }
-            const double mb = static_cast<double>(size) / 1e6;
             std::printf(
-                "| %s | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f | %.2f | %.2f | %.0f | %.0f | %.0f | %s | %.0f/%.0f, "
-                "%.0f/%.0f, %.0f/%.0f |\n",
-                size_text(size).c_str(), median(i50), median(i99), median(m50), median(m99), median(l50), median(l99),
-                ratio(median(m50), median(i50)), ratio(median(l50), median(i50)), median(irate) * mb,
-                median(mrate) * mb, median(lrate) * mb, link.c_str(), median(igot), isent, median(mgot), msent,
-                median(lgot), lsent);
+                "| %s | %s | %s | %s | %s | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %s | %s, %s, %s, "
+                "%s "
+                "|\n",
+                size_text(size).c_str(), raw.latency().c_str(), ice.latency().c_str(), mesh.latency().c_str(),
+                lent.latency().c_str(), ratio(median(mesh.p50), median(ice.p50)),
+                ratio(median(lent.p50), median(ice.p50)), raw.mb_per_s(size), ice.mb_per_s(size), mesh.mb_per_s(size),
+                lent.mb_per_s(size), ratio(lent.mb_per_s(size), raw.mb_per_s(size)),
+                ratio(lent.mb_per_s(size), ice.mb_per_s(size)), link.c_str(), raw.got().c_str(), ice.got().c_str(),
+                mesh.got().c_str(), lent.got().c_str());
             std::fflush(stdout);
         }
     }
@@ -281,7 +309,7 @@ int main(int argc, char** argv) {
         } else {
             std::fprintf(stderr,
                          "usage: same_host_compare [--runs N] [--scale F] [--pinned|--unpinned]\n"
-                         "                         [--only cyclone|iceoryx|meshy] [--test pingpong|oneway]\n");
+                         "                         [--only cyclone|iceoryx|meshy|raw] [--test pingpong|oneway]\n");
             return 2;
         }
     }
@@ -306,7 +334,9 @@ int main(int argc, char** argv) {
         "- meshy: nodes with Unix sockets only, upgraded to shared memory (allow_shm), raw codec, OutboxFull::wait; "
         "ping-pong: call_raw as a coroutine on the node's executor to an echo service; one-way: send_blocking of a "
         "filled buffer, and (meshy loans) loan_blocking -> fill -> send_loaned_blocking; the listener reads the "
-        "payload where its callback gets it (in the sender's pool, for loans)\n",
+        "payload where its callback gets it (in the sender's pool, for loans)\n"
+        "- raw unix (one-way): the sender fills its buffer and writes it whole to a Unix socket; the receiver reads it "
+        "whole (MSG_WAITALL) into its own buffer and reads it there; socket buffers as meshy's default\n",
         static_cast<unsigned long long>(iceoryx_queue));
     std::printf(
         "counts (--scale %.2g): ping-pong %zu round trips; one-way 1 MB %zu latency + %zu stream messages, 8 MB "
