@@ -538,22 +538,29 @@ asio::awaitable<void> Connection::write_loop() {
             continue;
         }
         if (shm_tx_.load(std::memory_order_relaxed)) {
-            for (const auto& part : batch.parts) {
-                for (std::size_t at = 0; at < part.size();) {
-                    const auto n = shm_->write(part.subspan(at));
-                    if (n < 0) {
-                        do_close("the shared-memory ring to " + who() + " is corrupt (its read index is impossible)",
-                                 WarnKind::malformed);
-                        co_return;
-                    }
-                    at += static_cast<std::size_t>(n);
-                    if (at < part.size()) {
-                        auto [ec] = co_await asio::async_initiate<decltype(use_tuple), void(std::error_code)>(
-                            [this](auto handler) { shm_->async_wait_for_room(std::move(handler)); }, use_tuple);
-                        if (ec || !open()) {
-                            co_return;
-                        }
-                    }
+            // The whole batch in one write (one publication, one wake-up), as a socket takes it in
+            // one writev; what does not fit waits for room.
+            std::span<std::span<const std::byte>> left(batch.parts);
+            while (!left.empty()) {
+                const auto n = shm_->write(left);
+                if (n < 0) {
+                    do_close("the shared-memory ring to " + who() + " is corrupt (its read index is impossible)",
+                             WarnKind::malformed);
+                    co_return;
+                }
+                auto taken = static_cast<std::size_t>(n);
+                while (!left.empty() && taken >= left.front().size()) {
+                    taken -= left.front().size();
+                    left = left.subspan(1);
+                }
+                if (left.empty()) {
+                    break;
+                }
+                left.front() = left.front().subspan(taken);
+                auto [ec] = co_await asio::async_initiate<decltype(use_tuple), void(std::error_code)>(
+                    [this](auto handler) { shm_->async_wait_for_room(std::move(handler)); }, use_tuple);
+                if (ec || !open()) {
+                    co_return;
                 }
             }
         } else {

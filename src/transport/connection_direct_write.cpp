@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -340,26 +341,14 @@ ssize_t Connection::write_bytes(std::span<const std::byte> head, std::span<const
     if (!shm_tx_.load(std::memory_order_relaxed)) {
         return send_rest(socket_.native_handle(), head, body, done);
     }
-    std::size_t taken = 0;
+    std::array<std::span<const std::byte>, 2> parts{head, body};
     if (done < head.size()) {
-        const auto n = shm_->write(head.subspan(done));
-        if (n < 0) {
-            return -1;
-        }
-        taken += static_cast<std::size_t>(n);
-        if (done + taken < head.size()) {
-            return static_cast<ssize_t>(taken);
-        }
+        parts[0] = head.subspan(done);
+    } else {
+        parts[0] = {};
+        parts[1] = body.subspan(done - head.size());
     }
-    const std::size_t at = done + taken - head.size();
-    if (at < body.size()) {
-        const auto n = shm_->write(body.subspan(at));
-        if (n < 0) {
-            return taken > 0 ? static_cast<ssize_t>(taken) : -1;
-        }
-        taken += static_cast<std::size_t>(n);
-    }
-    return static_cast<ssize_t>(taken);
+    return static_cast<ssize_t>(shm_->write(parts));
 }
 
 void Connection::grow_send_buffer_locked(std::size_t frame) {

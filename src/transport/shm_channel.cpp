@@ -163,10 +163,14 @@ void ShmChannel::drain(int eventfd) noexcept {
 }
 
 std::ptrdiff_t ShmChannel::write(std::span<const std::byte> bytes) noexcept {
+    return write(std::span<const std::span<const std::byte>>(&bytes, 1));
+}
+
+std::ptrdiff_t ShmChannel::write(std::span<const std::span<const std::byte>> parts) noexcept {
     if (closed_) {
         return -1;
     }
-    const auto wrote = tx_.write(bytes);
+    const auto wrote = tx_.write(parts);
     if (wrote.bad_peer) {
         return -1;
     }

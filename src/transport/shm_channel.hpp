@@ -54,6 +54,8 @@ public:
     /// sleeps. One writer at a time (the link's writer, or a sender while the writer is idle).
     /// @returns the bytes taken, or -1 when the peer corrupted the ring or the channel is closed.
     std::ptrdiff_t write(std::span<const std::byte> bytes) noexcept;
+    /// write() of `parts` one after the other (see ShmRingWriter's), waking the reader once.
+    std::ptrdiff_t write(std::span<const std::span<const std::byte>> parts) noexcept;
     /// A sender's thread about to wait for room (see room_fd()): says so in the ring's header.
     /// @returns true when there is room after all (do not wait).
     bool prepare_room_wait() noexcept { return closed_ || tx_.announce_waiting(); }

@@ -113,19 +113,29 @@ void ShmRingWriter::note_frames(std::span<const std::byte> bytes) noexcept {
 }
 
 ShmRingWriter::Wrote ShmRingWriter::write(std::span<const std::byte> bytes) noexcept {
+    return write(std::span<const std::span<const std::byte>>(&bytes, 1));
+}
+
+ShmRingWriter::Wrote ShmRingWriter::write(std::span<const std::span<const std::byte>> parts) noexcept {
     Wrote out;
     std::uint64_t read = 0;
     if (!load_read(read)) {
         out.bad_peer = true;
         return out;
     }
-    const std::size_t room = capacity_ - static_cast<std::size_t>(written_ - read);
-    const std::size_t n = std::min(room, bytes.size());
-    if (n > 0) {
-        copy_in(data_, capacity_, written_, bytes.data(), n);
-        note_frames(bytes.first(n));
-        written_ += n;
-        out.taken = n;
+    std::size_t room = capacity_ - static_cast<std::size_t>(written_ - read);
+    for (const auto& part : parts) {
+        const std::size_t n = std::min(room, part.size());
+        if (n > 0) {
+            copy_in(data_, capacity_, written_, part.data(), n);
+            note_frames(part.first(n));
+            written_ += n;
+            out.taken += n;
+            room -= n;
+        }
+        if (n < part.size()) {
+            break;
+        }
     }
     // Whole frames become visible; a frame the ring cannot hold whole streams through in pieces.
     const std::uint64_t visible = frame_left_ != 0 && frame_total_ > capacity_ ? written_ : boundary_;

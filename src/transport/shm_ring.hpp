@@ -53,6 +53,9 @@ public:
     /// Copies as much of `bytes` (the next bytes of a stream of frames) as there is room for, then
     /// publishes every frame completed so far, and the bytes of a frame larger than the ring.
     Wrote write(std::span<const std::byte> bytes) noexcept;
+    /// write() of `parts` one after the other, published once: a batch of small frames costs one
+    /// look at the reader's index and one store of the write index, not one per frame.
+    Wrote write(std::span<const std::span<const std::byte>> parts) noexcept;
     /// Room for this many bytes now (0 when full, or when the reader's index is bad).
     std::size_t room() const noexcept;
     /// Before sleeping for room: says so in the header, then looks again.

@@ -82,6 +82,43 @@ TEST(ShmRing, CarriesFramesInOrderAcrossTheWrap) {
     EXPECT_EQ(got, sent);
 }
 
+TEST(ShmRing, ABatchOfPartsGoesInAsOneWriteAndStopsWhereTheRingIsFull) {
+    Ring sut;
+    // Frames split as a writer's batch holds them (a header part, then its body), more of them
+    // than the ring holds: the first write takes what fits, ending inside a part.
+    std::vector<std::vector<std::byte>> frames;
+    std::vector<std::span<const std::byte>> parts;
+    std::vector<std::byte> sent;
+    for (unsigned i = 0; sent.size() < 2 * sut.writer.capacity(); ++i) {
+        frames.push_back(frame_of(5 + (i * 53) % 700, i));
+        const std::span<const std::byte> f(frames.back());
+        parts.push_back(f.first(5));
+        parts.push_back(f.subspan(5));
+        sent.insert(sent.end(), f.begin(), f.end());
+    }
+    std::span<std::span<const std::byte>> left(parts);
+    std::vector<std::byte> got;
+    for (int rounds = 0; !left.empty() && rounds < 100; ++rounds) {
+        const auto w = sut.writer.write(left);
+        ASSERT_FALSE(w.bad_peer);
+        ASSERT_GT(w.taken, 0u);
+        auto taken = w.taken;
+        while (!left.empty() && taken >= left.front().size()) {
+            taken -= left.front().size();
+            left = left.subspan(1);
+        }
+        if (!left.empty()) {
+            EXPECT_EQ(sut.writer.room(), 0u);  // it stopped only because the ring was full
+            left.front() = left.front().subspan(taken);
+        }
+        const auto more = drain(sut.reader);
+        got.insert(got.end(), more.begin(), more.end());
+    }
+    const auto more = drain(sut.reader);
+    got.insert(got.end(), more.begin(), more.end());
+    EXPECT_EQ(got, sent);
+}
+
 TEST(ShmRing, APartFrameIsNotVisible) {
     Ring sut;
     const auto f = frame_of(1000, 7);
