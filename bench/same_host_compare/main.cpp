@@ -19,7 +19,9 @@
 //    stream) waiting in a WaitSet. meshy twice: the sender fills a buffer and sends it (a copy into
 //    the ring), and through loans (loan_blocking, fill, send_loaned_blocking; the receiver reads
 //    the sender's pool in place); the receiver reads the payload where the callback gets it. A
-//    sender is a Source (acquire a buffer, publish it): one for copies, one for loans.
+//    sender is a Source (acquire a buffer, publish it): one for copies, one for loans. Raw Unix
+//    sockets too, the floor for loans' throughput: the filled buffer written whole to a socket,
+//    read whole into the receiver's buffer and read there.
 //    The receiver answers through a pipe (one record per latency message, one per stream), which
 //    paces the latency messages and is not timed.
 // Every peer's sessions are set up once per run and then take turns in slices (like
