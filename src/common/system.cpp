@@ -1,5 +1,6 @@
 #include "common/system.hpp"
 
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,15 @@
 #include "meshy/error.hpp"
 
 namespace meshy::detail {
+
+bool runs_on_several_cpus() noexcept {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) {
+        return false;
+    }
+    return CPU_COUNT(&set) > 1;
+}
 
 std::string make_uuid() {
     std::random_device rd;

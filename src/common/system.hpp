@@ -9,6 +9,9 @@
 
 namespace meshy::detail {
 
+/// True when this process may run on more than one CPU (sched_getaffinity): a thread that waits
+/// for another may then spin, as the other runs meanwhile.
+bool runs_on_several_cpus() noexcept;
 /// A random (version 4) UUID in canonical text form.
 std::string make_uuid();
 /// This machine's host name.

@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "common/adaptive_mutex.hpp"
 #include "common/drop_counter.hpp"
 #include "common/ring_queue.hpp"
 #include "meshy/buffer.hpp"
@@ -179,7 +180,7 @@ private:
     static void wake_all(std::vector<std::shared_ptr<RoomWaiter>>& woken, std::error_code ec);
 
     OutboxOptions options_;
-    mutable std::mutex mutex_;
+    mutable AdaptiveMutex mutex_;
     std::deque<SharedFrame> control_;
     RingQueue<Queued> messages_;
     Buffer arena_;                  // the bytes of small queued messages, in order
@@ -191,7 +192,7 @@ private:
     bool direct_active_ = false;    // a sender is writing a frame itself (begin_direct)
     bool closed_ = false;
     std::size_t room_waiters_ = 0;  // threads blocked in wait_for_room() or begin_direct()
-    std::condition_variable room_;
+    std::condition_variable_any room_;
     std::vector<std::shared_ptr<RoomWaiter>> parked_;  // asynchronous waiters
     DropCounter drops_;
     std::atomic<bool> peer_ready_{false};

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/system.hpp"
+
 namespace meshy::detail {
 namespace {
 
@@ -41,15 +43,6 @@ bool is_eventfd(int fd) noexcept {
 
 }  // namespace
 
-bool shm_spin_useful() noexcept {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) != 0) {
-        return false;
-    }
-    return CPU_COUNT(&set) > 1;
-}
-
 ShmChannel::ShmChannel(const asio::any_io_executor& executor, ShmRegion tx, ShmRegion rx, std::array<int, 4> events)
     : tx_region_(std::move(tx)),
       rx_region_(std::move(rx)),
@@ -63,7 +56,7 @@ ShmChannel::ShmChannel(const asio::any_io_executor& executor, ShmRegion tx, ShmR
       data_waiter_(executor) {
     room_waiter_.assign(dup_or_throw(tx_room_));
     data_waiter_.assign(dup_or_throw(rx_data_));
-    spin_useful_ = shm_spin_useful();
+    spin_useful_ = runs_on_several_cpus();
 }
 
 ShmChannel::~ShmChannel() {

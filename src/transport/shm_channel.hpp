@@ -122,9 +122,6 @@ private:
     Clock::time_point spin_missed_at_{};        // when the last spin that gave up began; {}: none since
 };
 
-/// True when this process may run on more than one CPU (sched_getaffinity): spinning can help.
-bool shm_spin_useful() noexcept;
-
 /// Sends `bytes` with `fds` attached (SCM_RIGHTS) on Unix socket `sock`, without blocking.
 /// @returns what sendmsg() returns.
 std::ptrdiff_t send_with_fds(int sock, std::span<const std::byte> bytes, std::span<const int> fds) noexcept;

@@ -2,9 +2,16 @@
 #include "common/system.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/adaptive_mutex.hpp"
 
 namespace {
 
@@ -49,6 +56,49 @@ TEST(StampClock, SeldomReadingsArePrecise) {
             // until more than the 1 ms between precise readings has passed
         }
     }
+}
+
+TEST(RunsOnSeveralCpus, FollowsTheAffinity) {
+    cpu_set_t original;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof original, &original), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &original)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    }
+    if (::sched_setaffinity(0, sizeof one, &one) != 0) {
+        GTEST_SKIP() << "this process may not change its affinity";
+    }
+    EXPECT_FALSE(meshy::detail::runs_on_several_cpus());
+    ASSERT_EQ(::sched_setaffinity(0, sizeof original, &original), 0);
+    EXPECT_EQ(meshy::detail::runs_on_several_cpus(), CPU_COUNT(&original) > 1);
+}
+
+// Two threads that take turns through a condition variable, and count under the lock.
+TEST(AdaptiveMutex, ExcludesAndWaitsWithAConditionVariable) {
+    meshy::detail::AdaptiveMutex mutex;
+    std::condition_variable_any turn;
+    int count = 0;
+    bool first_turn = true;
+    constexpr int rounds = 5000;
+    auto play = [&](bool mine) {
+        for (int i = 0; i < rounds; ++i) {
+            std::unique_lock lock(mutex);
+            ASSERT_TRUE(turn.wait_for(lock, std::chrono::seconds(10), [&] { return first_turn == mine; }));
+            ++count;
+            first_turn = !mine;
+            turn.notify_all();
+        }
+    };
+    std::thread other(play, false);
+    play(true);
+    other.join();
+    EXPECT_EQ(count, 2 * rounds);
+    EXPECT_TRUE(mutex.try_lock());
+    mutex.unlock();
 }
 
 }  // namespace
