@@ -92,7 +92,8 @@ void Acceptor::prune() {
         pending_.pop_front();
     }
     if (pending_.size() >= options_.max_pending) {
-        forget_finished();
+        forget_finished();  // the rest may hold finished ones too
+        return;
     }
     pending_count_.store(pending_.size(), std::memory_order_relaxed);
 }
@@ -183,9 +184,8 @@ void Acceptor::forget_finished() {
 }
 
 void Acceptor::release_memory() {
-    // A weak reference to a connection keeps its memory (made with it), and the allocator keeps
-    // what was freed unless told to give it back.
-    forget_finished();
+    // A weak reference to a connection keeps its memory (made with it: the caller forgot the
+    // finished ones), and the allocator keeps what was freed unless told to give it back.
     pending_.shrink_to_fit();
 #if defined(__GLIBC__)
     ::malloc_trim(0);

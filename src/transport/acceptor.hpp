@@ -63,7 +63,7 @@ private:
     asio::awaitable<void> take_token(asio::steady_timer& timer);
     /// Forgets every pending connection that handshook or closed, wherever it is in the queue.
     void forget_finished();
-    /// Returns what the allocator holds freed to the system.
+    /// Returns what the allocator holds freed to the system (after forget_finished()).
     void release_memory();
     /// While a flood of connections closes, returns the freed memory to the system; ends once the
     /// flood is over (no accepts for an interval and nothing waiting for a handshake).

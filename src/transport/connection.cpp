@@ -198,19 +198,6 @@ bool Connection::send(SharedFrame frame, SendMode mode) {
                                           : outbox_.push_message(std::move(frame), coarse_now()));
 }
 
-void Connection::note_call(std::span<const std::byte> frame) noexcept {
-    // Every frame starts with its length (4 bytes) and its type.
-    if (frame.size() >= wire::frame_prefix) {
-        note_call(static_cast<wire::FrameType>(frame[4]));
-    }
-}
-
-void Connection::note_call(wire::FrameType type) noexcept {
-    if (type == wire::FrameType::request || type == wire::FrameType::reply) {
-        last_call_ns_.store(steady_ns(), std::memory_order_relaxed);
-    }
-}
-
 void Connection::log_drops(std::uint64_t count, const char* why) {
     log(LogLevel::warn, "dropped " + std::to_string(count) + " message(s) to " + who() + ": " + why);
 }

@@ -371,6 +371,19 @@ void Connection::read_with_fds(std::span<std::byte> into) {
     on_read(std::error_code(errno, std::system_category()), 0);
 }
 
+void Connection::note_call(std::span<const std::byte> frame) noexcept {
+    // Every frame starts with its length (4 bytes) and its type.
+    if (frame.size() >= wire::frame_prefix) {
+        note_call(static_cast<wire::FrameType>(frame[4]));
+    }
+}
+
+void Connection::note_call(wire::FrameType type) noexcept {
+    if (type == wire::FrameType::request || type == wire::FrameType::reply) {
+        last_call_ns_.store(steady_ns(), std::memory_order_relaxed);
+    }
+}
+
 bool Connection::carries_calls() const noexcept {
     const std::int64_t last = last_call_ns_.load(std::memory_order_relaxed);
     return last != 0 && steady_ns() - last <= std::chrono::nanoseconds(calls_window).count();

@@ -22,7 +22,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -53,33 +52,28 @@ inline std::string field(const std::string& line, const std::string& key) {
     return {};
 }
 
-/// Resident memory of a process in KiB (VmRSS); 0 when it is gone.
-inline std::uint64_t rss_kib(pid_t pid) {
+/// A "<field>: <n> kB" line of /proc/<pid>/status, in KiB; 0 when absent or the process is gone.
+inline std::uint64_t status_kib(pid_t pid, const std::string& field) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            return std::stoull(line.substr(6));
+        if (line.rfind(field + ":", 0) == 0) {
+            return std::stoull(line.substr(field.size() + 1));
         }
     }
     return 0;
 }
 
+/// Resident memory of a process in KiB (VmRSS); 0 when it is gone.
+inline std::uint64_t rss_kib(pid_t pid) {
+    return status_kib(pid, "VmRSS");
+}
+
 /// Resident memory of a process by kind ("anon=.. file=.. shmem=.." in KiB), for a figure.
 inline std::string rss_parts(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line, parts;
-    while (std::getline(in, line)) {
-        for (const char* kind : {"RssAnon:", "RssFile:", "RssShmem:"}) {
-            if (line.rfind(kind, 0) == 0) {
-                std::istringstream fields(line.substr(std::strlen(kind)));
-                std::string value;
-                fields >> value;
-                parts += (parts.empty() ? "" : " ") + std::string(kind + 3, std::strlen(kind) - 4) + "=" + value;
-            }
-        }
-    }
-    return parts;
+    return "anon=" + std::to_string(status_kib(pid, "RssAnon")) +
+           " file=" + std::to_string(status_kib(pid, "RssFile")) +
+           " shmem=" + std::to_string(status_kib(pid, "RssShmem"));
 }
 
 /// Open descriptors of a process.
