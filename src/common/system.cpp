@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <string>
+#include <string_view>
 
 #if defined(__x86_64__)
 #    include <x86intrin.h>
@@ -72,43 +74,76 @@ std::uint64_t now_ns() noexcept {
 
 #if defined(__x86_64__)
 namespace {
-bool tsc_keeps_time() {
-    static const bool tsc = [] {
-        std::ifstream f("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+/// Whether the TSC ticks at one rate whatever the CPU's power state (an invariant TSC): then the
+/// ticks between two readings on one CPU measure the time between them. The kernel need not keep
+/// time with the TSC for that (VMs keep it with kvm-clock, which is the TSC scaled, and may mark
+/// the TSC unstable across CPUs): readings are only ever compared on the CPU that took them.
+bool tsc_invariant() {
+    static const bool invariant = [] {
+        std::ifstream source("/sys/devices/system/clocksource/clocksource0/current_clocksource");
         std::string name;
-        f >> name;
-        return name == "tsc";  // then the kernel trusts it: invariant and in step across CPUs
+        source >> name;
+        if (name == "tsc") {
+            return true;
+        }
+        std::ifstream cpuinfo("/proc/cpuinfo");
+        for (std::string line; std::getline(cpuinfo, line);) {
+            if (line.starts_with("flags")) {
+                auto has = [&](std::string_view flag) {
+                    return (" " + line + " ").find(" " + std::string(flag) + " ") != std::string::npos;
+                };
+                return has("constant_tsc") && has("nonstop_tsc");
+            }
+        }
+        return false;
     }();
-    return tsc;
+    return invariant;
 }
 
 struct TscClock {
     std::uint64_t tsc = 0, ns = 0;            // the last precise reading
+    int cpu = -1;                             // the CPU it was taken on (-1: none to go from)
     std::uint64_t from_tsc = 0, from_ns = 0;  // the reading the rate is measured from
-    double ns_per_tick = 0;                   // 0 until 10 ms of readings measured it
+    int from_cpu = -1;
+    double ns_per_tick = 0;  // 0 until 10 ms of readings on one CPU measured it
 };
 constexpr std::uint64_t reread_after_ns = 1'000'000;
 constexpr std::uint64_t measure_over_ns = 10'000'000;
 constexpr std::uint64_t remeasure_after_ns = 10'000'000'000;
+/// A precise reading is paired with the TSC read just before and after it (a vDSO read takes
+/// 50-150 ticks); a pair further apart than this (~1 us at 2 GHz: the thread was preempted or
+/// interrupted between them) is not kept, so a kept pair is off by half of it at most.
+constexpr std::uint64_t max_pair_ticks = 2'000;
 }  // namespace
 
 std::uint64_t stamp_ns() noexcept {
-    if (!tsc_keeps_time()) {
+    if (!tsc_invariant()) {
         return now_ns();
     }
     thread_local TscClock c;
+    const int cpu = ::sched_getcpu();
+    if (cpu < 0) {
+        return now_ns();
+    }
     const std::uint64_t t = __rdtsc();
-    if (c.ns_per_tick > 0 && t >= c.tsc) {
+    if (c.ns_per_tick > 0 && cpu == c.cpu && t >= c.tsc) {
         const double since = static_cast<double>(t - c.tsc) * c.ns_per_tick;
         if (since < static_cast<double>(reread_after_ns)) {
             return c.ns + static_cast<std::uint64_t>(since);
         }
     }
+    const std::uint64_t before = __rdtsc();
     const std::uint64_t ns = now_ns();
-    const std::uint64_t tsc = __rdtsc();
-    if (c.from_ns == 0 || ns < c.from_ns || tsc <= c.from_tsc) {
-        c.from_ns = ns;  // first reading, or the clock was set back
+    const std::uint64_t after = __rdtsc();
+    if (after - before > max_pair_ticks || ::sched_getcpu() != cpu) {
+        c.cpu = -1;  // preempted or moved meanwhile: the next stamp reads the clock again
+        return ns;
+    }
+    const std::uint64_t tsc = before + (after - before) / 2;
+    if (c.from_ns == 0 || cpu != c.from_cpu || ns < c.from_ns || tsc <= c.from_tsc) {
+        c.from_ns = ns;  // first reading, another CPU, or the clock was set back
         c.from_tsc = tsc;
+        c.from_cpu = cpu;
     } else if (ns - c.from_ns >= measure_over_ns) {
         c.ns_per_tick = static_cast<double>(ns - c.from_ns) / static_cast<double>(tsc - c.from_tsc);
         if (ns - c.from_ns >= remeasure_after_ns) {
@@ -118,6 +153,7 @@ std::uint64_t stamp_ns() noexcept {
     }
     c.tsc = tsc;
     c.ns = ns;
+    c.cpu = cpu;
     return ns;
 }
 #else

@@ -47,15 +47,53 @@ TEST(StampClock, FollowsTheRealTimeClock) {
 // A thread that stamps seldom reads the precise clock each time.
 TEST(StampClock, SeldomReadingsArePrecise) {
     for (int i = 0; i < 5; ++i) {
+        const std::uint64_t quiet_from = meshy::detail::now_ns();
+        while (meshy::detail::now_ns() - quiet_from < 1'100'000) {
+            // until more than the 1 ms between precise readings has passed (since this thread's
+            // last stamp, perhaps in another test)
+        }
         const std::uint64_t before = meshy::detail::now_ns();
         const std::uint64_t stamp = meshy::detail::stamp_ns();
         const std::uint64_t after = meshy::detail::now_ns();
         EXPECT_LE(before, stamp);
         EXPECT_LE(stamp, after);
-        while (meshy::detail::now_ns() - after < 1'100'000) {
-            // until more than the 1 ms between precise readings has passed
+    }
+}
+
+// Readings through the TSC are only extrapolated on the CPU that took the last precise one: on
+// another CPU (whose TSC may not be in step) the first stamp is a precise reading.
+TEST(StampClock, OnAnotherCpuTheFirstStampIsPrecise) {
+    cpu_set_t original;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof original, &original), 0);
+    std::vector<int> cpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < 2; ++cpu) {
+        if (CPU_ISSET(cpu, &original)) {
+            cpus.push_back(cpu);
         }
     }
+    if (cpus.size() < 2) {
+        GTEST_SKIP() << "one CPU here";
+    }
+    std::thread([&] {
+        for (int round = 0; round < 4; ++round) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpus[round % 2], &one);
+            if (::sched_setaffinity(0, sizeof one, &one) != 0) {
+                GTEST_SKIP() << "this thread may not change its affinity";
+            }
+            const std::uint64_t before = meshy::detail::now_ns();
+            const std::uint64_t stamp = meshy::detail::stamp_ns();
+            const std::uint64_t after = meshy::detail::now_ns();
+            EXPECT_LE(before, stamp) << "round " << round;
+            EXPECT_LE(stamp, after) << "round " << round;
+            // 15 ms of stamps on this CPU: past the 10 ms the tick rate takes to measure
+            const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(15);
+            for (int i = 0; i < 10'000'000 && std::chrono::steady_clock::now() < until; ++i) {
+                (void)meshy::detail::stamp_ns();
+            }
+        }
+    }).join();
 }
 
 TEST(RunsOnSeveralCpus, FollowsTheAffinity) {
