@@ -28,6 +28,13 @@ public:
         head_ = (head_ + 1) & (slots_.size() - 1);
         --size_;
     }
+    /// Empties the queue at once, for entries that hold nothing to release (the caller knows
+    /// they do): their slots are overwritten when reused. For a queue emptied under a lock that
+    /// another thread waits for.
+    void clear_entries_holding_nothing() noexcept {
+        head_ = 0;
+        size_ = 0;
+    }
     /// Empties the queue; the slots are kept for reuse.
     void clear() {
         while (!empty()) {

@@ -172,7 +172,7 @@ void Outbox::take(Batch& batch, bool linger) {
             // written whole, with no per-message work but emptying the queue's slots.
             batch.bytes = arena_.size();
             parts.emplace_back(arena_.data(), arena_.size());
-            messages_.clear();
+            messages_.clear_entries_holding_nothing();  // no frames: all lie in the arena
             arena_queued_ = 0;
             std::swap(batch.arena, arena_);
         } else if (ready) {

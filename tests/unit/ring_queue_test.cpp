@@ -45,4 +45,24 @@ TEST(RingQueue, ReleasesWhatItHoldsWhenPoppedOrCleared) {
     EXPECT_EQ(shared.use_count(), 1);
 }
 
+TEST(RingQueue, ClearedAtOnceItIsEmptyAndReusesItsSlots) {
+    RingQueue<std::shared_ptr<int>> q;
+    for (int i = 0; i < 20; ++i) {
+        q.push_back(nullptr);
+        q.pop_front();
+        q.push_back(nullptr);
+    }
+    q.clear_entries_holding_nothing();
+    EXPECT_TRUE(q.empty());
+    auto shared = std::make_shared<int>(2);
+    for (int i = 0; i < 40; ++i) {  // past the slots it had: it grows from an empty queue
+        q.push_back(shared);
+    }
+    ASSERT_EQ(q.size(), 40u);
+    EXPECT_EQ(q.front(), shared);
+    EXPECT_EQ(shared.use_count(), 41);
+    q.clear();
+    EXPECT_EQ(shared.use_count(), 1);
+}
+
 }  // namespace
