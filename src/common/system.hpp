@@ -22,7 +22,7 @@ std::uint64_t now_ns() noexcept;
 /// (x86-64): between precise readings at most 1 ms apart on one CPU, the time is the last reading
 /// plus the TSC ticks since, at the rate measured by this thread's readings (within tens of ns of
 /// now_ns()). A vDSO clock read costs 25-55 ns in some VMs, rdtsc ~11 ns; in a sender of small
-/// messages the difference is a quarter of its time. Elsewhere: now_ns().
+/// messages the difference was a fifth of its time. Elsewhere: now_ns().
 std::uint64_t stamp_ns() noexcept;
 /// CLOCK_MONOTONIC_COARSE on the steady_clock's scale: it lags steady_clock::now() by at most
 /// coarse_resolution (a kernel tick), and costs a fraction of it (about 9 ns here, against 42).
