@@ -444,37 +444,6 @@ void Connection::read_some() {
     }
 }
 
-void Connection::read_sealed(std::span<std::byte> into) {
-    auto self = shared_from_this();
-    if (secure_->has_plaintext()) {
-        // Records opened earlier beyond the reader's room: hand those on before reading more.
-        reader_.received(secure_->drain(into));
-        asio::post(strand_, [self] { self->read_some(); });
-        return;
-    }
-    sealed_into_ = into;
-    const auto space = secure_->read_space();
-    socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                            asio::bind_executor(strand_, [self](const std::error_code& ec, std::size_t n) {
-                                self->on_sealed_read(ec, n);
-                            }));
-}
-
-void Connection::on_sealed_read(const std::error_code& ec, std::size_t n) {
-    if (ec) {
-        on_read(ec, 0);
-        return;
-    }
-    bool ok = true;
-    std::string reason;
-    const std::size_t opened = secure_->received(n, sealed_into_, ok, reason);
-    if (!ok) {
-        end_reader(reason + " from " + who(), WarnKind::malformed);
-        return;
-    }
-    on_read({}, opened);
-}
-
 asio::awaitable<void> Connection::write_loop() {
     auto self = shared_from_this();
     // Its vectors grow with the first batches, not ahead: an idle link keeps them small.
@@ -525,63 +494,14 @@ asio::awaitable<void> Connection::write_loop() {
             continue;
         }
         if (shm_tx_.load(std::memory_order_relaxed)) {
-            // The whole batch in one write (one publication, one wake-up), as a socket takes it in
-            // one writev; what does not fit waits for room.
-            std::span<std::span<const std::byte>> left(batch.parts);
-            while (!left.empty()) {
-                const auto n = shm_->write(left);
-                if (n < 0) {
-                    do_close("the shared-memory ring to " + who() + " is corrupt (its read index is impossible)",
-                             WarnKind::malformed);
-                    co_return;
-                }
-                auto taken = static_cast<std::size_t>(n);
-                while (!left.empty() && taken >= left.front().size()) {
-                    taken -= left.front().size();
-                    left = left.subspan(1);
-                }
-                if (left.empty()) {
-                    break;
-                }
-                left.front() = left.front().subspan(taken);
-                auto [ec] = co_await asio::async_initiate<decltype(use_tuple), void(std::error_code)>(
-                    [this](auto handler) { shm_->async_wait_for_room(std::move(handler)); }, use_tuple);
-                if (ec || !open()) {
-                    co_return;
-                }
+            if (!co_await write_to_ring(batch.parts)) {
+                co_return;
             }
         } else {
             buffers.clear();
             if (secure_) {
-                // The rest of a frame a sender wrote itself is sealed already (write_if_idle).
-                const std::span<const std::span<const std::byte>> parts(batch.parts);
-                const auto presealed = parts.first(batch.presealed);
-                for (const auto& part : presealed) {
-                    buffers.emplace_back(part.data(), part.size());
-                }
-                const auto rest = parts.subspan(presealed.size());
-                std::size_t left = 0;
-                for (const auto& part : rest) {
-                    left += part.size();
-                }
-                // A large batch is sealed and written a piece at a time: the peer opens one piece
-                // while the next is sealed.
-                for (std::size_t from = 0; left > 0;) {
-                    const std::size_t piece = std::min(secure::seal_piece, left);
-                    sealed.clear();
-                    secure_->append_sealed(rest, from, piece, sealed);
-                    from += piece, left -= piece;
-                    buffers.emplace_back(sealed.data(), sealed.size());
-                    if (left == 0) {
-                        break;  // the last piece goes out with the write below
-                    }
-                    auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
-                    (void)n;
-                    if (ec) {
-                        do_close("write to " + remote_ + " failed: " + ec.message());
-                        co_return;
-                    }
-                    buffers.clear();
+                if (!co_await seal_for_write(batch, buffers, sealed)) {
+                    co_return;
                 }
             } else {
                 for (const auto& part : batch.parts) {

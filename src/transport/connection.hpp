@@ -7,6 +7,7 @@
 #include <array>
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/generic/stream_protocol.hpp>
 #include <asio/strand.hpp>
@@ -190,6 +191,12 @@ private:
     /// Keyed links: reads ciphertext; its records are opened into `into` (the reader's room).
     void read_sealed(std::span<std::byte> into);
     void on_sealed_read(const std::error_code& ec, std::size_t n);
+    /// Keyed links, for the writer: puts `batch` into `buffers` as records (in `sealed`); a large
+    /// batch's pieces but the last are written here, so the peer opens one while the next is
+    /// sealed. @returns false when a write failed (the link is closed).
+    asio::awaitable<bool> seal_for_write(const Outbox::Batch& batch,
+                                         std::vector<asio::const_buffer>& buffers,
+                                         Buffer& sealed);
     asio::awaitable<void> watchdog();
     // Shared memory (docs/shm.md). The dialer offers a channel once the peer's handshake is in; the
     // accepter maps it and answers with a switch; each end's writer sends its switch at a frame
@@ -202,6 +209,9 @@ private:
     /// The writer, between two frames: sends the offer or the switch on the socket, in order with
     /// every frame. @returns false when the link closed.
     asio::awaitable<bool> send_shm_step();
+    /// The writer, once switched: writes `parts` into the ring, waiting for room as needed.
+    /// @returns false when the link closed.
+    asio::awaitable<bool> write_to_ring(std::span<std::span<const std::byte>> parts);
     /// Writes `frame` whole on the socket, with `fds` attached when given. @returns false when the
     /// link closed (what failed is logged).
     asio::awaitable<bool> send_on_socket(const Buffer& frame, std::span<const int> fds, const char* what);

@@ -1,11 +1,16 @@
-// Connection: the domain key's handshake, before the node handshake (docs/security.md).
+// Connection over a keyed link: the domain key's handshake before the node handshake, then the
+// records every frame travels in, read and written (docs/security.md).
+#include <algorithm>
 #include <array>
 #include <asio/async_result.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 #include <string>
+#include <vector>
 
 #include "transport/connection.hpp"
 #include "transport/connection_internal.hpp"
@@ -121,6 +126,73 @@ asio::awaitable<void> Connection::secure_start() {
     start_reader();
     asio::co_spawn(
         strand_, [self]() { return self->write_loop(); }, asio::detached);
+}
+
+void Connection::read_sealed(std::span<std::byte> into) {
+    auto self = shared_from_this();
+    if (secure_->has_plaintext()) {
+        // Records opened earlier beyond the reader's room: hand those on before reading more.
+        reader_.received(secure_->drain(into));
+        asio::post(strand_, [self] { self->read_some(); });
+        return;
+    }
+    sealed_into_ = into;
+    const auto space = secure_->read_space();
+    socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                            asio::bind_executor(strand_, [self](const std::error_code& ec, std::size_t n) {
+                                self->on_sealed_read(ec, n);
+                            }));
+}
+
+void Connection::on_sealed_read(const std::error_code& ec, std::size_t n) {
+    if (ec) {
+        on_read(ec, 0);
+        return;
+    }
+    bool ok = true;
+    std::string reason;
+    const std::size_t opened = secure_->received(n, sealed_into_, ok, reason);
+    if (!ok) {
+        end_reader(reason + " from " + who(), WarnKind::malformed);
+        return;
+    }
+    on_read({}, opened);
+}
+
+asio::awaitable<bool> Connection::seal_for_write(const Outbox::Batch& batch,
+                                                 std::vector<asio::const_buffer>& buffers,
+                                                 Buffer& sealed) {
+    // The rest of a frame a sender wrote itself is sealed already (write_if_idle).
+    const std::span<const std::span<const std::byte>> parts(batch.parts);
+    const auto presealed = parts.first(batch.presealed);
+    for (const auto& part : presealed) {
+        buffers.emplace_back(part.data(), part.size());
+    }
+    const auto rest = parts.subspan(presealed.size());
+    std::size_t left = 0;
+    for (const auto& part : rest) {
+        left += part.size();
+    }
+    // A large batch is sealed and written a piece at a time: the peer opens one piece while the
+    // next is sealed.
+    for (std::size_t from = 0; left > 0;) {
+        const std::size_t piece = std::min(secure::seal_piece, left);
+        sealed.clear();
+        secure_->append_sealed(rest, from, piece, sealed);
+        from += piece, left -= piece;
+        buffers.emplace_back(sealed.data(), sealed.size());
+        if (left == 0) {
+            break;  // the last piece goes out with the caller's write
+        }
+        auto [ec, n] = co_await asio::async_write(socket_, buffers, use_tuple);
+        (void)n;
+        if (ec) {
+            do_close("write to " + remote_ + " failed: " + ec.message());
+            co_return false;
+        }
+        buffers.clear();
+    }
+    co_return true;
 }
 
 }  // namespace meshy::detail

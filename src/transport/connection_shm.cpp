@@ -104,6 +104,35 @@ asio::awaitable<bool> Connection::send_shm_step() {
     co_return true;
 }
 
+asio::awaitable<bool> Connection::write_to_ring(std::span<std::span<const std::byte>> parts) {
+    // The whole batch in one write (one publication, one wake-up), as a socket takes it in one
+    // writev; what does not fit waits for room.
+    std::span<std::span<const std::byte>> left(parts);
+    while (!left.empty()) {
+        const auto n = shm_->write(left);
+        if (n < 0) {
+            do_close("the shared-memory ring to " + who() + " is corrupt (its read index is impossible)",
+                     WarnKind::malformed);
+            co_return false;
+        }
+        auto taken = static_cast<std::size_t>(n);
+        while (!left.empty() && taken >= left.front().size()) {
+            taken -= left.front().size();
+            left = left.subspan(1);
+        }
+        if (left.empty()) {
+            break;
+        }
+        left.front() = left.front().subspan(taken);
+        auto [ec] = co_await asio::async_initiate<decltype(use_tuple), void(std::error_code)>(
+            [this](auto handler) { shm_->async_wait_for_room(std::move(handler)); }, use_tuple);
+        if (ec || !open()) {
+            co_return false;
+        }
+    }
+    co_return true;
+}
+
 asio::awaitable<bool> Connection::send_on_socket(const Buffer& frame, std::span<const int> fds, const char* what) {
     for (;;) {
         const int fd = socket_.native_handle();
