@@ -94,6 +94,12 @@ struct NodeOptions {
     OutboxFull outbox_full = OutboxFull::drop_oldest;
     /// Queued messages older than this are dropped (with a warning) instead of being sent late.
     std::chrono::milliseconds outbox_ttl{5000};
+    /// How long `stop()` waits at most for what was sent before it to go out: messages to peers
+    /// still being connected to, then the queued frames and the goodbye. A script that sends and
+    /// stops at once loses nothing to a reachable peer on a busy machine; a peer that cannot be
+    /// reached ends its part of the wait when its dial fails (its messages are dropped with a
+    /// warning).
+    std::chrono::milliseconds linger{3000};
     /// Messages queued per listened topic while its callback is busy; beyond it the oldest are
     /// dropped with a warning.
     std::size_t inbox_capacity = 4096;

@@ -229,11 +229,11 @@ void NodeImpl::stop() {
             log(LogLevel::warn, std::string("discovery stop: ") + e.what());
         }
     }
+    // What was sent before stop() goes out first (bounded by `linger`): a node that sends and stops
+    // at once, as a script does, loses nothing it sent to a reachable peer.
+    const auto linger_end = std::chrono::steady_clock::now() + options_.linger;
     if (!on_own_thread()) {
-        // What was sent while links were being dialed goes out first (bounded): a node that sends
-        // and stops at once, as a script does, loses nothing it sent to a reachable peer.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-        while (links_.flushing() && std::chrono::steady_clock::now() < deadline) {
+        while (links_.flushing() && std::chrono::steady_clock::now() < linger_end) {
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
         }
     }
@@ -265,8 +265,8 @@ void NodeImpl::stop() {
         ::unlink(unix_path_.c_str());
     }
     if (own_loop_ && !on_own_thread()) {
-        // Let the goodbyes go out (bounded) before the owner ends the loop.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+        // Let the queued frames and the goodbyes go out (bounded) before the owner ends the loop.
+        const auto deadline = std::max(linger_end, std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
         while (std::chrono::steady_clock::now() < deadline &&
                std::any_of(conns.begin(), conns.end(), [](const auto& c) { return c->open(); })) {
             std::this_thread::sleep_for(std::chrono::milliseconds(2));

@@ -228,6 +228,7 @@ void PeerLinks::schedule_redial_locked(PeerLink& link) {
         return;  // the node is going away
     }
     link.dialing = true;  // until the timer fires: nothing else dials meanwhile
+    link.redial_wait = true;
     asio::co_spawn(
         strand_,
         [this, target = link.shared_from_this(), delay, hold = std::move(hold)]() -> asio::awaitable<void> {
@@ -241,6 +242,7 @@ void PeerLinks::schedule_redial_locked(PeerLink& link) {
             }
             std::lock_guard lock(target->mutex);
             target->dialing = false;
+            target->redial_wait = false;
             if (!target->parked.empty()) {
                 dial_locked(*target);
             }
@@ -364,7 +366,9 @@ bool PeerLinks::flushing() const {
     std::lock_guard lock(mutex_);
     for (const auto& [id, link] : links_) {
         std::lock_guard ll(link->mutex);
-        if (!link->parked.empty() && link->advert && !link->leaving && (link->dialing || link->dialed)) {
+        // A link waiting to be redialed failed its last dial: nothing is on its way there.
+        const bool connecting = (link->dialing && !link->redial_wait) || link->dialed;
+        if (!link->parked.empty() && link->advert && !link->leaving && connecting) {
             return true;
         }
     }
@@ -379,6 +383,10 @@ std::vector<std::shared_ptr<Connection>> PeerLinks::stop() {
         std::lock_guard ll(link->mutex);
         if (link->dialed) {
             conns.push_back(link->dialed);
+        }
+        if (const std::size_t lost = link->parked.size() + link->parked_drops.take()) {
+            log(LogLevel::warn, "dropped " + std::to_string(lost) + " message(s) to " + link->name +
+                                    ": the node stopped before the link was up");
         }
         link->parked.clear();
         link->advert.reset();

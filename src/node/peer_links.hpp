@@ -44,7 +44,8 @@ struct PeerLink : std::enable_shared_from_this<PeerLink> {
     std::shared_ptr<Connection> dialed;  // the connection this node dialed: connecting or open
     std::shared_ptr<Connection> ready;   // `dialed`, once its handshake is done
     bool dialing = false;
-    bool leaving = false;  // the peer said goodbye on this link: never redialed
+    bool leaving = false;      // the peer said goodbye on this link: never redialed
+    bool redial_wait = false;  // `dialing` is the pause before a redial, not a dial under way
     int redial_ms = 0;
     std::deque<Parked> parked;  // frames waiting for `ready`
     DropCounter parked_drops;   // frames dropped from parked

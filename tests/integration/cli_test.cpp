@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "process.hpp"
@@ -49,6 +50,17 @@ protected:
     meshy::test::RunResult run(std::vector<std::string> args, std::chrono::milliseconds timeout = 20s) {
         args.insert(args.begin(), cli);
         return run_command(std::move(args), timeout, env_);
+    }
+
+    /// Waits until `meshy topic list` shows `topic` (its listener's advert reached the daemon).
+    bool wait_listed(const std::string& topic, std::chrono::seconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (has_line(run({"topic", "list", "--discovery-time", "0.5"}).lines, topic)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     std::string domain_;
@@ -301,6 +313,39 @@ TEST_F(CliTest, OneShotSendReachesListenersStartedTogether) {
         EXPECT_TRUE(status->success()) << status->describe();
         EXPECT_TRUE(echo->wait_for_line("args: (\"hello\")", 1s)) << echo->dump();
     }
+}
+
+TEST_F(CliTest, AOneShotSendWaitsForAListenerSlowToAnswer) {
+    // A busy machine, played by a listener that is stopped while the send dials it: the send's
+    // node lingers on stop() until the link is up, and the message arrives.
+    auto echo = start_cli({"topic", "echo", "slow_answer", "--once"}, "echo");
+    ASSERT_TRUE(echo->wait_for_line("Listening to topics: slow_answer", 10s)) << echo->dump();
+    ASSERT_TRUE(wait_listed("slow_answer", 15s));
+    ASSERT_TRUE(echo->send_signal(SIGSTOP));
+    auto sender = start_cli({"topic", "send", "slow_answer", "late"}, "sender");
+    const bool sent = sender->wait_for_line("on topic=slow_answer", 15s).has_value();
+    // Longer than stop() used to wait, shorter than the handshake's timeout.
+    std::this_thread::sleep_for(1500ms);
+    ASSERT_TRUE(echo->send_signal(SIGCONT));
+    ASSERT_TRUE(sent) << sender->dump();
+    const auto status = sender->wait_exit(10s);
+    ASSERT_TRUE(status) << sender->dump();
+    EXPECT_TRUE(status->success()) << status->describe() << sender->dump();
+    EXPECT_TRUE(echo->wait_for_line(R"(args: ("late"))", 10s)) << echo->dump() << sender->dump();
+}
+
+TEST_F(CliTest, AMessageAStoppingNodeCouldNotDeliverIsReported) {
+    // The listener never answers the handshake: the send's message is dropped, with a warning.
+    auto echo = start_cli({"topic", "echo", "no_answer", "--once"}, "echo");
+    ASSERT_TRUE(echo->wait_for_line("Listening to topics: no_answer", 10s)) << echo->dump();
+    ASSERT_TRUE(wait_listed("no_answer", 15s));
+    ASSERT_TRUE(echo->send_signal(SIGSTOP));
+    auto sender = start_cli({"topic", "send", "no_answer", "lost"}, "sender");
+    const auto status = sender->wait_exit(20s);
+    ASSERT_TRUE(echo->send_signal(SIGCONT));
+    ASSERT_TRUE(status) << sender->dump();
+    EXPECT_TRUE(sender->wait_for_line("dropped 1 message(s) to meshy-cli-echo", 0s)) << sender->dump();
+    EXPECT_FALSE(echo->wait_for_line(R"(args: ("lost"))", 1s)) << echo->dump();
 }
 
 TEST_F(CliTest, AFloatStaysAFloat) {
