@@ -163,7 +163,7 @@ bool Connection::send(std::span<const std::byte> head,
             if (small) {
                 return queued(outbox_.copy_message(head, body, coarse_now()));
             }
-            return keyed_ ? write_large_sealed(head, body, deadline) : write_large_in_place(head, body, deadline);
+            return sealing() ? write_large_sealed(head, body, deadline) : write_large_in_place(head, body, deadline);
         case SendMode::request:
             return write_now_or_queue(head, body, false);
         case SendMode::reply:
@@ -422,12 +422,12 @@ void Connection::read_some() {
                    WarnKind::receive_budget);
         return;
     }
-    if (keyed_) {
-        read_sealed(into);
+    if (shm_rx_) {
+        read_ring(into);  // keyed or not: the ring holds frames (docs/security.md)
         return;
     }
-    if (shm_rx_) {
-        read_ring(into);
+    if (keyed_) {
+        read_sealed(into);
         return;
     }
     if (reads_fds()) {

@@ -191,6 +191,12 @@ private:
     /// Keyed links: reads ciphertext; its records are opened into `into` (the reader's room).
     void read_sealed(std::span<std::byte> into);
     void on_sealed_read(const std::error_code& ec, std::size_t n);
+    /// read_sealed() on a link that may receive descriptors (recvmsg into `space`).
+    void read_sealed_with_fds(std::span<std::byte> space);
+    /// Whether frames are sealed before they go out: a keyed link until it writes to shared memory
+    /// (the ring is mapped by the two ends alone; docs/security.md). Stable while the writer is
+    /// held off or idle, which is where the switch happens.
+    bool sealing() const noexcept { return keyed_ && !shm_tx_.load(std::memory_order_relaxed); }
     /// Keyed links, for the writer: puts `batch` into `buffers` as records (in `sealed`); a large
     /// batch's pieces but the last are written here, so the peer opens one while the next is
     /// sealed. @returns false when a write failed (the link is closed).
@@ -214,7 +220,7 @@ private:
     asio::awaitable<bool> write_to_ring(std::span<std::span<const std::byte>> parts);
     /// Writes `frame` whole on the socket, with `fds` attached when given. @returns false when the
     /// link closed (what failed is logged).
-    asio::awaitable<bool> send_on_socket(const Buffer& frame, std::span<const int> fds, const char* what);
+    asio::awaitable<bool> send_on_socket(const Buffer& plain, std::span<const int> fds, const char* what);
     void refuse_shm(const std::string& why);
     /// The loan-pool messages (pool, pool_mapped, loaned, release). @returns false when the reader ended.
     bool on_loan_control(const shm::Control& control);

@@ -134,7 +134,7 @@ bool Connection::write_if_idle(std::span<const std::byte> head, std::span<const 
             if (!open()) {
                 return {-1, 0};
             }
-            if (!keyed_) {
+            if (!sealing()) {
                 return {write_bytes(head, body, 0), head.size() + body.size()};
             }
             // Sealed and written a piece at a time while the socket takes them, so that the peer
@@ -160,7 +160,9 @@ bool Connection::write_if_idle(std::span<const std::byte> head, std::span<const 
             grow_send_buffer_locked(head.size() + body.size());
             return rest_of(head, body, written);
         },
-        keyed_ ? Outbox::Rest::sealed : Outbox::Rest::frame);
+        // A rest marked sealed that the lambda wrote as a frame (the link switched to the ring
+        // meanwhile) is still right: the ring's writer sends every part as it is.
+        sealing() ? Outbox::Rest::sealed : Outbox::Rest::frame);
     if (direct == Outbox::Direct::no) {
         return false;
     }
@@ -270,6 +272,11 @@ bool Connection::write_large_sealed(std::span<const std::byte> head,
                                     Clock::time_point deadline) {
     if (!outbox_.begin_direct(std::min(deadline, Clock::now() + idle_writer_wait))) {
         return open() && write_now_or_queue(head, body, false);
+    }
+    if (!sealing()) {
+        // The link switched to shared memory while this waited: no records from here on.
+        queued(outbox_.end_direct(nullptr, false, coarse_now()));
+        return write_large_in_place(head, body, deadline);
     }
     // The writer is held off, so this thread alone seals: the records go out in nonce order.
     thread_local Buffer sealed;

@@ -13,6 +13,7 @@
 #include "meshy/log.hpp"
 #include "transport/connection.hpp"
 #include "transport/connection_internal.hpp"
+#include "transport/secure_channel.hpp"
 #include "transport/shm_channel.hpp"
 #include "transport/shm_control.hpp"
 #include "transport/shm_loan_view.hpp"
@@ -37,11 +38,11 @@ constexpr auto calls_window = std::chrono::milliseconds(20);
 bool Connection::reads_fds() const noexcept {
     // The accepter until the dialer's switch (the offer, then the dialer's pool); the dialer once
     // it offered, until the accepter's switch (the accepter's pool).
-    return config_.allow_shm && is_unix_ && !keyed_ && (!outbound_ || shm_ != nullptr);
+    return config_.allow_shm && is_unix_ && (!outbound_ || shm_ != nullptr);
 }
 
 void Connection::offer_shm() {
-    if (!config_.allow_shm || !is_unix_ || !outbound_ || keyed_ || shm_) {
+    if (!config_.allow_shm || !is_unix_ || !outbound_ || shm_) {
         return;
     }
     std::string error;
@@ -133,7 +134,15 @@ asio::awaitable<bool> Connection::write_to_ring(std::span<std::span<const std::b
     co_return true;
 }
 
-asio::awaitable<bool> Connection::send_on_socket(const Buffer& frame, std::span<const int> fds, const char* what) {
+asio::awaitable<bool> Connection::send_on_socket(const Buffer& plain, std::span<const int> fds, const char* what) {
+    // On a keyed link the step is a record like any other frame (the writer seals in nonce order;
+    // senders are held off), and its descriptors ride with that record.
+    Buffer sealed;
+    if (secure_) {
+        const std::span<const std::byte> parts[] = {plain.bytes()};
+        secure_->seal(parts, sealed);
+    }
+    const Buffer& frame = secure_ ? sealed : plain;
     for (;;) {
         const int fd = socket_.native_handle();
         const ssize_t n = fds.empty() ? send_rest(fd, frame.bytes(), {}, 0) : send_with_fds(fd, frame.bytes(), fds);
@@ -195,7 +204,7 @@ bool Connection::on_shm_control(std::span<const std::byte> body, std::size_t unp
                 end_reader("unexpected shared-memory switch from " + who(), WarnKind::malformed);
                 return false;
             }
-            if (unparsed != 0) {
+            if (unparsed != 0 || (secure_ && !secure_->idle())) {
                 end_reader("bytes on the socket after the shared-memory switch from " + who(), WarnKind::malformed);
                 return false;
             }

@@ -131,6 +131,8 @@ public:
     std::size_t drain(std::span<std::byte> into);
     /// Whether plaintext waits for drain().
     bool has_plaintext() const noexcept { return kept_begin_ < kept_.size(); }
+    /// Whether every byte received was opened and handed on (no record begun, no plaintext kept).
+    bool idle() const noexcept { return !has_plaintext() && cipher_begin_ == cipher_.size(); }
     /// Back to the state of a new channel with the same keys, keeping the buffers' memory: the fuzz
     /// target starts each input on a new channel, and allocating the ciphertext buffer (256 KiB, past
     /// ASan's size classes: an mmap and munmap each time) was most of its time.

@@ -10,9 +10,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <meshy/domain_key.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -95,7 +97,15 @@ protected:
                 {"XDG_RUNTIME_DIR", (tmp_ / "run").string()},
                 {"MESHY_DOMAIN_ID", prefix_ + "-" + std::to_string(::getpid())},
                 {"MESHY_LISTEN_HOST", "127.0.0.1"},
-                {"MESHY_SHM", shm ? "1" : "0"}};
+                {"MESHY_SHM", shm ? "1" : "0"},
+                {"MESHY_DOMAIN_KEY_FILE", domain_key_file_}};
+    }
+
+    /// Roles started from now on share a fresh domain key (a keyed domain).
+    void use_domain_key() {
+        domain_key_file_ = (tmp_ / "domain.key").string();
+        std::ofstream(domain_key_file_) << meshy::generate_domain_key_text();
+        std::filesystem::permissions(domain_key_file_, std::filesystem::perms::owner_read);
     }
 
     /// Starts this binary as the role `role` (its name, then its arguments).
@@ -105,6 +115,7 @@ protected:
     }
 
     std::filesystem::path tmp_;
+    std::string domain_key_file_;  // empty: no key
 
 private:
     std::string prefix_;

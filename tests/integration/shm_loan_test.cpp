@@ -283,12 +283,24 @@ protected:
     std::unique_ptr<Process> start(std::vector<std::string> role, const std::string& label) {
         return start_role(std::move(role), true, label);
     }
+    /// 1 MB msgpack loans reach a typed listener, every one read in the sender's pool.
+    void expect_msgpack_loans_in_place();
 };
 
 constexpr Millis startup{15000};
 constexpr Millis transfer{60000};
 
 TEST_F(ShmLoanTest, MsgpackLoansReachATypedListenerOfAViewInPlace) {
+    expect_msgpack_loans_in_place();
+}
+
+// A keyed link moves to shared memory once authenticated (docs/security.md): loans too.
+TEST_F(ShmLoanTest, OnAKeyedDomainLoansAreReadInPlaceToo) {
+    use_domain_key();
+    expect_msgpack_loans_in_place();
+}
+
+void ShmLoanTest::expect_msgpack_loans_in_place() {
     constexpr int count = 6;
     auto sink = start({"listen", "frames", "--typed", "msgpack", "--name", "sink"}, "sink");
     ASSERT_TRUE(sink->wait_for_line("READY", startup)) << out(*sink);
