@@ -324,8 +324,8 @@ TEST_F(CliTest, AOneShotSendWaitsForAListenerSlowToAnswer) {
     ASSERT_TRUE(echo->send_signal(SIGSTOP));
     auto sender = start_cli({"topic", "send", "slow_answer", "late"}, "sender");
     const bool sent = sender->wait_for_line("on topic=slow_answer", 15s).has_value();
-    // Longer than stop() used to wait, shorter than the handshake's timeout.
-    std::this_thread::sleep_for(1500ms);
+    // Longer than stop() used to wait (1 s), well within the dial's handshake timeout (2 s).
+    std::this_thread::sleep_for(1200ms);
     ASSERT_TRUE(echo->send_signal(SIGCONT));
     ASSERT_TRUE(sent) << sender->dump();
     const auto status = sender->wait_exit(10s);
