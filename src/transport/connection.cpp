@@ -431,7 +431,7 @@ void Connection::read_some() {
         return;
     }
     if (reads_fds()) {
-        read_with_fds(into);
+        read_with_fds(into, &Connection::on_read);
         return;
     }
     auto done = [self = std::move(self)](const std::error_code& ec, std::size_t n) {

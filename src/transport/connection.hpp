@@ -191,8 +191,6 @@ private:
     /// Keyed links: reads ciphertext; its records are opened into `into` (the reader's room).
     void read_sealed(std::span<std::byte> into);
     void on_sealed_read(const std::error_code& ec, std::size_t n);
-    /// read_sealed() on a link that may receive descriptors (recvmsg into `space`).
-    void read_sealed_with_fds(std::span<std::byte> space);
     /// Whether frames are sealed before they go out: a keyed link until it writes to shared memory
     /// (the ring is mapped by the two ends alone; docs/security.md). Stable while the writer is
     /// held off or idle, which is where the switch happens.
@@ -233,8 +231,11 @@ private:
     /// Writes bytes of a frame given as `head` then `body` from `done` on, to the socket or, after
     /// the switch, the ring. Outbox lock held or writer active. @returns bytes taken, -1 on error.
     ssize_t write_bytes(std::span<const std::byte> head, std::span<const std::byte> body, std::size_t done);
-    /// The accepter's reads before the switch: they take the descriptors an offer brings.
-    void read_with_fds(std::span<std::byte> into);
+    using ReadDone = void (Connection::*)(const std::error_code&, std::size_t);
+    /// The reads before the switch on a link that may be offered shared memory: one read into
+    /// `into` with recvmsg, keeping the descriptors that came with it, then `done` (on_read, or
+    /// on_sealed_read when `into` is a keyed link's ciphertext space).
+    void read_with_fds(std::span<std::byte> into, ReadDone done);
     void read_ring(std::span<std::byte> into);
     /// A request or reply going out (the frame's first bytes) or coming in (its type): the link
     /// carries calls, and its ring reader spins for what comes next.

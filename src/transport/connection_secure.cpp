@@ -140,40 +140,13 @@ void Connection::read_sealed(std::span<std::byte> into) {
     sealed_into_ = into;
     const auto space = secure_->read_space();
     if (reads_fds()) {
-        read_sealed_with_fds(space);
+        read_with_fds(space, &Connection::on_sealed_read);  // the offer and the pool bring descriptors
         return;
     }
     socket_.async_read_some(asio::buffer(space.data(), space.size()),
                             asio::bind_executor(strand_, [self](const std::error_code& ec, std::size_t n) {
                                 self->on_sealed_read(ec, n);
                             }));
-}
-
-void Connection::read_sealed_with_fds(std::span<std::byte> space) {
-    // As read_with_fds(): the shared-memory offer and the loan pool bring descriptors.
-    const auto n = recv_with_fds(socket_.native_handle(), space, received_fds_);
-    if (n > 0) {
-        asio::post(strand_, [self = shared_from_this(), n] { self->on_sealed_read({}, static_cast<std::size_t>(n)); });
-        return;
-    }
-    if (n == 0) {
-        on_sealed_read(asio::error::eof, 0);
-        return;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        socket_.async_wait(Socket::wait_read,
-                           asio::bind_executor(strand_, [self = shared_from_this(), space](const std::error_code& ec) {
-                               if (ec) {
-                                   self->on_sealed_read(ec, 0);
-                               } else if (!self->open()) {
-                                   self->end_reader({});
-                               } else {
-                                   self->read_sealed_with_fds(space);
-                               }
-                           }));
-        return;
-    }
-    on_sealed_read(std::error_code(errno, std::system_category()), 0);
 }
 
 void Connection::on_sealed_read(const std::error_code& ec, std::size_t n) {

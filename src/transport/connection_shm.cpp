@@ -383,30 +383,31 @@ void Connection::watch_socket() {
         }));
 }
 
-void Connection::read_with_fds(std::span<std::byte> into) {
+void Connection::read_with_fds(std::span<std::byte> into, ReadDone done) {
     auto self = shared_from_this();
     const auto n = recv_with_fds(socket_.native_handle(), into, received_fds_);
     if (n > 0) {
-        asio::post(strand_, [self, n] { self->on_read({}, static_cast<std::size_t>(n)); });
+        asio::post(strand_, [self, n, done] { (self.get()->*done)({}, static_cast<std::size_t>(n)); });
         return;
     }
     if (n == 0) {
-        on_read(asio::error::eof, 0);
+        (this->*done)(asio::error::eof, 0);
         return;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-        socket_.async_wait(Socket::wait_read, asio::bind_executor(strand_, [self, into](const std::error_code& ec) {
+        socket_.async_wait(Socket::wait_read,
+                           asio::bind_executor(strand_, [self, into, done](const std::error_code& ec) {
                                if (ec) {
-                                   self->on_read(ec, 0);
+                                   (self.get()->*done)(ec, 0);
                                } else if (!self->open()) {
                                    self->end_reader({});
                                } else {
-                                   self->read_with_fds(into);
+                                   self->read_with_fds(into, done);
                                }
                            }));
         return;
     }
-    on_read(std::error_code(errno, std::system_category()), 0);
+    (this->*done)(std::error_code(errno, std::system_category()), 0);
 }
 
 void Connection::note_call(std::span<const std::byte> frame) noexcept {

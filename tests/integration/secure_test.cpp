@@ -403,7 +403,8 @@ TEST_F(SecureTest, SameKeyCarriesMessagesAndCallsOverTcpUnixAndSharedMemory) {
         listen_args.insert(listen_args.end(), only.begin(), only.end());
         auto& listener = start(listen_args, key_a_, "listener");
         ASSERT_FALSE(ready_field(listener, "id").empty());
-        auto send_args = std::vector<std::string>{"send", topic, "5", "--text", "keyed"};
+        // --stay: the link outlives the messages, so that it is seen once it moved to the ring.
+        auto send_args = std::vector<std::string>{"send", topic, "5", "--text", "keyed", "--stay"};
         send_args.insert(send_args.end(), only.begin(), only.end());
         auto& sender = start(send_args, key_a_, "sender");
         const auto link = sender.wait_for_line(std::regex("LISTENERS 1 .*:" + via), delivery_timeout);
