@@ -44,7 +44,9 @@ struct NodeOptions {
     bool allow_unix = true;
     /// Upgrade Unix-socket links to shared memory (docs/shm.md) when the peer allows it too: a ring
     /// each way in a memfd, set up over the socket, which then only signals that the peer is alive.
-    /// Unset: `MESHY_SHM` (`1` on, `0` off), else on. Links with a domain key stay on the socket.
+    /// Unset: `MESHY_SHM` (`1` on, `0` off), else on. A link with a domain key moves once both ends
+    /// are authenticated; its frames are then not sealed in the rings, which only the two ends map
+    /// (docs/security.md): set false to keep every frame sealed on the socket.
     std::optional<bool> allow_shm{};
     /// The data bytes of each shared-memory ring (a power of two, 4 KiB to 1 GiB; rounded up). A
     /// peer's offer of larger rings is refused: it cannot make this node map more than twice this.
