@@ -63,6 +63,19 @@ protected:
         return false;
     }
 
+    /// A `topic echo TOPIC --once` whose advert the daemon has, then stopped (SIGSTOP): a listener
+    /// the mesh knows that answers nothing until it is continued. Null (with a failure) if it
+    /// did not get that far.
+    std::unique_ptr<Process> stopped_echo(const std::string& topic) {
+        auto echo = start_cli({"topic", "echo", topic, "--once"}, "echo");
+        if (!echo->wait_for_line("Listening to topics: " + topic, 10s) || !wait_listed(topic, 15s) ||
+            !echo->send_signal(SIGSTOP)) {
+            ADD_FAILURE() << echo->dump();
+            return nullptr;
+        }
+        return echo;
+    }
+
     std::string domain_;
     std::map<std::string, std::string> env_;
 };
@@ -318,10 +331,8 @@ TEST_F(CliTest, OneShotSendReachesListenersStartedTogether) {
 TEST_F(CliTest, AOneShotSendWaitsForAListenerSlowToAnswer) {
     // A busy machine, played by a listener that is stopped while the send dials it: the send's
     // node lingers on stop() until the link is up, and the message arrives.
-    auto echo = start_cli({"topic", "echo", "slow_answer", "--once"}, "echo");
-    ASSERT_TRUE(echo->wait_for_line("Listening to topics: slow_answer", 10s)) << echo->dump();
-    ASSERT_TRUE(wait_listed("slow_answer", 15s));
-    ASSERT_TRUE(echo->send_signal(SIGSTOP));
+    auto echo = stopped_echo("slow_answer");
+    ASSERT_TRUE(echo);
     auto sender = start_cli({"topic", "send", "slow_answer", "late"}, "sender");
     const bool sent = sender->wait_for_line("on topic=slow_answer", 15s).has_value();
     // Longer than stop() used to wait (1 s), well within the dial's handshake timeout (2 s).
@@ -336,10 +347,8 @@ TEST_F(CliTest, AOneShotSendWaitsForAListenerSlowToAnswer) {
 
 TEST_F(CliTest, AMessageAStoppingNodeCouldNotDeliverIsReported) {
     // The listener never answers the handshake: the send's message is dropped, with a warning.
-    auto echo = start_cli({"topic", "echo", "no_answer", "--once"}, "echo");
-    ASSERT_TRUE(echo->wait_for_line("Listening to topics: no_answer", 10s)) << echo->dump();
-    ASSERT_TRUE(wait_listed("no_answer", 15s));
-    ASSERT_TRUE(echo->send_signal(SIGSTOP));
+    auto echo = stopped_echo("no_answer");
+    ASSERT_TRUE(echo);
     auto sender = start_cli({"topic", "send", "no_answer", "lost"}, "sender");
     const auto status = sender->wait_exit(20s);
     ASSERT_TRUE(echo->send_signal(SIGCONT));
