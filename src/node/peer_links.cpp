@@ -109,14 +109,14 @@ bool PeerLinks::deliver_locked(PeerLink& link, const SharedFrame& frame, const C
 }
 
 void PeerLinks::dial_locked(PeerLink& link) {
-    if (!link.advert || link.leaving || link.dialing || link.dialed) {
+    if (!link.advert || link.leaving || link.dial_state != PeerLink::Dial::none || link.dialed) {
         return;
     }
     auto hold = keep_alive_ ? keep_alive_() : nullptr;
     if (keep_alive_ && !hold) {
         return;  // the node is going away
     }
-    link.dialing = true;
+    link.dial_state = PeerLink::Dial::under_way;
     asio::co_spawn(strand_, dial(link.shared_from_this(), *link.advert, std::move(hold)), asio::detached);
 }
 
@@ -193,7 +193,7 @@ asio::awaitable<void> PeerLinks::dial(std::shared_ptr<PeerLink> link, Advert adv
     }
     {
         std::lock_guard lock(link->mutex);
-        link->dialing = false;
+        link->dial_state = PeerLink::Dial::none;
         if (!conn) {
             log(LogLevel::debug, "cannot reach " + advert.name + " (" + link->id + "): " + last_error);
             unreachable = true;
@@ -227,8 +227,7 @@ void PeerLinks::schedule_redial_locked(PeerLink& link) {
     if (keep_alive_ && !hold) {
         return;  // the node is going away
     }
-    link.dialing = true;  // until the timer fires: nothing else dials meanwhile
-    link.redial_wait = true;
+    link.dial_state = PeerLink::Dial::waiting_to_redial;  // until the timer fires
     asio::co_spawn(
         strand_,
         [this, target = link.shared_from_this(), delay, hold = std::move(hold)]() -> asio::awaitable<void> {
@@ -241,8 +240,7 @@ void PeerLinks::schedule_redial_locked(PeerLink& link) {
                 }
             }
             std::lock_guard lock(target->mutex);
-            target->dialing = false;
-            target->redial_wait = false;
+            target->dial_state = PeerLink::Dial::none;
             if (!target->parked.empty()) {
                 dial_locked(*target);
             }
@@ -367,7 +365,7 @@ bool PeerLinks::flushing() const {
     for (const auto& [id, link] : links_) {
         std::lock_guard ll(link->mutex);
         // A link waiting to be redialed failed its last dial: nothing is on its way there.
-        const bool connecting = (link->dialing && !link->redial_wait) || link->dialed;
+        const bool connecting = link->dial_state == PeerLink::Dial::under_way || link->dialed;
         if (!link->parked.empty() && link->advert && !link->leaving && connecting) {
             return true;
         }

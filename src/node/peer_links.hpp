@@ -43,9 +43,11 @@ struct PeerLink : std::enable_shared_from_this<PeerLink> {
     std::optional<Advert> advert;        // where to dial; absent once withdrawn
     std::shared_ptr<Connection> dialed;  // the connection this node dialed: connecting or open
     std::shared_ptr<Connection> ready;   // `dialed`, once its handshake is done
-    bool dialing = false;
-    bool leaving = false;      // the peer said goodbye on this link: never redialed
-    bool redial_wait = false;  // `dialing` is the pause before a redial, not a dial under way
+    /// A dial under way, or the pause before a redial (after a failed dial): either way nothing
+    /// else dials meanwhile.
+    enum class Dial { none, under_way, waiting_to_redial };
+    Dial dial_state = Dial::none;
+    bool leaving = false;  // the peer said goodbye on this link: never redialed
     int redial_ms = 0;
     std::deque<Parked> parked;  // frames waiting for `ready`
     DropCounter parked_drops;   // frames dropped from parked
