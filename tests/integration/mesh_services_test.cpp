@@ -1,4 +1,4 @@
-// Services across real processes: results, remote errors, timeouts, missing providers, the examples.
+// Services across real processes: results, remote errors, timeouts, missing providers.
 #include "mesh_test_support.hpp"
 
 namespace meshy::test {
@@ -48,21 +48,6 @@ TEST_P(MeshTest, CallToMissingServiceReportsNoProvider) {
     EXPECT_EQ(status.describe(), "exit 1");
     const std::string line = expect_line(caller, "ERROR ", Millis(0));
     EXPECT_EQ(line.rfind("ERROR no_provider ", 0), 0u) << line;
-}
-
-TEST_P(MeshTest, ExampleServiceCallerGetsResult) {
-    if (!examples_bind_loopback()) {
-        GTEST_SKIP() << "the examples have no --listen-host option (examples/example_args.hpp), so they would "
-                        "listen on 0.0.0.0; these tests only run nodes bound to 127.0.0.1";
-    }
-    Process& provider = spawn_example("service_provider", {}, "service_provider");
-    expect_line(provider, "Started service...", startup_timeout);
-    Process& caller = spawn_example("service_caller", {}, "service_caller");
-    const auto status = expect_exit(caller, startup_timeout + discovery_timeout() + delivery_timeout);
-    EXPECT_TRUE(status.success()) << status.describe();
-    expect_line(caller, "Calculating 2 * 2...", Millis(0));
-    expect_line(caller, "Result: 4", Millis(0));
-    expect_line(provider, "Calculating 2 * 2...", delivery_timeout);
 }
 
 }  // namespace meshy::test

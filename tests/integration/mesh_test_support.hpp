@@ -227,7 +227,7 @@ protected:
     static std::string example_path(const std::string& name) { return std::string(MESHY_EXAMPLES_DIR) + "/" + name; }
 
     /// Whether the examples take `--listen-host` (their --help says so). Tests bind loopback only, and
-    /// without that flag an example's TCP server listens on 0.0.0.0 (NodeOptions' default).
+    /// without that flag an example's TCP server listens on every address (NodeOptions' default).
     static bool examples_bind_loopback() {
         static const bool supported = [] {
             const auto help = run_command({example_path("topic_listener"), "--help"}, Millis(10000));

@@ -149,21 +149,6 @@ TEST_P(MeshTest, LatchedValueReachesALateListenerFirstAndOnce) {
     EXPECT_EQ(received(*second, "latest"), std::vector<std::int64_t>{2});
 }
 
-// ---- the examples ------------------------------------------------------------------------------
-
-TEST_P(MeshTest, ExampleTopicSenderReachesTopicListener) {
-    if (!examples_bind_loopback()) {
-        GTEST_SKIP() << "the examples have no --listen-host option (examples/example_args.hpp), so they would "
-                        "listen on 0.0.0.0; these tests only run nodes bound to 127.0.0.1";
-    }
-    Process& listener = spawn_example("topic_listener", {}, "topic_listener");
-    expect_line(listener, "Listening...", startup_timeout);
-    Process& sender = spawn_example("topic_sender", {}, "topic_sender");
-    const auto status = expect_exit(sender, startup_timeout + discovery_timeout() + delivery_timeout);
-    EXPECT_TRUE(status.success()) << status.describe();
-    expect_line(listener, "Received \"hello world\" on topic=some-topic", delivery_timeout);
-}
-
 INSTANTIATE_TEST_SUITE_P(Discovery, MeshTest, testing::Values(Backend::avahi, Backend::local), param_name);
 
 }  // namespace meshy::test
