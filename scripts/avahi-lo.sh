@@ -60,7 +60,7 @@ live_pid() { # PIDFILE NAME -> prints PID when the recorded process is alive and
     alive "$pid" || return 1
     cur=$(proc_starttime "$pid") || return 1
     [[ -z $t || $cur == "$t" ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2" || return 1
+    grep -q -- "$2" <<<"$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
     echo "$pid"
 }
 stop_pid() { # PIDFILE NAME: TERM, then KILL after 3 s (bounded)

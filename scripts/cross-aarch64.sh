@@ -83,7 +83,7 @@ apt_update_once() {
         updated=1
     fi
 }
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if ! grep -qx arm64 <<<"$(dpkg --print-foreign-architectures)"; then
     echo "adding the arm64 architecture (dpkg --add-architecture arm64)"
     [[ ${SUDO[0]:-} != false ]] || die "adding the arm64 architecture needs root or sudo"
     "${SUDO[@]}" dpkg --add-architecture arm64
@@ -160,7 +160,7 @@ cmake --build --preset aarch64 -j"$JOBS"
 
 CLI=$BUILD_DIR/tools/meshy
 [[ -x $CLI ]] || die "$CLI was not built"
-file -b "$CLI" | grep -q 'ARM aarch64' || die "$CLI is not an aarch64 executable: $(file -b "$CLI")"
+grep -q 'ARM aarch64' <<<"$(file -b "$CLI")" || die "$CLI is not an aarch64 executable: $(file -b "$CLI")"
 echo "built: $CLI: $(file -b "$CLI" | cut -d, -f1-2)"
 ((run)) || exit 0
 

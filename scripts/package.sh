@@ -101,13 +101,13 @@ while read -r lib; do
     printf '  %-28s %s\n' "$lib" "$owner"
 done < <(readelf -d "$CLI" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 for p in $(printf '%s\n' "${needed_pkgs[@]}" | sort -u); do
-    names "$depends" | grep -qx "$p" || fail "Depends lacks $p (the CLI loads a library from it): $depends"
+    grep -qx "$p" <<<"$(names "$depends")" || fail "Depends lacks $p (the CLI loads a library from it): $depends"
 done
 for p in libavahi-client3 libavahi-common3 libstdc++6 libc6; do
-    names "$depends" | grep -qx "$p" || fail "Depends lacks $p: $depends"
+    grep -qx "$p" <<<"$(names "$depends")" || fail "Depends lacks $p: $depends"
 done
 for p in libasio-dev libmsgpack-cxx-dev libcereal-dev libavahi-client-dev; do
-    names "$recommends" | grep -qx "$p" || fail "Recommends lacks $p: $recommends"
+    grep -qx "$p" <<<"$(names "$recommends")" || fail "Recommends lacks $p: $recommends"
 done
 # A clean system must be able to get every package named: each needs a candidate in the archive.
 for p in $(names "$depends") $(names "$recommends"); do
@@ -129,9 +129,8 @@ for f in usr/bin/meshy usr/include/meshy/meshy.hpp usr/include/meshy/node.hpp us
     "usr/lib/$MULTIARCH/cmake/meshy/FindAvahi.cmake" "usr/lib/$MULTIARCH/cmake/meshy/FindMsgpackCxx.cmake"; do
     grep -qx "$f" "$WORK/contents" || fail "the package lacks $f"
 done
-if grep -v '^usr/' "$WORK/contents" | grep -v '^$' | grep -q .; then
-    fail "files outside usr/: $(grep -v '^usr/' "$WORK/contents" | tr '\n' ' ')"
-fi
+outside=$(grep -v -e '^usr/' -e '^$' "$WORK/contents" || true)
+[[ -z $outside ]] || fail "files outside usr/: $(tr '\n' ' ' <<<"$outside")"
 grep -qx "prefix=/usr" "$WORK/root/usr/lib/$MULTIARCH/pkgconfig/meshy.pc" || fail "meshy.pc: prefix is not /usr"
 
 # --- 5. apt's view --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ pfx=${2:?prefix}
 
 stop_ns() { # stop what runs inside one namespace (TERM, then KILL after 2 s), then delete it
     local ns=$1 pid i
-    ip netns list | grep -qw "$ns" || return 0
+    grep -qw "$ns" <<<"$(ip netns list)" || return 0
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
     for ((i = 0; i < 20; i++)); do
         [[ -z $(ip netns pids "$ns" 2>/dev/null) ]] && break

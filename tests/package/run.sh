@@ -163,7 +163,7 @@ if ((shared)); then
     check_stage "$WORK/shared-stage" 1 0
     consumer find_package-shared "$HERE/find_package" -DCMAKE_PREFIX_PATH="$WORK/shared-stage" \
         -DMESHY_EXPECTED_VERSION="$VERSION"
-    ldd "$WORK/find_package-shared/app" | grep -q "libmeshy.so" || fail "the shared consumer does not load libmeshy.so"
+    grep -q "libmeshy.so" <<<"$(ldd "$WORK/find_package-shared/app")" || fail "the shared consumer does not load libmeshy.so"
     pkgconfig_consumer "$PKG_LIBDIR" pkg-config-shared
 fi
 
