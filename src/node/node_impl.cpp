@@ -1,8 +1,5 @@
 #include "node/node_impl.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,8 +9,6 @@
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -27,24 +22,12 @@
 #include "meshy/log.hpp"
 #include "node/node_list.hpp"
 #include "node/resolved_options.hpp"
-#include "topology/identity.hpp"
 #include "transport/warn_limiter.hpp"
 
 namespace meshy::detail {
 namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-
-std::uint16_t port_of(const asio::generic::stream_protocol::endpoint& ep) {
-    const auto* sa = reinterpret_cast<const sockaddr*>(ep.data());
-    if (sa->sa_family == AF_INET) {
-        return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
-    }
-    if (sa->sa_family == AF_INET6) {
-        return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
-    }
-    return 0;
-}
 
 }  // namespace
 
@@ -57,6 +40,7 @@ NodeImpl::NodeImpl(asio::any_io_executor executor, NodeOptions options, bool own
       own_loop_(own_loop),
       exec_(std::move(executor)),
       strand_(asio::make_strand(exec_)),
+      servers_(strand_, exec_),
       links_(
           exec_,
           options_,
@@ -113,13 +97,13 @@ void NodeImpl::start() {
             self.host = host_;
             self.domain = domain_;
             self.protocol = wire::protocol_version;
-            self.tcp_port = tcp_port_;
+            self.tcp_port = servers_.tcp_port();
             if (options_.allow_tcp) {
                 self.tcp_address = !options_.advertise_host.empty()     ? options_.advertise_host
                                    : !is_wildcard(options_.listen_host) ? options_.listen_host
                                                                         : std::string();
             }
-            self.unix_path = unix_path_;
+            self.unix_path = servers_.unix_path();
             self.pid = ::getpid();
             self.revision = 1;
             self.complete = true;
@@ -161,61 +145,24 @@ void NodeImpl::start() {
 }
 
 void NodeImpl::open_servers() {
-    if (options_.allow_unix) {
-        unix_path_ = socket_dir(options_.unix_socket_dir) + "/" + id_ + ".sock";
-        if (unix_path_.size() >= sizeof(sockaddr_un::sun_path)) {
-            throw Error(errc::invalid_argument, "Unix socket path too long: " + unix_path_);
-        }
-        ::unlink(unix_path_.c_str());
-        asio::generic::stream_protocol::endpoint ep{asio::local::stream_protocol::endpoint(unix_path_)};
-        std::error_code ec;
-        unix_acceptor_ = make_acceptor("unix:" + unix_path_, true);
-        unix_acceptor_->listen(ep, false, ec);
-        if (ec) {
-            throw Error(errc::io_error, "cannot listen on Unix socket " + unix_path_ + ": " + ec.message());
-        }
-        unix_acceptor_->start();
-    }
-    if (options_.allow_tcp) {
-        std::error_code ec;
-        const auto address = asio::ip::make_address(options_.listen_host, ec);
-        if (ec) {
-            throw Error(errc::invalid_argument, "listen_host '" + options_.listen_host + "' is not an IP address");
-        }
-        asio::generic::stream_protocol::endpoint ep{asio::ip::tcp::endpoint(address, options_.listen_port)};
-        tcp_acceptor_ = make_acceptor("tcp:" + options_.listen_host, false);
-        tcp_acceptor_->listen(ep, true, ec);
-        if (ec) {
-            throw Error(errc::io_error, "cannot listen on TCP " + options_.listen_host + ":" +
-                                            std::to_string(options_.listen_port) + ": " + ec.message());
-        }
-        tcp_port_ = port_of(tcp_acceptor_->local_endpoint());
-        tcp_acceptor_->start();
-    }
-}
-
-std::shared_ptr<Acceptor> NodeImpl::make_acceptor(std::string label, bool is_unix) {
     std::weak_ptr<NodeImpl> weak = shared_from_this();
-    return std::make_shared<Acceptor>(strand_, exec_, std::move(label), AcceptorOptions{},
-                                      [weak, is_unix](Connection::Socket socket) -> std::shared_ptr<Connection> {
-                                          auto self = weak.lock();
-                                          if (!self || !self->running()) {
-                                              return nullptr;
-                                          }
-                                          const std::size_t cap = self->options_.max_inbound_connections;
-                                          if (self->links_.inbound_count() >= cap) {
-                                              warn_limited(WarnKind::connection_limit,
-                                                           "refusing a connection from " +
-                                                               Connection::describe_remote(socket, is_unix) +
-                                                               ": this node has " + std::to_string(cap) +
-                                                               " connections from peers open "
-                                                               "(NodeOptions::max_inbound_connections)");
-                                              return nullptr;  // the socket closes here
-                                          }
-                                          auto conn = self->adopt(std::move(socket), false, is_unix, {});
-                                          self->links_.add_inbound(conn);
-                                          return conn;
-                                      });
+    servers_.open(options_, id_, [weak](Connection::Socket socket, bool is_unix) -> std::shared_ptr<Connection> {
+        auto self = weak.lock();
+        if (!self || !self->running()) {
+            return nullptr;
+        }
+        const std::size_t cap = self->options_.max_inbound_connections;
+        if (self->links_.inbound_count() >= cap) {
+            warn_limited(WarnKind::connection_limit,
+                         "refusing a connection from " + Connection::describe_remote(socket, is_unix) +
+                             ": this node has " + std::to_string(cap) +
+                             " connections from peers open (NodeOptions::max_inbound_connections)");
+            return nullptr;  // the socket closes here
+        }
+        auto conn = self->adopt(std::move(socket), false, is_unix, {});
+        self->links_.add_inbound(conn);
+        return conn;
+    });
 }
 
 void NodeImpl::stop() {
@@ -255,15 +202,7 @@ void NodeImpl::stop() {
     for (auto& c : conns) {
         c->close_after(bye, "node stopping");
     }
-    if (tcp_acceptor_) {
-        tcp_acceptor_->close();
-    }
-    if (unix_acceptor_) {
-        unix_acceptor_->close();
-    }
-    if (!unix_path_.empty()) {
-        ::unlink(unix_path_.c_str());
-    }
+    servers_.close();
     if (own_loop_ && !on_own_thread()) {
         // Let the queued frames and the goodbyes go out (bounded) before the owner ends the loop.
         const auto deadline = std::max(linger_end, std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
@@ -310,190 +249,6 @@ std::shared_ptr<Connection> NodeImpl::adopt(Connection::Socket socket,
                                              connection_config(std::move(expected_id)), shared_from_this());
     conn->start();
     return conn;
-}
-
-// ------------------------------------------------------------------------------------------------
-// discovery
-
-void NodeImpl::on_peer_up(const Advert& advert) {
-    if (!running() || advert.id == id_) {
-        return;
-    }
-    bool changed = false;
-    {
-        std::lock_guard lock(mutex_);
-        withdrawn_.erase(advert.id);
-        links_.advert_changed(advert);
-        changed = peers_.upsert(advert);
-    }
-    if (peers_.needs_info(advert.id)) {
-        // Its lists did not fit its advert: they come in the Info frame of a link to it.
-        auto link = links_.obtain(advert.id);
-        std::lock_guard lock(link->mutex);
-        links_.dial_locked(*link);
-    }
-    dial_for_schemas();
-    if (changed) {
-        rebuild_routing();
-    }
-}
-
-void NodeImpl::dial_for_schemas() {
-    // The schema of a typed topic this node listens to comes in the publisher's Info frame, on a
-    // link this node dials (the publisher's own link to it does not speak for the publisher).
-    auto topics = subs_.topics();
-    std::sort(topics.begin(), topics.end());
-    for (const auto& id : peers_.lacking_schemas(topics)) {
-        auto link = links_.obtain(id);
-        std::lock_guard lock(link->mutex);
-        links_.dial_locked(*link);
-    }
-}
-
-void NodeImpl::on_peer_down(const std::string& peer_id) {
-    {
-        std::lock_guard lock(mutex_);
-        // A withdrawn advert is a goodbye only when no open link says otherwise (an avahi-daemon
-        // restart withdraws every advert for a moment); the link's loss ends the peer then.
-        if (auto link = links_.find(peer_id); link && link->up.load(std::memory_order_acquire)) {
-            withdrawn_.insert(peer_id);
-            return;
-        }
-        links_.withdrawn(peer_id);
-        if (!peers_.remove(peer_id)) {
-            return;
-        }
-    }
-    calls_.fail_peer(peer_id, errc::connection_lost, "provider withdrew its advertisement");
-    rebuild_routing();
-}
-
-void NodeImpl::on_link_lost(const std::string& peer_id, const std::string& why) {
-    calls_.fail_peer(peer_id, errc::connection_lost, why);
-    bool removed = false;
-    {
-        std::lock_guard lock(mutex_);
-        if (withdrawn_.erase(peer_id) != 0) {
-            links_.withdrawn(peer_id);
-            removed = peers_.remove(peer_id);
-        }
-    }
-    if (removed) {
-        rebuild_routing();
-    }
-}
-
-// ------------------------------------------------------------------------------------------------
-// connection events
-
-std::string NodeImpl::check_identity(const Connection& conn, const wire::Handshake& hs) const {
-    const auto advert = peers_.advert(hs.id);
-    if (!advert) {
-        return {};  // not advertised (yet): it can only send, as any connection can
-    }
-    return identity_mismatch(*advert, ConnectionEnd{conn.is_unix(), conn.peer_pid(), conn.remote()}, host_);
-}
-
-bool NodeImpl::on_handshake(const std::shared_ptr<Connection>& conn, const wire::Handshake& hs, std::string& reason) {
-    if (hs.id == id_) {
-        reason = "refusing a connection from this node to itself";
-        return false;
-    }
-    // A stopping node still completes the links it dialed for what it sent before stop().
-    if (!running() && (!conn->outbound() || !links_.running())) {
-        reason = "node stopping";
-        return false;
-    }
-    if (!conn->outbound()) {
-        // A connection only ever speaks for itself: what it sends reaches listeners and services
-        // under the id it claims, and nothing it sends changes what this node knows of that peer.
-        // One that contradicts the peer's advert is refused.
-        if (auto why = check_identity(*conn, hs); !why.empty()) {
-            reason = "refused " + conn->remote() + ": " + why;
-            log(LogLevel::warn, reason);
-            return false;
-        }
-    } else {
-        links_.on_ready(conn);
-        publisher_.links_changed();
-    }
-    conn->send(info_frame(), SendMode::control);
-    if (conn->outbound()) {
-        static_link_ready(conn);
-    }
-    log(LogLevel::debug, std::string(conn->outbound() ? "connected to " : "accepted ") + hs.name + "@" + hs.host +
-                             " over " + (conn->is_unix() ? "unix" : "tcp"));
-    return true;
-}
-
-void NodeImpl::on_frame(const std::shared_ptr<Connection>& conn, const wire::FrameView& frame) {
-    switch (frame.type) {
-        case wire::FrameType::message:
-            if (!subs_.on_message(conn, frame.body)) {
-                conn->close("malformed message frame from " + conn->peer().name);
-            }
-            break;
-        case wire::FrameType::request:
-            if (!services_.on_request(conn, frame.body)) {
-                conn->close("malformed request frame from " + conn->peer().name);
-            }
-            break;
-        case wire::FrameType::reply:
-            if (!calls_.on_reply(conn, frame.body)) {
-                conn->close("malformed reply frame from " + conn->peer().name);
-            }
-            break;
-        case wire::FrameType::info: {
-            wire::Info info;
-            if (!wire::decode_info(frame.body, info)) {
-                conn->close("malformed info frame from " + conn->peer().name);
-                break;
-            }
-            // Only a link this node dialed speaks for the peer it dialed.
-            if (conn->outbound() && peers_.set_info(conn->peer().id, std::move(info))) {
-                rebuild_routing();
-            }
-            break;
-        }
-        case wire::FrameType::bye:
-            if (conn->outbound()) {
-                links_.on_goodbye(conn);
-                {
-                    std::lock_guard lock(mutex_);
-                    withdrawn_.erase(conn->peer().id);
-                    if (!peers_.remove(conn->peer().id)) {
-                        break;
-                    }
-                }
-                calls_.fail_peer(conn->peer().id, errc::connection_lost, "provider said goodbye");
-                rebuild_routing();
-            } else {
-                conn->close("peer said goodbye");  // ends this connection, and only it
-            }
-            break;
-        case wire::FrameType::adverts:
-            on_adverts(conn, frame);
-            break;
-        case wire::FrameType::ping:
-            break;
-    }
-}
-
-void NodeImpl::on_loaned(const std::shared_ptr<Connection>& conn, LoanedMessage message) {
-    subs_.on_loaned(conn, std::move(message));
-}
-
-void NodeImpl::on_frames_done(const std::shared_ptr<Connection>&) {
-    subs_.on_frames_done();
-}
-
-void NodeImpl::on_closed(const std::shared_ptr<Connection>& conn, const std::string& reason) {
-    calls_.fail_connection(conn.get(), errc::connection_lost, "connection to the provider lost: " + reason);
-    links_.on_closed(conn, reason);
-    if (conn->outbound()) {
-        publisher_.links_changed();
-    }
-    exchange_link_closed(conn);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -793,9 +548,9 @@ std::vector<NodeInfo> NodeImpl::nodes() const {
     }
     if (options_.allow_tcp) {
         self.tcp_endpoint = (is_wildcard(options_.listen_host) ? std::string("*") : options_.listen_host) + ":" +
-                            std::to_string(tcp_port_);
+                            std::to_string(servers_.tcp_port());
     }
-    self.unix_endpoint = unix_path_;
+    self.unix_endpoint = servers_.unix_path();
     self.transport = "self";
     self.is_self = true;
     out.push_back(std::move(self));

@@ -1,9 +1,10 @@
 // Internal: the machinery behind meshy::Node, as wiring between its parts: the topology
 // (topology/peer_table), the links to peers (peer_links), this node's listeners (subscriptions),
 // its services (services), its pending calls (calls), where calls go (service_router), the routing
-// of what it sends (publisher) and the listeners that follow downstream ones (listener_dependencies).
-// Each part keeps its own state under its own lock; this file connects connections, discovery
-// and the public API to them.
+// of what it sends (publisher), the listeners that follow downstream ones (listener_dependencies)
+// and where it accepts connections (node_servers). Each part keeps its own state under its own
+// lock; NodeImpl connects the public API (node_impl.cpp), discovery and connections
+// (node_events.cpp), static peers and exchanged adverts (node_gossip.cpp) to them.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -26,6 +27,7 @@
 #include "node/advert_exchange.hpp"
 #include "node/calls.hpp"
 #include "node/listener_dependencies.hpp"
+#include "node/node_servers.hpp"
 #include "node/peer_links.hpp"
 #include "node/publisher.hpp"
 #include "node/service_router.hpp"
@@ -33,7 +35,6 @@
 #include "node/static_peers.hpp"
 #include "node/subscriptions.hpp"
 #include "topology/peer_table.hpp"
-#include "transport/acceptor.hpp"
 #include "transport/connection.hpp"
 #include "transport/receive_budget.hpp"
 #include "transport/shm_pool.hpp"
@@ -114,7 +115,6 @@ private:
     void open_servers();
     std::shared_ptr<Connection> adopt(Connection::Socket socket, bool outbound, bool is_unix, std::string expected_id);
     ConnectionConfig connection_config(std::string expected_id) const;
-    std::shared_ptr<Acceptor> make_acceptor(std::string label, bool is_unix);
 
     void on_peer_up(const Advert& advert);
     void on_peer_down(const std::string& id);
@@ -162,13 +162,10 @@ private:
     asio::any_io_executor exec_;
     asio::strand<asio::any_io_executor> strand_;
 
-    std::shared_ptr<Acceptor> tcp_acceptor_;
-    std::shared_ptr<Acceptor> unix_acceptor_;
+    NodeServers servers_;
     std::shared_ptr<ReceiveBudget> receive_budget_;  // shared by the node's connections
     std::shared_ptr<const DomainKey> domain_key_;    // null: links in the clear
     std::shared_ptr<ShmLoanPool> loan_pool_ = std::make_shared<ShmLoanPool>(options_.shm_pool_bytes);
-    std::string unix_path_;
-    std::uint16_t tcp_port_ = 0;
     std::unique_ptr<Discovery> discovery_;
     std::unique_ptr<StaticPeers> static_peers_;  // null without static peers
     AdvertExchange exchange_;
