@@ -76,6 +76,9 @@ void NodeServers::open(const NodeOptions& options, const std::string& node_id, A
 }
 
 void NodeServers::close() {
+    if (closed_.exchange(true)) {
+        return;
+    }
     if (tcp_acceptor_) {
         tcp_acceptor_->close();
     }

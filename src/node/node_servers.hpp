@@ -4,6 +4,7 @@
 #pragma once
 
 #include <asio/any_io_executor.hpp>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,7 +31,7 @@ public:
     /// @throws Error(errc::invalid_argument) for a Unix path too long or a listen_host that is not
     /// an IP address; Error(errc::io_error) when a socket cannot listen. Nothing is left open then.
     void open(const NodeOptions& options, const std::string& node_id, Adopt adopt);
-    /// Stops accepting and removes the Unix socket's path (thread-safe; again is harmless).
+    /// Stops accepting and removes the Unix socket's path; later calls do nothing (thread-safe).
     void close();
 
     /// The Unix socket's path (kept after close()); empty without one.
@@ -47,6 +48,7 @@ private:
     std::shared_ptr<Acceptor> tcp_acceptor_;
     std::string unix_path_;
     std::uint16_t tcp_port_ = 0;
+    std::atomic<bool> closed_{false};
 };
 
 }  // namespace meshy::detail
