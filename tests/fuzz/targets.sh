@@ -9,7 +9,7 @@ FUZZ_TARGETS=(frame ws mcap rosbridge values args launch advert rest foxglove se
 # Each cap is the time to 3,000,000 executions at the rate measured over a whole run of that many
 # (docs/reliability.md) plus a quarter.
 # shellcheck disable=SC2034
-declare -A FUZZ_CAP=([frame]=30 [ws]=30 [mcap]=110 [rosbridge]=335 [values]=115 [args]=500 [launch]=520
+declare -A FUZZ_CAP=([frame]=30 [ws]=30 [mcap]=110 [rosbridge]=335 [values]=115 [args]=500 [launch]=800
     [advert]=165 [rest]=20 [foxglove]=350 [secure_handshake]=50 [shm_ring]=75
     [shm_loan]=120)
 # launch: 2 KiB holds a launch file of a dozen nodes (the seeds are at most 1.2 KiB); the YAML
