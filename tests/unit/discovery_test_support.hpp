@@ -11,20 +11,14 @@
 #include <vector>
 
 #include "discovery/discovery.hpp"
+#include "eventually.hpp"
 
 namespace meshy::detail::testing {
 
-/// Polls `condition` every 10 ms until it holds or `limit` has passed; never a guessed sleep.
+/// meshy::test::eventually with the discovery tests' 3 s default.
 inline bool eventually(const std::function<bool()>& condition,
                        std::chrono::milliseconds limit = std::chrono::seconds(3)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) {
-            return true;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return condition();
+    return meshy::test::eventually(condition, limit);
 }
 
 /// Collects what one backend reports; the backend calls it from its own thread.

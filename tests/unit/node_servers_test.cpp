@@ -18,10 +18,12 @@
 #include <filesystem>
 #include <thread>
 
+#include "eventually.hpp"
 #include "meshy/error.hpp"
 
 using namespace meshy;
 using namespace meshy::detail;
+using meshy::test::eventually;
 
 namespace {
 
@@ -55,17 +57,6 @@ public:
 private:
     std::string path_;
 };
-
-bool eventually(const std::function<bool()>& ready) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!ready()) {
-        if (std::chrono::steady_clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return true;
-}
 
 /// Connects a plain socket; @returns the connect() errno (0 when it connected).
 int connect_tcp(std::uint16_t port) {

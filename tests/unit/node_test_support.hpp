@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "eventually.hpp"
+
 using namespace std::chrono_literals;
 using meshy::CallOptions;
 using meshy::errc;
@@ -38,18 +40,6 @@ using meshy::Node;
 using meshy::NodeOptions;
 
 namespace meshy::test {
-
-/// Polls `condition` until it holds or `deadline` passes.
-inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds deadline = 5s) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) {
-            return true;
-        }
-        std::this_thread::sleep_for(5ms);
-    }
-    return condition();
-}
 
 /// Runs a coroutine on the node's executor and waits for it, under a deadline so a hang fails.
 template <class T>
